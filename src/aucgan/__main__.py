@@ -1,0 +1,3 @@
+from aucgan.cli import main
+
+raise SystemExit(main())
