@@ -95,8 +95,10 @@ def validate_landmarks(points: np.ndarray, where: str = "landmarks") -> None:
     g = {k: points[list(v)] for k, v in IBUG_GROUPS.items()}
     checks = [
         (g["brow_left"][:, 1].mean() < g["eye_left"][:, 1].mean(), "left brow (17-21) must lie above left eye (36-41)"),
-        (g["brow_right"][:, 1].mean() < g["eye_right"][:, 1].mean(), "right brow (22-26) must lie above right eye (42-47)"),
-        (g["eye_left"][:, 0].mean() < g["eye_right"][:, 0].mean(), "left eye (36-41) must have smaller x than right eye (42-47)"),
+        (g["brow_right"][:, 1].mean() < g["eye_right"][:, 1].mean(),
+         "right brow (22-26) must lie above right eye (42-47)"),
+        (g["eye_left"][:, 0].mean() < g["eye_right"][:, 0].mean(),
+         "left eye (36-41) must have smaller x than right eye (42-47)"),
         (points[NOSE_TIP, 1] < g["mouth_outer"][:, 1].mean(), "nose tip (30) must lie above the mouth (48-59)"),
         (g["eye_left"][:, 1].mean() < points[NOSE_TIP, 1], "eyes must lie above the nose tip (30)"),
         (g["mouth_outer"][:, 1].mean() < points[CHIN, 1], "mouth (48-59) must lie above the chin (8)"),
