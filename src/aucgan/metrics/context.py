@@ -1,0 +1,171 @@
+"""What the metrics read: :class:`EvalContext`, plus the shared helpers for drawing sources and edits.
+
+The context holds the generator under test (EMA), the map codec and AU names, the evaluation data as a
+:class:`~aucgan.training.data.TrainData` (network-scaled maps, AUs in unit scale, footprints), and the
+optional pieces some metrics need: the independent AU judge, the run's discriminator, held-out real maps
+and a ground-truth renderer (synthetic benchmark only). Every random choice derives from ``ctx.seed``
+and a per-use salt, so two evaluations of the same checkpoint score the same samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from aucgan.data.codec import MapCodec
+
+if TYPE_CHECKING:
+    from aucgan.training.data import TrainData
+
+#: A unit-scale (0..1) AU intensity above this counts as active (0.1 on the 0..5 scale).
+ACTIVE_UNIT = 0.02
+
+FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
+
+
+class GroundTruth(Protocol):
+    """Ground-truth maps for (sample, target AU) pairs, network-scaled at the evaluation size."""
+
+    def render(self, source_ids: Sequence[str], target_au: torch.Tensor,
+               target_ids: Sequence[str] | None = None) -> torch.Tensor:
+        """Maps (B, C, H, W) of each source's identity showing ``target_au`` ((B, K) intensities 0..5 in
+        the context's AU order); the expression attributes (emotion, valence) of ``target_ids`` if given."""
+        ...
+
+    def neutral(self, source_ids: Sequence[str]) -> torch.Tensor:
+        """Maps (B, C, H, W) of each source's identity with no AU active and a neutral emotion."""
+        ...
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Everything the metrics need; None marks a piece that is not available for this evaluation."""
+
+    G: nn.Module
+    codec: MapCodec
+    au_names: tuple[str, ...]
+    data: TrainData
+    judge: nn.Module | None = None
+    D: nn.Module | None = None
+    reference: torch.Tensor | None = None     # (N, C, H, W) held-out real maps, network-scaled
+    truth: GroundTruth | None = None
+    features: FeatureExtractor | None = None  # (N, C, H, W) -> (N, F) for FID/KID
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    seed: int = 0
+    num_samples: int = 64                      # sources for au_control / identity / realism / paired / disc
+    num_sweep: int = 4                         # sources for sweeps, locality and sensitivity
+    batch_size: int = 32
+    step: int = 0
+    info: Mapping[str, object] = field(default_factory=dict)  # provenance written with every result line
+
+    @property
+    def size(self) -> int:
+        return int(self.data.x.shape[-1])
+
+    @property
+    def num_aus(self) -> int:
+        return len(self.au_names)
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+def rng(ctx: EvalContext, salt: int) -> torch.Generator:
+    """A torch generator seeded from the context seed and a per-use salt."""
+    return torch.Generator().manual_seed(int(ctx.seed) * 7919 + int(salt))
+
+
+def pick_sources(ctx: EvalContext, n: int, salt: int) -> torch.Tensor:
+    """``min(n, N)`` distinct sample indices of the evaluation data, seeded."""
+    total = len(ctx.data)
+    return torch.randperm(total, generator=rng(ctx, salt))[: max(1, min(n, total))].sort().values
+
+
+def pick_others(ctx: EvalContext, index: torch.Tensor, salt: int, min_diff: float = 0.2) -> torch.Tensor:
+    """For each sample in ``index``, another sample whose AU vector differs (L1 > ``min_diff`` in unit scale)
+    when one exists: the source of edit targets and of mismatched AU vectors."""
+    au = ctx.data.au
+    g = rng(ctx, salt)
+    out = []
+    for i in index.tolist():
+        diff = (au - au[i]).abs().sum(dim=1)
+        cand = torch.nonzero(diff > min_diff).flatten()
+        if cand.numel() == 0:
+            cand = torch.tensor([j for j in range(len(au)) if j != i] or [i])
+        out.append(int(cand[torch.randint(cand.numel(), (1,), generator=g)]))
+    return torch.tensor(out, dtype=torch.long)
+
+
+def footprints_of(ctx: EvalContext, index: torch.Tensor) -> torch.Tensor:
+    """AU footprints (B, K, H, W) of the samples ``index``."""
+    return ctx.data.footprints[ctx.data.layout_index[index]]
+
+
+def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
+    return [ctx.data.ids[i] for i in index.tolist()]
+
+
+# -------------------------------------------------------------------------------------- networks
+
+@torch.no_grad()
+def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """``G(x, au, footprints)["out"]`` in batches on the context device; returns a CPU float tensor."""
+    ctx.G.eval()
+    outs = []
+    for s in range(0, x.shape[0], ctx.batch_size):
+        sl = slice(s, s + ctx.batch_size)
+        out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device))["out"]
+        outs.append(out.float().cpu())
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def judge_read(ctx: EvalContext, x: torch.Tensor) -> torch.Tensor:
+    """AU intensities (N, K) on the 0..5 scale that the judge reads from network-scaled maps."""
+    if ctx.judge is None:
+        raise ValueError("no judge in the evaluation context")
+    ctx.judge.eval()
+    outs = [ctx.judge.predict(x[s:s + ctx.batch_size].to(ctx.device)).float().cpu()
+            for s in range(0, x.shape[0], ctx.batch_size)]
+    return torch.cat(outs)
+
+
+# ---------------------------------------------------------------------------------- map statistics
+
+def map_slices(ctx: EvalContext) -> dict[str, slice]:
+    """Channel range of each named map in the network tensor."""
+    return ctx.codec.slices()
+
+
+def decode(ctx: EvalContext, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Network tensor -> named maps in natural units (albedo 0..1, displacement in its own units)."""
+    return ctx.codec.decode(x)
+
+
+def masked_mean(values: torch.Tensor, weight: torch.Tensor) -> float:
+    """Weighted mean of ``values`` (B, C, H, W) with a (B, 1, H, W) weight; NaN when the weight is empty."""
+    w = weight.expand_as(values)
+    den = float(w.sum())
+    return float((values * w).sum()) / den if den > 1e-12 else float("nan")
+
+
+def union_mask(fp: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Union (max) of the footprints (B, K, H, W) of the AUs marked in ``active`` (B, K) -> (B, 1, H, W)."""
+    return (fp * active.float()[:, :, None, None]).amax(dim=1, keepdim=True)
+
+
+def per_au(values: Sequence[float] | np.ndarray, au_names: Sequence[str]) -> dict[str, float | None]:
+    """``{AU: value}`` with NaN as None, rounded for JSON."""
+    return {au: (None if v is None or not np.isfinite(v) else round(float(v), 6))
+            for au, v in zip(au_names, values)}
+
+
+def nanmean(values: Sequence[float | None] | np.ndarray) -> float | None:
+    """Mean of the finite values (None when there are none)."""
+    arr = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return round(float(arr.mean()), 6) if arr.size else None
