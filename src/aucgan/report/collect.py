@@ -1,0 +1,162 @@
+"""Read what a training run left behind: its config, metric lines (newest per metric) and training stats,
+and line the runs up in the summary table (headline figures, best per column)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aucgan.errors import AucganError
+from aucgan.metrics.registry import get_metric, latest_results, metric_names
+
+
+class ReportError(AucganError, ValueError):
+    """A run directory the report cannot read."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the report sees it."""
+
+    name: str
+    path: Path
+    config: dict
+    metrics: dict[str, dict]          # metric name -> its newest JSONL line
+    stats: list[dict]                 # rows of stats.jsonl
+
+    @property
+    def step(self) -> int | None:
+        """The checkpoint step the metrics were computed at (the newest), None if not evaluated."""
+        steps = [int(line.get("step", 0)) for line in self.metrics.values()]
+        return max(steps) if steps else None
+
+    def summary(self, metric: str) -> dict:
+        """The ``summary`` dict of a metric's newest result (empty if absent)."""
+        line = self.metrics.get(metric)
+        return dict(line["results"].get("summary", {})) if line else {}
+
+    def arrays_path(self, metric: str) -> Path | None:
+        """The safetensors file of a metric's maps, if it wrote one and it exists."""
+        line = self.metrics.get(metric)
+        if not line or not line.get("arrays"):
+            return None
+        path = self.path / line["arrays"]
+        return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A summary-table column: ``metric``'s summary ``key``, better when ``direction`` (min/max)."""
+
+    metric: str
+    key: str
+    direction: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric}: {self.key}"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    if not path.is_file():
+        return rows
+    for i, text in enumerate(path.read_text().splitlines(), 1):
+        if text.strip():
+            try:
+                rows.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise ReportError(f"{path}:{i}: not a JSON line ({exc.msg})") from None
+    return rows
+
+
+def collect_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
+    """Read a run directory (config.json, metric-*.jsonl, stats.jsonl)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ReportError(f"{path}: no such run directory")
+    config = {}
+    if (path / "config.json").is_file():
+        try:
+            config = json.loads((path / "config.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{path / 'config.json'}: not JSON ({exc.msg})") from None
+    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path),
+                     stats=_read_jsonl(path / "stats.jsonl"))
+
+
+def run_names(paths: Sequence[str | Path]) -> list[str]:
+    """Short distinct names for runs: the folder name, with parent folders added until names are unique."""
+    parts = [Path(p).resolve().parts for p in paths]
+    depth = 1
+    while depth < max(len(p) for p in parts):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+        depth += 1
+    return [str(Path(p)) for p in paths]
+
+
+def ordered_metrics(records: Sequence[RunRecord]) -> list[str]:
+    present = {m for r in records for m in r.metrics}
+    known = [m for m in metric_names() if m in present]
+    return known + sorted(present - set(known))
+
+
+def headline_columns(records: Sequence[RunRecord]) -> list[Column]:
+    """Columns of the headline figures that at least one run has, in registry order."""
+    cols = []
+    for metric in ordered_metrics(records):
+        try:
+            headline = get_metric(metric).headline
+        except AucganError:
+            headline = ()
+        for key, direction in headline:
+            if any(r.summary(metric).get(key) is not None for r in records):
+                cols.append(Column(metric, key, direction))
+    return cols
+
+
+def detail_columns(records: Sequence[RunRecord], metric: str) -> list[Column]:
+    """Every summary key of ``metric`` any run has (direction known for headline keys)."""
+    try:
+        directions = dict(get_metric(metric).headline)
+    except AucganError:
+        directions = {}
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update(dict.fromkeys(r.summary(metric)))
+    return [Column(metric, k, directions.get(k)) for k in keys]
+
+
+def table(records: Sequence[RunRecord], columns: Sequence[Column]
+          ) -> tuple[list[list[float | None]], list[set[int]]]:
+    """Values (rows = runs) and, per column, the indices of the best runs (ties all marked)."""
+    values = []
+    for r in records:
+        row = []
+        for c in columns:
+            v = r.summary(c.metric).get(c.key)
+            row.append(float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None)
+        values.append(row)
+    best = []
+    for j, c in enumerate(columns):
+        col = [(i, row[j]) for i, row in enumerate(values) if row[j] is not None]
+        if c.direction is None or not col or len(records) < 2:
+            best.append(set())
+            continue
+        target = (min if c.direction == "min" else max)(v for _, v in col)
+        best.append({i for i, v in col if math.isclose(v, target, rel_tol=1e-9, abs_tol=1e-12)})
+    return values, best
+
+
+def fmt(value: float | None) -> str:
+    """Four significant digits; an em dash for missing values."""
+    if value is None:
+        return "—"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4g}"

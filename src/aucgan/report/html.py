@@ -1,0 +1,187 @@
+"""The comparison report: a static HTML page (images beside it in ``img/``), a Markdown table and a JSON
+summary, built from run directories' metric lines, maps and training stats."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aucgan.report.collect import (
+    Column,
+    RunRecord,
+    detail_columns,
+    fmt,
+    headline_columns,
+    ordered_metrics,
+    table,
+)
+from aucgan.report.plots import per_au_bars, sensitivity_heatmaps, training_curves
+
+ARROW = {"min": "▼", "max": "▲", None: ""}
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.6em 0 1.4em; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f2f2f2; }
+td.best { font-weight: bold; background: #e3f5e1; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 4px 0; }
+.note { color: #666; font-size: 0.85em; }
+figure { margin: 0.6em 0 1.2em; } figcaption { font-size: 0.85em; color: #444; }
+"""
+
+#: Per-AU bar charts: (metric, results section, key, title, y-limits).
+BAR_CHARTS = (
+    ("au_control", "per_au", "icc", "AU control: ICC(3,1) of judge-read vs target intensity", (-1.0, 1.0)),
+    ("au_control", "per_au", "mae", "AU control: MAE of judge-read vs target intensity (0..5)", None),
+    ("au_control", "sweep", "spearman", "Single-AU sweeps 0..5: Spearman of read vs target", (-1.0, 1.0)),
+    ("locality", "per_au", "leakage", "Locality: leakage of single-AU edits", (0.0, 1.0)),
+    ("sensitivity", "per_au", "focus", "Sensitivity focus: inside / (inside + outside)", (0.0, 1.0)),
+)
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a run or metric name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "run"
+
+
+def _run_facts(r: RunRecord) -> dict[str, str]:
+    cfg = r.config
+    g, d, loss = cfg.get("generator", {}), cfg.get("discriminator", {}), cfg.get("loss", {})
+    return {"preset": str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
+            "conditioning": "+".join(g.get("conditioning", [])) or "?",
+            "discriminator": str(d.get("kind", "?")),
+            "AU loss": f"{loss.get('au_loss', '?')} via {loss.get('au_source', '?')}",
+            "size": str(cfg.get("data", {}).get("size", "?"))}
+
+
+def _html_table(records: Sequence[RunRecord], columns: Sequence[Column], label=lambda c: c.label) -> str:
+    values, best = table(records, columns)
+    head = "".join(f"<th>{html.escape(label(c))} {ARROW[c.direction]}</th>" for c in columns)
+    rows = []
+    for i, r in enumerate(records):
+        cells = "".join(f'<td class="best">{fmt(v)}</td>' if i in best[j] else f"<td>{fmt(v)}</td>"
+                        for j, v in enumerate(values[i]))
+        rows.append(f"<tr><td>{html.escape(r.name)}</td>{cells}</tr>")
+    return f"<table><tr><th>run</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def markdown_table(records: Sequence[RunRecord], columns: Sequence[Column], label=lambda c: c.label) -> str:
+    """A Markdown table of ``columns`` per run, the best value per column in bold."""
+    values, best = table(records, columns)
+    head = "| run | " + " | ".join(f"{label(c)} {ARROW[c.direction]}".strip() for c in columns) + " |"
+    sep = "|---|" + "---:|" * len(columns)
+    rows = [f"| {r.name} | " + " | ".join(f"**{fmt(v)}**" if i in best[j] else fmt(v)
+                                         for j, v in enumerate(values[i])) + " |"
+            for i, r in enumerate(records)]
+    return "\n".join([head, sep, *rows])
+
+
+def _img(path: Path, out_dir: Path, caption: str) -> str:
+    rel = path.relative_to(out_dir).as_posix()
+    return (f'<figure><img src="{html.escape(rel)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _notes(records: Sequence[RunRecord]) -> list[str]:
+    notes = []
+    for r in records:
+        if not r.metrics:
+            notes.append(f"{r.name}: not evaluated yet (run `aucgan eval {r.path}`)")
+        for name, line in r.metrics.items():
+            for val in line.get("results", {}).values():
+                if isinstance(val, str):
+                    notes.append(f"{r.name} / {name}: {val}")
+    return notes
+
+
+def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str = "aucgan comparison",
+                 sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None) -> Path:
+    """Write ``index.html``, ``summary.md`` and ``summary.json`` (plus ``img/``) for ``records``; returns the
+    HTML path. ``sweep_images``: run name -> [(caption, PNG path inside out_dir)] already rendered."""
+    out_dir = Path(out_dir)
+    img = out_dir / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    heads = headline_columns(records)
+    short = lambda c: f"{c.metric}: {c.key}"  # noqa: E731
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f'<p class="note">generated {datetime.datetime.now().isoformat(timespec="seconds")}; '
+             f"▼ lower is better, ▲ higher is better; the best run per column is highlighted. "
+             f"Metric definitions: docs/metrics.md.</p>"]
+
+    facts = [_run_facts(r) for r in records]
+    keys = list(facts[0]) if facts else []
+    cells = ["".join(f"<td>{html.escape(f[k])}</td>" for k in keys) for f in facts]
+    run_rows = "".join(f"<tr><td>{html.escape(r.name)}</td>{c}<td>{html.escape(str(r.path))}</td></tr>"
+                       for r, c in zip(records, cells))
+    parts.append("<h2>Runs</h2><table><tr><th>run</th>" + "".join(f"<th>{k}</th>" for k in keys)
+                 + f"<th>directory</th></tr>{run_rows}</table>")
+    parts.append("<h2>Summary</h2>")
+    parts.append(_html_table(records, heads, short) if heads else '<p class="note">no metric results yet</p>')
+
+    md = [f"# {title}", "", "▼ lower is better, ▲ higher is better; the best run per column is bold.", ""]
+    md += [markdown_table(records, heads, short) if heads else "_no metric results yet_", ""]
+    parts.append("<h2>All figures per metric</h2>")
+    for metric in ordered_metrics(records):
+        cols = detail_columns(records, metric)
+        if cols:
+            parts.append(f"<h3>{html.escape(metric)}</h3>" + _html_table(records, cols, lambda c: c.key))
+            md += [f"## {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
+
+    figures = []
+    for metric, section, key, caption, ylim in BAR_CHARTS:
+        p = per_au_bars(records, metric, section, key, caption, img / f"bars-{metric}-{section}-{key}.png",
+                        ylim)
+        if p is not None:
+            figures.append(_img(p, out_dir, caption))
+    if figures:
+        parts.append("<h2>Per-AU controllability and locality</h2>" + "".join(figures))
+
+    sens_figs = []
+    for r in records:
+        arrays = r.arrays_path("sensitivity")
+        if arrays is None:
+            continue
+        from safetensors.torch import load_file
+
+        t = load_file(str(arrays))
+        res = r.metrics["sensitivity"]["results"]
+        names = res.get("au_names") or list(res.get("per_au", {}).get("inside", {}))
+        step = r.metrics["sensitivity"]["step"]
+        caption = f"{r.name}: mean |dG/dAU_k| with AU k's footprint outlined (step {step})"
+        p = sensitivity_heatmaps(t["sensitivity"], t["footprints"], names, caption,
+                                 img / f"sensitivity-{slug(r.name)}.png", res.get("threshold", 0.05))
+        sens_figs.append(_img(p, out_dir, caption))
+    if sens_figs:
+        parts.append("<h2>Sensitivity maps</h2>" + "".join(sens_figs))
+
+    if sweep_images:
+        parts.append("<h2>AU sweeps</h2><p class=\"note\">rows: AUs; columns: target intensity 0..5 "
+                     "(the other AUs as in the source).</p>")
+        for name, items in sweep_images.items():
+            parts.append(f"<h3>{html.escape(name)}</h3>" + "".join(_img(p, out_dir, c) for c, p in items))
+
+    curves = training_curves(records, img / "training-curves.png")
+    if curves is not None:
+        parts.append("<h2>Training curves</h2>" + _img(curves, out_dir, "losses from stats.jsonl"))
+    notes = _notes(records)
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
+        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+    (out_dir / "index.html").write_text(page, encoding="utf-8")
+    (out_dir / "summary.md").write_text("\n".join(md), encoding="utf-8")
+    values, best = table(records, heads)
+    summary = {"runs": [{"name": r.name, "path": str(r.path), "step": r.step, **_run_facts(r),
+                         "headline": {short(c): values[i][j] for j, c in enumerate(heads)}}
+                        for i, r in enumerate(records)],
+               "best": {short(c): [records[i].name for i in sorted(best[j])] for j, c in enumerate(heads)}}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    return out_dir / "index.html"
