@@ -318,3 +318,28 @@ def test_metrics_are_reproducible_for_a_seed_and_change_with_it():
     c = compute_metric("au_control", make_ctx(BlindG(), n=60, num_samples=30, seed=5))["summary"]
     assert a == b and a != c
     assert np.isfinite(a["mae"])
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def test_roc_auc_known_values():
+    from aucgan.metrics.discriminator import roc_auc
+
+    assert roc_auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert roc_auc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 0.0
+    assert roc_auc(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+    assert roc_auc(np.array([2.0]), np.array([2.0])) == 0.5
+
+
+def test_psnr_and_monotonicity_and_single_au_edits():
+    from aucgan.metrics.control import monotonicity
+    from aucgan.metrics.paired import psnr
+    from aucgan.metrics.spatial import single_au_edits
+
+    assert psnr(0.01, 1.0) == pytest.approx(20.0) and psnr(0.0, 1.0) == float("inf")
+    levels = np.arange(6.0)
+    assert monotonicity(levels, levels**2) == pytest.approx(1.0)
+    assert monotonicity(levels, -levels) == pytest.approx(-1.0)
+    assert monotonicity(levels, np.ones(6)) == 0.0
+    edits = single_au_edits(torch.tensor([0.0, 0.6, 0.3]))
+    assert torch.allclose(edits, torch.tensor([[0.8, 0.6, 0.3], [0.0, 0.0, 0.3], [0.0, 0.6, 0.8]]))
