@@ -23,7 +23,7 @@ def test_stats_lines_round_trip(tmp_path):
     assert [r["step"] for r in records] == [1, 2]
     assert records[0]["G/adv"] == 0.5 and records[0]["D/adv"] == 1.25
     assert records[0]["images"] == 8 and records[0]["kimg"] == 0.008
-    assert records[0]["time"] > 1e9 and records[0]["elapsed"] >= 0
+    assert records[0]["time"] > 1e9 and records[0]["time_elapsed"] >= 0
     assert records[1]["G/adv"] is None  # strict JSON: non-finite becomes null
     assert "NaN" not in (tmp_path / "stats.jsonl").read_text()
     with StatsWriter(tmp_path, tensorboard=False) as w:  # appends, never truncates

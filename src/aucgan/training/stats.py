@@ -51,9 +51,9 @@ def _json_value(v: Any) -> Any:
 
 
 class StatsWriter:
-    """Append ``{"step", "time", "elapsed", "images", "kimg", <scalars>}`` lines to ``run_dir/stats.jsonl``.
+    """Append ``{"step", "time", "time_elapsed", "images", "kimg", <scalars>}`` lines to ``stats.jsonl``.
 
-    ``time`` is the Unix time of the call; ``elapsed`` the seconds since the writer was created plus
+    ``time`` is the Unix time of the call; ``time_elapsed`` the seconds since the writer was created plus
     ``time_offset`` (e.g. the elapsed time of the run being resumed).
     Non-finite scalars are written as ``null`` (strict JSON). With ``tensorboard`` the scalars and images
     are mirrored to TensorBoard event files in ``run_dir``; if TensorBoard cannot be imported a warning is
@@ -72,7 +72,7 @@ class StatsWriter:
     def write(self, step: int, scalars: Mapping[str, float], images: int | None = None) -> dict[str, Any]:
         """Append one line for ``step`` (``images``: training images seen so far) and return it."""
         record: dict[str, Any] = {"step": int(step), "time": round(time.time(), 3),
-                                  "elapsed": round(time.perf_counter() - self._t0, 3)}
+                                  "time_elapsed": round(time.perf_counter() - self._t0, 3)}
         if images is not None:
             record["images"] = int(images)
             record["kimg"] = images / 1000.0
