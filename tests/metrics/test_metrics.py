@@ -343,3 +343,21 @@ def test_psnr_and_monotonicity_and_single_au_edits():
     assert monotonicity(levels, np.ones(6)) == 0.0
     edits = single_au_edits(torch.tensor([0.0, 0.6, 0.3]))
     assert torch.allclose(edits, torch.tensor([[0.8, 0.6, 0.3], [0.0, 0.0, 0.3], [0.0, 0.6, 0.8]]))
+
+
+def test_locality_and_sensitivity_with_the_region_atlas_footprints():
+    """The oracle acting exactly on the atlas's soft, overlapping footprints: leakage ~ 0, focus ~ 1."""
+    import dataclasses
+
+    from aucgan.layout.atlas import au_footprints
+    from aucgan.layout.landmarks import canonical_layout
+
+    atlas = au_footprints(torch.as_tensor(canonical_layout().landmarks)[None], (SIZE, SIZE), AU_NAMES).float()
+    base = make_ctx(OracleG(), n=20)
+    ctx = dataclasses.replace(base, data=dataclasses.replace(base.data, footprints=atlas))
+    loc = compute_metric("locality", ctx)["summary"]
+    assert loc["leakage"] < 0.01 and loc["change"] > 0
+    sens = compute_metric("sensitivity", ctx)["summary"]
+    assert sens["focus"] > 0.95
+    leaky = dataclasses.replace(ctx, G=LeakyG())
+    assert compute_metric("locality", leaky)["summary"]["leakage"] > 0.8
