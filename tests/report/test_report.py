@@ -105,3 +105,29 @@ def test_run_names_are_unique_and_short(tmp_path):
 
 def test_fmt():
     assert fmt(None) == "—" and fmt(0.5) == "0.5" and fmt(1234.5678) == "1235" and fmt(1e-5) == "1.000e-05"
+
+
+def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
+    import torch
+    from tests.metrics.test_metrics import CODEC, SIZE, toy_data
+
+    from aucgan.au import AU_NAMES
+    from aucgan.report.plots import sweep_figure
+    from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
+
+    data = toy_data(20, seed=1)
+    picks = pick_sweep_sources(data.au, data.identity, 3)
+    assert len(picks) == 3 and len({int(data.identity[i]) for i in picks}) == 3
+    for i in picks:   # the least expressive sample of its identity
+        same = data.identity == data.identity[i]
+        assert float(data.au[i].sum()) == float(data.au[same].sum(dim=1).min())
+    i = picks[0]
+    grid = sweep_grid(OracleG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
+    k, cells = len(AU_NAMES), len(SWEEP_LEVELS)
+    assert grid.shape == (3, k * SIZE, cells * 2 * SIZE)
+    blind = sweep_grid(BlindG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
+    first = blind[:, :, : 2 * SIZE]
+    assert all(torch.equal(blind[:, :, j * 2 * SIZE:(j + 1) * 2 * SIZE], first) for j in range(cells))
+    assert not torch.equal(grid[:, :SIZE, :2 * SIZE], grid[:, :SIZE, -2 * SIZE:])   # AU01 at 0 vs 5 differ
+    path = sweep_figure(grid, AU_NAMES, SWEEP_LEVELS, "toy", tmp_path / "sweep.png", panel_labels(CODEC))
+    assert path.is_file() and panel_labels(CODEC) == ["albedo", "displacement (shaded)"]

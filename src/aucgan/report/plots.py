@@ -129,6 +129,10 @@ def sweep_figure(grid: torch.Tensor, au_names: Sequence[str], levels: Sequence[f
     h, w = img.shape[0] / rows, img.shape[1] / cols
     fig, ax = plt.subplots(figsize=(max(4.0, img.shape[1] / 60), max(3.0, img.shape[0] / 60)))
     ax.imshow(img, interpolation="nearest")
+    for i in range(1, rows):
+        ax.axhline(i * h - 0.5, color="white", lw=0.6)
+    for j in range(1, cols):
+        ax.axvline(j * w - 0.5, color="white", lw=0.6)
     ax.set_yticks([(i + 0.5) * h for i in range(rows)], list(au_names), fontsize=7)
     ax.set_xticks([(j + 0.5) * w for j in range(cols)], [f"{v:g}" for v in levels], fontsize=7)
     ax.set_xlabel("target intensity" + (f"  (each cell: {' | '.join(panel_labels)})" if panel_labels else ""),
