@@ -7,6 +7,8 @@ local derivative at the source's own AUs, which also reveals a generator that ig
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -101,7 +103,9 @@ def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: 
         return G(xs, a_, fps)["out"]
 
     try:
-        _, jac = torch.func.jvp(f, (a,), (tangent,))
+        with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            _, jac = torch.func.jvp(f, (a,), (tangent,))
     except (RuntimeError, NotImplementedError):
         with torch.enable_grad():
             _, jac = torch.autograd.functional.jvp(f, a, tangent)
