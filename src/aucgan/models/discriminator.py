@@ -1,0 +1,129 @@
+"""Conditional discriminators over maps, one registry (:data:`DISCRIMINATORS`).
+
+All share a PatchGAN trunk (``num_down`` 4x4 stride-2 convolutions with LeakyReLU, no normalisation, so
+gradient penalties - WGAN-GP, R1 - can take double backward) giving features ``phi`` (B, F, h, w),
+h = H / 2**num_down, and a 3x3 patch head ``psi``. They differ in how the condition ``c = [au, extra]``
+enters:
+
+==================  ============================================================================
+``concat``          ``c`` tiled and concatenated to the maps (the existing ConditionalDiscriminator)
+``projection``      per patch ``psi(phi) + <V c, phi>`` with a *linear* embedding ``V`` of continuous
+                    intensities (Miyato & Koyama 2018)
+``aux_regressor``   unconditional patch score + AU regression head (GANimation, StarGAN)
+``projection_aux``  projection score + AU regression head
+==================  ============================================================================
+
+The AU head is a linear layer over the flattened ``phi`` map (GANimation's full-size kernel); it returns
+``au_logits`` and ``au_pred = sigmoid(au_logits)``, unit-scale intensities in 0..1 (x5 for 0..5).
+``score`` is the mean of the patch scores; ``spectral_norm=True`` wraps every conv and linear layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from aucgan.nn.layers import act, channels, check_pyramid, check_shape, conv3x3, join_condition, sn, tile
+from aucgan.nn.registry import Registry
+
+DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
+
+
+@dataclass(frozen=True)
+class DOutput:
+    """A discriminator's verdict on a batch.
+
+    ``score`` (B,): the adversarial score (mean over patches). ``patch`` (B, 1, h, w): per-patch scores.
+    ``au_pred`` (B, K): unit-scale AU intensities from the aux head (sigmoid of ``au_logits``), or None.
+    ``features`` (B, F): spatially averaged trunk features. ``au_logits`` (B, K): the aux head's raw output.
+    """
+
+    score: Tensor
+    patch: Tensor | None
+    au_pred: Tensor | None
+    features: Tensor
+    au_logits: Tensor | None = None
+
+
+class PatchDiscriminator(nn.Module):
+    """The shared trunk and heads; subclasses set ``condition`` (concat | projection | none) and ``aux``."""
+
+    condition: ClassVar[str] = "none"
+    aux: ClassVar[bool] = False
+
+    def __init__(self, in_channels: int, num_aus: int = 17, extra_dim: int = 0, base_channels: int = 32,
+                 max_channels: int = 256, num_down: int = 4, spectral_norm: bool = False,
+                 image_size: int = 64) -> None:
+        super().__init__()
+        self.bottom = check_pyramid(image_size, num_down, "discriminator")
+        self.in_channels, self.num_aus, self.extra_dim = in_channels, num_aus, extra_dim
+        self.cond_dim, self.image_size = num_aus + extra_dim, image_size
+        cin = in_channels + (self.cond_dim if self.condition == "concat" else 0)
+        layers: list[nn.Module] = []
+        for i in range(num_down):
+            cout = channels(i, base_channels, max_channels)
+            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1), spectral_norm), act()]
+            cin = cout
+        self.trunk = nn.Sequential(*layers)
+        self.feature_dim = cin
+        self.psi = sn(conv3x3(cin, 1), spectral_norm)
+        self.embed = (sn(nn.Linear(self.cond_dim, cin, bias=False), spectral_norm)
+                      if self.condition == "projection" else None)
+        self.au_head = (sn(nn.Linear(cin * self.bottom ** 2, num_aus), spectral_norm) if self.aux else None)
+
+    def forward(self, x: Tensor, au: Tensor, extra: Tensor | None = None) -> DOutput:
+        name = f"discriminator {type(self).__name__}"
+        check_shape(x, (None, self.in_channels, self.image_size, self.image_size), f"{name}: maps x")
+        c = join_condition(au, extra, self.num_aus, self.extra_dim, x.shape[0], name).to(x.dtype)
+        if self.condition == "concat":
+            x = torch.cat([x, tile(c, x.shape[-2:])], dim=1)
+        phi = self.trunk(x)
+        patch = self.psi(phi)
+        if self.embed is not None:
+            patch = patch + (self.embed(c)[:, :, None, None] * phi).sum(dim=1, keepdim=True)
+        logits = self.au_head(phi.flatten(1)) if self.au_head is not None else None
+        return DOutput(score=patch.mean(dim=(1, 2, 3)), patch=patch,
+                       au_pred=None if logits is None else torch.sigmoid(logits),
+                       features=phi.mean(dim=(2, 3)), au_logits=logits)
+
+
+@DISCRIMINATORS.register("concat")
+class ConcatDiscriminator(PatchDiscriminator):
+    """The condition tiled into constant channels concatenated to the maps (the existing design)."""
+
+    condition = "concat"
+
+
+@DISCRIMINATORS.register("projection")
+class ProjectionDiscriminator(PatchDiscriminator):
+    """Projection discriminator (Miyato & Koyama 2018) with a linear embedding of continuous intensities."""
+
+    condition = "projection"
+
+
+@DISCRIMINATORS.register("aux_regressor")
+class AuxRegressorDiscriminator(PatchDiscriminator):
+    """Unconditional PatchGAN score plus an AU regression head (GANimation, StarGAN)."""
+
+    aux = True
+
+
+@DISCRIMINATORS.register("projection_aux")
+class ProjectionAuxDiscriminator(PatchDiscriminator):
+    """Projection score plus an AU regression head."""
+
+    condition = "projection"
+    aux = True
+
+
+def build_discriminator(name: str, in_channels: int, num_aus: int = 17, extra_dim: int = 0,
+                        base_channels: int = 32, max_channels: int = 256, num_down: int = 4,
+                        spectral_norm: bool = False, image_size: int = 64) -> PatchDiscriminator:
+    """The discriminator registered as ``name`` (an unknown name raises an error listing the valid ones)."""
+    cls = DISCRIMINATORS.get(name)
+    return cls(in_channels, num_aus=num_aus, extra_dim=extra_dim, base_channels=base_channels,
+               max_channels=max_channels, num_down=num_down, spectral_norm=spectral_norm,
+               image_size=image_size)

@@ -1,0 +1,283 @@
+"""The map generator: source maps + target AUs (+ attributes, + AU footprints) -> edited maps.
+
+One encoder-decoder covers the designs compared in aucgan:
+
+* ``architecture="bottleneck"`` (DECA's detail decoder): encoder -> ``latent_dim`` detail code;
+  ``[code, AU embedding]`` -> FC -> (H / 2**num_down)^2 map -> upsampling decoder. Nothing but the code
+  crosses from source to output, so the decoder must take expression detail from the condition.
+* ``architecture="skip"`` (U-Net): encoder features at every resolution are concatenated into the decoder.
+
+Conditioning layers come from :data:`aucgan.nn.conditioning.CONDITIONING` by name and combine:
+``latent``/``input`` layers act once (at the code / on the input), ``norm``/``spatial`` layers at every
+decoder level listed in ``cond_levels`` (0 = coarsest, at the bottleneck resolution; ``num_down`` = full
+resolution). Several level-wise layers at one level share one normalisation (that of the first listed layer
+that normalises) and then apply their modulations in the listed order. Levels without conditioning use an
+affine instance norm.
+
+Heads: ``direct`` -> ``out = tanh(conv(h))`` in (-1, 1); ``attention`` (GANimation) -> colour map
+``C = tanh(.)`` in (-1, 1) and attention ``A = sigmoid(.)`` in [0, 1], ``out = A * source + (1 - A) * C``,
+which lies between the source and (-1, 1) (within [-1, 1] for sources in [-1, 1]).
+
+Parameter counts for 4-channel maps (displacement + albedo) at 64 px, default widths (base 32, max 256,
+num_down 3):
+
+>>> baseline = MapGenerator(4, 4, conditioning="concat_latent", architecture="bottleneck")
+>>> improved = MapGenerator(4, 4, conditioning=["adain", "spade_au"], architecture="skip")
+>>> ganimation = MapGenerator(4, 4, conditioning="concat_input", head="attention")
+>>> count_parameters(baseline), count_parameters(improved), count_parameters(ganimation)
+(5362052, 2561092, 1868933)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from aucgan.nn.conditioning import CONDITIONING, ModulationLayer
+from aucgan.nn.layers import (
+    ConvNormAct,
+    NetworkConfigError,
+    ShapeError,
+    act,
+    channels,
+    check_pyramid,
+    check_shape,
+    conv3x3,
+    count_parameters,
+    join_condition,
+    make_norm,
+)
+
+ARCHITECTURES = ("skip", "bottleneck")
+HEADS = ("direct", "attention")
+CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
+
+__all__ = ["ARCHITECTURES", "HEADS", "CondLevel", "Encoded", "MapGenerator", "count_parameters"]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What :meth:`MapGenerator.encode` extracts from source maps.
+
+    ``code``: the (B, latent_dim) detail code (bottleneck architecture) or the (B, C, h, w) bottleneck feature
+    map (skip architecture); None for generators with an ``input`` conditioning layer, whose encoder must see
+    the condition - they encode inside :meth:`MapGenerator.decode`, so swapping codes swaps the whole input.
+    ``skips``: encoder features for the U-Net decoder, coarse to fine (empty for the bottleneck architecture).
+    ``source``: the source maps (the default source of the attention head).
+    """
+
+    source: Tensor
+    code: Tensor | None
+    skips: tuple[Tensor, ...] = ()
+
+
+class CondLevel(nn.Module):
+    """The conditioning of one decoder level: one shared normalisation, then each layer's modulation."""
+
+    def __init__(self, layers: Sequence[ModulationLayer]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.norm_index = next((i for i, layer in enumerate(layers) if layer.normalizes), None)
+
+    def forward(self, h: Tensor, c: Tensor, footprints: Tensor | None) -> Tensor:
+        if self.norm_index is not None:
+            h = self.layers[self.norm_index].normalize(h)
+        for layer in self.layers:
+            h = layer.modulate(h, c, footprints)
+        return h
+
+
+class MapGenerator(nn.Module):
+    """AU-conditioned encoder-decoder over maps ``x: (B, in_channels, H, W)`` (roughly in [-1, 1]).
+
+    ``forward(x, au, footprints=None, extra=None)`` -> ``{"out"}`` (+ ``"attention"``, ``"color"`` for the
+    attention head) with ``au: (B, num_aus)`` in 0..1, ``extra: (B, extra_dim)`` attributes and
+    ``footprints: (B, num_aus, h, w)`` in [0, 1] (any resolution; needed by ``spatial`` layers only).
+    Optional keywords: ``embed_dim`` (AU embedding of ``latent`` layers), ``cond_hidden`` (hidden width of
+    ``norm``/``spatial`` layers; None keeps each layer's default).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_aus: int = 17, extra_dim: int = 0,
+                 conditioning: str | Sequence[str] = "adain", base_channels: int = 32,
+                 max_channels: int = 256, num_down: int = 3, architecture: str = "skip",
+                 latent_dim: int = 128, cond_levels: Sequence[int] | None = None, head: str = "direct",
+                 image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None) -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
+                                     f"{', '.join(ARCHITECTURES)}")
+        if head not in HEADS:
+            raise NetworkConfigError(f"unknown generator head {head!r}; valid: {', '.join(HEADS)}")
+        if min(in_channels, out_channels, num_aus, base_channels, latent_dim) < 1 or extra_dim < 0:
+            raise NetworkConfigError("generator: channel counts, num_aus and latent_dim must be >= 1, "
+                                     f"extra_dim >= 0 (got in={in_channels}, out={out_channels}, "
+                                     f"num_aus={num_aus}, base={base_channels}, latent={latent_dim}, "
+                                     f"extra={extra_dim})")
+        if max_channels < base_channels:
+            raise NetworkConfigError(f"generator: max_channels ({max_channels}) < base_channels "
+                                     f"({base_channels})")
+        if head == "attention" and in_channels < out_channels:
+            raise NetworkConfigError(f"attention head blends the source into the output: in_channels "
+                                     f"({in_channels}) must be >= out_channels ({out_channels})")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
+        self.architecture, self.head_kind, self.num_down = architecture, head, num_down
+        self.image_size, self.latent_dim = image_size, latent_dim
+        self.bottom = check_pyramid(image_size, num_down, "generator")
+        self.num_levels = num_down + 1
+        names = [conditioning] if isinstance(conditioning, str) else list(conditioning)
+        classes = [CONDITIONING.get(n) for n in names]
+        if not names or len(set(names)) != len(names):
+            raise NetworkConfigError(f"generator conditioning must name one or more distinct layers, "
+                                     f"got {names}")
+        self.conditioning = tuple(names)
+        by_kind = {k: [(n, cls) for n, cls in zip(names, classes) if cls.injection in k]
+                   for k in (("input",), ("latent",), ("norm", "spatial"))}
+        levelwise = by_kind[("norm", "spatial")]
+        self.cond_levels = self._levels(cond_levels, bool(levelwise))
+        self.uses_footprints = any(cls.injection == "spatial" for cls in classes)
+
+        ch = [channels(i, base_channels, max_channels) for i in range(num_down + 1)]
+        cin = in_channels
+        self.input_layers = nn.ModuleList()
+        for _, cls in by_kind[("input",)]:
+            self.input_layers.append(cls(cin, self.cond_dim))
+            cin = self.input_layers[-1].out_channels
+        self.stem = ConvNormAct(cin, ch[0])
+        self.downs = nn.ModuleList(ConvNormAct(ch[i], ch[i + 1], down=True) for i in range(num_down))
+
+        self.latent_layers = nn.ModuleList()
+        self.to_code = self.from_code = None
+        if architecture == "bottleneck" or by_kind[("latent",)]:
+            pool = min(CODE_POOL, self.bottom)
+            self.to_code = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(),
+                                         nn.Linear(ch[-1] * pool * pool, latent_dim))
+            dim = latent_dim
+            for _, cls in by_kind[("latent",)]:
+                self.latent_layers.append(cls(dim, self.cond_dim, embed_dim=embed_dim))
+                dim = self.latent_layers[-1].out_dim
+            self.from_code = nn.Sequential(nn.Linear(dim, ch[-1] * self.bottom ** 2), act())
+
+        hidden = {} if cond_hidden is None else {"hidden": cond_hidden}
+        self.level_convs, self.level_norms = nn.ModuleList(), nn.ModuleList()
+        prev = ch[-1]
+        for level in range(self.num_levels):
+            width = ch[num_down - level]
+            skip = width if architecture == "skip" and level > 0 else 0
+            self.level_convs.append(conv3x3(prev + skip, width))
+            if level in self.cond_levels:
+                layers = [self._modulation(cls, width, hidden) for _, cls in levelwise]
+                self.level_norms.append(CondLevel(layers))
+            else:
+                self.level_norms.append(make_norm("instance", width))
+            prev = width
+        self.act = act()
+        self.head = conv3x3(ch[0], out_channels + (1 if head == "attention" else 0))
+
+    # ----------------------------------------------------------------------------------------- building
+    def _levels(self, cond_levels: Sequence[int] | None, levelwise: bool) -> tuple[int, ...]:
+        if cond_levels is None:
+            return tuple(range(self.num_levels)) if levelwise else ()
+        levels = tuple(int(v) for v in cond_levels)
+        if not levelwise:
+            raise NetworkConfigError(f"cond_levels {list(levels)} given but no norm/spatial conditioning "
+                                     f"layer is selected (conditioning: {list(self.conditioning)})")
+        bad = [v for v in levels if not 0 <= v < self.num_levels]
+        if not levels or bad or len(set(levels)) != len(levels):
+            raise NetworkConfigError(f"cond_levels must be distinct decoder levels in "
+                                     f"0..{self.num_levels - 1} (0 = coarsest; num_down={self.num_down}), "
+                                     f"got {list(levels)}")
+        return tuple(sorted(levels))
+
+    def _modulation(self, cls: type[nn.Module], width: int, hidden: dict) -> ModulationLayer:
+        if cls.injection == "spatial":
+            return cls(num_features=width, num_aus=self.num_aus, cond_dim=self.cond_dim, **hidden)
+        return cls(num_features=width, cond_dim=self.cond_dim, **hidden)
+
+    # ------------------------------------------------------------------------------------------ checks
+    def _check_maps(self, x: Tensor) -> None:
+        check_shape(x, (None, self.in_channels, None, None), "generator: maps x")
+        h, w = x.shape[-2:]
+        if self.architecture == "bottleneck" and (h, w) != (self.image_size, self.image_size):
+            raise ShapeError(f"generator: maps x are {h}x{w} but the bottleneck generator was built for "
+                             f"{self.image_size}x{self.image_size}")
+        if h % 2 ** self.num_down or w % 2 ** self.num_down:
+            raise ShapeError(f"generator: maps x are {h}x{w}, not a multiple of 2**num_down = "
+                             f"{2 ** self.num_down}")
+
+    def condition(self, au: Tensor, extra: Tensor | None, batch: int) -> Tensor:
+        """The condition vector ``c = [au, extra]`` (B, cond_dim), with shape checks."""
+        return join_condition(au, extra, self.num_aus, self.extra_dim, batch, "generator")
+
+    # ----------------------------------------------------------------------------------------- forward
+    def _encoder(self, x: Tensor, c: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        for layer in self.input_layers:
+            x = layer(x, c)
+        feats = [self.stem(x)]
+        for down in self.downs:
+            feats.append(down(feats[-1]))
+        return feats[-1], tuple(reversed(feats[:-1]))
+
+    def _encoded(self, x: Tensor, c: Tensor | None) -> Encoded:
+        bottom, skips = self._encoder(x, c)
+        if self.architecture == "bottleneck":
+            return Encoded(source=x, code=self.to_code(bottom))
+        return Encoded(source=x, code=bottom, skips=skips)
+
+    def encode(self, x: Tensor) -> Encoded:
+        """Source maps -> :class:`Encoded` (detail code or bottleneck map, skip features)."""
+        self._check_maps(x)
+        if len(self.input_layers):
+            return Encoded(source=x, code=None)
+        return self._encoded(x, None)
+
+    def _latent(self, z: Tensor, c: Tensor) -> Tensor:
+        for layer in self.latent_layers:
+            z = layer(z, c)
+        return self.from_code(z).reshape(z.shape[0], -1, self.bottom, self.bottom)
+
+    def decode(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
+               source: Tensor | None = None) -> dict[str, Tensor]:
+        """Maps from an :class:`Encoded` and a condition; ``source`` (default ``enc.source``) feeds the
+        attention head. ``decode(encode(x), au, fp)`` equals ``forward(x, au, fp)``."""
+        batch = enc.source.shape[0]
+        c = self.condition(au, extra, batch)
+        if self.uses_footprints and footprints is None:
+            raise ShapeError(f"generator: conditioning {list(self.conditioning)} needs the AU footprints "
+                             f"(B, {self.num_aus}, H, W); got None")
+        if enc.code is None:
+            enc = self._encoded(enc.source, c)
+        if self.architecture == "bottleneck":
+            h = self._latent(enc.code, c)
+        elif len(self.latent_layers):
+            h = enc.code + self._latent(self.to_code(enc.code), c)
+        else:
+            h = enc.code
+        for level, (conv, norm) in enumerate(zip(self.level_convs, self.level_norms)):
+            if level > 0:
+                h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+                if self.architecture == "skip":
+                    h = torch.cat([h, enc.skips[level - 1]], dim=1)
+            h = conv(h)
+            h = norm(h, c, footprints) if isinstance(norm, CondLevel) else norm(h)
+            h = self.act(h)
+        y = self.head(h)
+        if self.head_kind == "direct":
+            return {"out": torch.tanh(y)}
+        src = enc.source if source is None else source
+        check_shape(src, (batch, None, y.shape[-2], y.shape[-1]), "generator: attention source")
+        if src.shape[1] < self.out_channels:
+            raise ShapeError(f"generator: attention source has {src.shape[1]} channels, needs >= "
+                             f"{self.out_channels}")
+        color = torch.tanh(y[:, :self.out_channels])
+        attention = torch.sigmoid(y[:, self.out_channels:])
+        out = attention * src[:, :self.out_channels] + (1.0 - attention) * color
+        return {"out": out, "attention": attention, "color": color}
+
+    def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None,
+                extra: Tensor | None = None) -> dict[str, Tensor]:
+        return self.decode(self.encode(x), au, footprints, extra)

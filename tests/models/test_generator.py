@@ -1,0 +1,216 @@
+import doctest
+
+import pytest
+import torch
+from tests.nn.blobs import blob_footprints
+
+import aucgan.models.generator as generator_module
+from aucgan.models.generator import CondLevel, Encoded, MapGenerator, count_parameters
+from aucgan.nn.conditioning import CONDITIONING, injection_of
+from aucgan.nn.layers import NetworkConfigError, ShapeError
+from aucgan.nn.registry import UnknownNameError
+
+K, B, S, C = 5, 2, 32, 4
+TINY = dict(num_aus=K, base_channels=8, max_channels=32, num_down=3, latent_dim=16, image_size=S, embed_dim=8,
+            cond_hidden=8)
+SINGLE = [[n] for n in CONDITIONING.names()]
+COMBOS = [["adain", "spade_au"], ["concat_latent", "spade_au"], ["concat_input", "film"], ["cbn", "adain"],
+          ["concat_latent", "concat_input", "adain"]]
+ARCHS = ["skip", "bottleneck"]
+
+
+def make(conditioning, architecture="skip", **kw) -> MapGenerator:
+    torch.manual_seed(0)
+    return MapGenerator(C, C, conditioning=conditioning, architecture=architecture, **{**TINY, **kw})
+
+
+def batch(seed: int = 0, extra: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(B, C, S, S, generator=gen) * 2 - 1
+    au = torch.rand(B, K, generator=gen)
+    ex = torch.rand(B, extra, generator=gen) if extra else None
+    return x, au, blob_footprints(B, K, S, seed=seed, sigma=2.0), ex
+
+
+def conditioning_modules(G: MapGenerator) -> list[torch.nn.Module]:
+    mods = [*G.input_layers, *G.latent_layers]
+    mods += [layer for norm in G.level_norms if isinstance(norm, CondLevel) for layer in norm.layers]
+    return mods
+
+
+@pytest.mark.parametrize("architecture", ARCHS)
+@pytest.mark.parametrize("conditioning", SINGLE + COMBOS, ids=lambda c: "+".join(c))
+def test_shapes_au_dependence_and_gradients(conditioning, architecture):
+    G = make(conditioning, architecture)
+    x, au, fp, _ = batch()
+    out = G(x, au, fp)
+    assert set(out) == {"out"} and out["out"].shape == (B, C, S, S)
+    assert out["out"].abs().max() < 1.0
+    other = G(x, torch.rand(B, K, generator=torch.Generator().manual_seed(7)), fp)["out"]
+    assert (out["out"] - other).abs().max() > 1e-5
+    (out["out"] * torch.randn_like(out["out"])).sum().backward()
+    mods = conditioning_modules(G)
+    assert {type(m) for m in mods} == {CONDITIONING.get(n) for n in conditioning}
+    for m in mods:
+        for name, p in m.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, (type(m).__name__, name)
+
+
+@pytest.mark.parametrize("architecture", ARCHS)
+@pytest.mark.parametrize("conditioning", SINGLE + COMBOS[:2], ids=lambda c: "+".join(c))
+@pytest.mark.parametrize("head", ["direct", "attention"])
+def test_encode_decode_equals_forward(conditioning, architecture, head):
+    G = make(conditioning, architecture, head=head).eval()
+    x, au, fp, _ = batch(1)
+    enc = G.encode(x)
+    assert isinstance(enc, Encoded) and enc.source is x
+    if any(injection_of(n) == "input" for n in conditioning):
+        assert enc.code is None and enc.skips == ()
+    elif architecture == "bottleneck":
+        assert enc.code.shape == (B, 16) and enc.skips == ()
+    else:
+        assert enc.code.shape == (B, 32, S // 8, S // 8) and [s.shape[-1] for s in enc.skips] == [8, 16, 32]
+    a, b = G.decode(enc, au, fp), G(x, au, fp)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+def test_swapped_code_carries_the_other_sample():
+    G = make(["concat_latent"], "bottleneck").eval()
+    x, au, fp, _ = batch(2)
+    x2 = batch(3)[0]
+    swapped = G.decode(G.encode(x2), au, fp)["out"]
+    assert torch.allclose(swapped, G(x2, au, fp)["out"], atol=1e-6)
+    assert not torch.allclose(swapped, G(x, au, fp)["out"], atol=1e-4)
+
+
+def test_attention_head_outputs_and_source_where_attention_is_one():
+    G = make(["adain"], head="attention")
+    x, au, fp, _ = batch()
+    out = G(x, au, fp)
+    assert out["attention"].shape == (B, 1, S, S) and out["color"].shape == (B, C, S, S)
+    assert out["attention"].min() >= 0 and out["attention"].max() <= 1
+    a = out["attention"]
+    assert torch.allclose(out["out"], a * x + (1 - a) * out["color"], atol=1e-6)
+    with torch.no_grad():
+        G.head.weight[C:].zero_()
+        G.head.bias[C:].fill_(40.0)                               # sigmoid(40) == 1 in float32
+    out = G(x, au, fp)
+    assert torch.equal(out["attention"], torch.ones_like(out["attention"]))
+    assert torch.equal(out["out"], x)
+    src = batch(4)[0]
+    assert torch.equal(G.decode(G.encode(x), au, fp, source=src)["out"], src)
+
+
+def test_attention_head_uses_first_out_channels_of_a_wider_source():
+    torch.manual_seed(0)
+    G = MapGenerator(C + 2, C, conditioning="adain", head="attention", **TINY)
+    x = torch.rand(B, C + 2, S, S)
+    with torch.no_grad():
+        G.head.weight[C:].zero_()
+        G.head.bias[C:].fill_(40.0)
+    assert torch.equal(G(x, batch()[1])["out"], x[:, :C])
+    with pytest.raises(NetworkConfigError, match="in_channels"):
+        MapGenerator(C - 1, C, head="attention", **TINY)
+
+
+def test_cond_levels_select_decoder_levels():
+    G = make(["adain", "spade_au"], cond_levels=[0, 2])
+    kinds = [isinstance(n, CondLevel) for n in G.level_norms]
+    assert kinds == [True, False, True, False] and G.cond_levels == (0, 2)
+    x, au, fp, _ = batch()
+    assert (G(x, au, fp)["out"] - G(x, au.flip(0), fp)["out"]).abs().max() > 1e-5
+    fine = make(["adain"], cond_levels=[3])
+    assert [isinstance(n, CondLevel) for n in fine.level_norms] == [False, False, False, True]
+
+
+@pytest.mark.parametrize("levels", [[4], [-1], [], [1, 1]])
+def test_invalid_cond_levels(levels):
+    with pytest.raises(NetworkConfigError, match=r"0\.\.3"):
+        make(["adain"], cond_levels=levels)
+
+
+def test_cond_levels_without_levelwise_layer_is_an_error():
+    with pytest.raises(NetworkConfigError, match="no norm/spatial"):
+        make(["concat_latent"], "bottleneck", cond_levels=[0])
+
+
+def test_combined_level_normalises_once_then_modulates_in_order():
+    G = make(["adain", "spade_au"])
+    level = G.level_norms[1]
+    adain, spade = level.layers
+    h = torch.randn(B, adain.num_features, 8, 8) * 3 + 1
+    _, au, fp, _ = batch()
+    expected = spade.modulate(adain.modulate(adain.norm(h), au), au, fp)
+    assert torch.allclose(level(h, au, fp), expected, atol=1e-6)
+    assert make(["film", "cbn"]).level_norms[0].norm_index == 1
+    assert make(["film"]).level_norms[0].norm_index is None
+
+
+def test_extra_attributes_enter_the_condition():
+    G = make(["adain", "spade_au"], extra_dim=3)
+    x, au, fp, extra = batch(extra=3)
+    assert G.cond_dim == K + 3
+    assert (G(x, au, fp, extra)["out"] - G(x, au, fp, extra + 1)["out"]).abs().max() > 1e-5
+    with pytest.raises(ShapeError, match="extra_dim=3"):
+        G(x, au, fp)
+    with pytest.raises(ShapeError, match="extra"):
+        make(["adain"])(x, au, fp, extra)
+
+
+def test_input_errors():
+    x, au, fp, _ = batch()
+    with pytest.raises(ShapeError, match="footprints"):
+        make(["spade_au"])(x, au)
+    with pytest.raises(ShapeError, match="au"):
+        make(["adain"])(x, au[:, :-1], fp)
+    with pytest.raises(ShapeError, match="built for 32x32"):
+        make(["concat_latent"], "bottleneck")(x[..., :16, :16], au)
+    with pytest.raises(ShapeError, match="multiple of"):
+        make(["adain"])(x[..., :20, :20], au)
+    assert make(["adain"])(x[..., :16, :24], au)["out"].shape == (B, C, 16, 24)   # skip: any multiple of 8
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="valid conditioning names: concat_latent, concat_input, a"):
+        make(["stylegan"])
+    with pytest.raises(NetworkConfigError, match="skip, bottleneck"):
+        make(["adain"], "unet")
+    with pytest.raises(NetworkConfigError, match="direct, attention"):
+        make(["adain"], head="mask")
+    with pytest.raises(NetworkConfigError, match="distinct"):
+        make(["adain", "adain"])
+    with pytest.raises(NetworkConfigError, match="multiple of"):
+        make(["adain"], image_size=36)
+
+
+def test_cbn_generator_runs_in_eval_with_batch_of_one():
+    G = make(["cbn"])
+    x, au, fp, _ = batch()
+    G(x, au, fp)
+    G.eval()
+    assert G(x[:1], au[:1], fp[:1])["out"].shape == (1, C, S, S)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # from torch.func
+@pytest.mark.parametrize("conditioning", SINGLE + COMBOS[:1], ids=lambda c: "+".join(c))
+def test_forward_mode_jacobian_matches_finite_differences(conditioning):
+    G = make(conditioning).double().eval()
+    x, au, fp, _ = batch()
+    x, au, fp = x.double(), au.double(), fp.double()
+    tangent = torch.zeros_like(au)
+    tangent[:, 1] = 1.0
+    _, jvp = torch.func.jvp(lambda a: G(x, a, fp)["out"], (au,), (tangent,))
+    eps = 1e-5
+    fd = (G(x, au + eps * tangent, fp)["out"] - G(x, au - eps * tangent, fp)["out"]) / (2 * eps)
+    assert torch.allclose(jvp, fd, atol=1e-6) and jvp.abs().max() > 0
+
+
+def test_documented_parameter_counts():
+    result = doctest.testmod(generator_module, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
+    G = make(["adain"])
+    assert count_parameters(G) == sum(p.numel() for p in G.parameters())
+    G.head.requires_grad_(False)
+    assert count_parameters(G, trainable_only=True) == count_parameters(G) - count_parameters(G.head)
