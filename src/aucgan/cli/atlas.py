@@ -1,0 +1,98 @@
+"""Draw the region atlas of a layout: numbered landmarks, region masks and the AU footprints.
+
+Examples:
+  aucgan atlas --out atlas.png
+  aucgan atlas --layout my_uv_layout.json --size 512 --out atlas.png --force
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "draw a layout's landmarks, region masks and AU footprints (a PNG figure)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layout", help="layout JSON (name, size, 68 landmarks); default: the built-in layout")
+    p.add_argument("--size", type=int, default=256, help="mask resolution in pixels (default 256)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aucgan.errors import AucganError
+    from aucgan.fsutil import atomic_write, check_output
+    from aucgan.layout.landmarks import canonical_layout, load_layout
+
+    if not 16 <= args.size <= 2048:
+        raise AucganError(f"--size must be between 16 and 2048 pixels, got {args.size}")
+    out = check_output(Path(args.out), force=args.force, what="atlas image")
+    layout = load_layout(args.layout) if args.layout else canonical_layout(args.size)
+    fig = atlas_figure(layout, args.size)
+    atomic_write(out, lambda p: fig.savefig(p, format="png", dpi=100))
+    print(f"wrote {out} (layout {layout.name!r}, {args.size} px)")
+    return 0
+
+
+def atlas_figure(layout, size: int):
+    """A matplotlib figure: landmarks numbered over the face outline, region overlay, AU footprint grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Patch
+
+    from aucgan.au import AU_CATALOGUE, AU_NAMES
+    from aucgan.layout.atlas import REGION_NAMES, RegionAtlas
+
+    atlas = RegionAtlas(layout)
+    hw = (size, size)
+    regions = atlas.regions(hw).numpy()
+    prints = atlas.footprints(hw, AU_NAMES).numpy()
+    face = atlas.face(hw)[0].numpy()
+    lm = layout.landmarks * size
+
+    fig = plt.figure(figsize=(18, 13))
+    grid = fig.add_gridspec(4, 6, height_ratios=[2.2, 1, 1, 1])
+    ax = fig.add_subplot(grid[0, 0:3])
+    ax.imshow(face, cmap="Greys", vmin=0, vmax=3, extent=(0, size, size, 0))
+    poly = np.vstack([layout.face_polygon(), layout.face_polygon()[:1]]) * size
+    ax.plot(poly[:, 0], poly[:, 1], "-", color="0.5", lw=1)
+    ax.plot(lm[:, 0], lm[:, 1], ".", color="tab:red", ms=4)
+    for i, (x, y) in enumerate(lm):
+        ax.annotate(str(i), (x, y), fontsize=6, color="tab:blue", xytext=(2, 2), textcoords="offset points")
+    ax.set_title(f"layout {layout.name!r}: 68 iBUG landmarks")
+    ax.set_xlim(0, size)
+    ax.set_ylim(size, 0)
+    ax.set_aspect("equal")
+
+    ax = fig.add_subplot(grid[0, 3:6])
+    cmap = plt.get_cmap("tab20")
+    colours = np.array([cmap(i % 20)[:3] for i in range(len(REGION_NAMES))])
+    idx = regions.argmax(0)
+    alpha = regions.max(0)
+    overlay = colours[idx] * alpha[..., None] + (1 - alpha[..., None]) * (0.15 + 0.6 * face[..., None])
+    ax.imshow(overlay.clip(0, 1), extent=(0, size, size, 0))
+    ax.plot(lm[:, 0], lm[:, 1], ".", color="white", ms=2)
+    ax.legend(handles=[Patch(color=colours[i], label=n) for i, n in enumerate(REGION_NAMES)], fontsize=7,
+              loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title("region masks (colour = strongest region, brightness = mask value)")
+    ax.set_axis_off()
+
+    for k, code in enumerate(AU_NAMES):
+        ax = fig.add_subplot(grid[1 + k // 6, k % 6])
+        ax.imshow(0.35 * face, cmap="gray", vmin=0, vmax=1, extent=(0, size, size, 0))
+        ax.imshow(prints[k], cmap="magma", vmin=0, vmax=1, alpha=0.75 * (prints[k] > 0.005),
+                  extent=(0, size, size, 0))
+        ax.plot(lm[:, 0], lm[:, 1], ".", color="cyan", ms=1)
+        ax.set_title(f"{code} {AU_CATALOGUE[code].name}", fontsize=9)
+        ax.set_axis_off()
+    ax = fig.add_subplot(grid[3, 5])
+    ax.set_axis_off()
+    ax.text(0.0, 0.5, "AU footprints: where each AU\nchanges the face (0..1),\nderived from the landmarks",
+            fontsize=9, va="center")
+    fig.tight_layout()
+    return fig
