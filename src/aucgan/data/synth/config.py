@@ -1,0 +1,82 @@
+"""Generator parameters of the synthetic UV face benchmark, its version, and seed derivation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from aucgan.errors import AucganError
+
+#: Bumped whenever the same (seed, parameters) would render different maps.
+GENERATOR_VERSION = "1.0"
+
+
+class SynthError(AucganError, ValueError):
+    """Bad synthetic-benchmark arguments (size, counts, AU vectors)."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Parameters of the procedural generator. Depths are displacement in layout units (1.0 = map width).
+
+    An AU at intensity 5 gives roughly ``wrinkle_depth`` deep lines, ``fold_depth`` deep folds and
+    ``bulge_height`` high bulges; intermediate intensities scale them (``amp = u`` for the core of the
+    pattern and ``u ** 2`` for its extension, ``u = intensity / 5``), so amplitude grows strictly with
+    intensity and strong AUs also spread further.
+    """
+
+    size: int = 128
+    wrinkle_depth: float = 0.004
+    fold_depth: float = 0.006
+    bulge_height: float = 0.004
+    pore_depth: float = 0.0004
+    age_lines: float = 0.55           # static line depth at the oldest age, relative to the AU patterns at 5
+    layout_jitter: float = 1.0        # scale of the per-identity landmark variation
+    flush_strength: float = 0.3       # haemoglobin change of a full emotion flush
+    crease_darkening: float = 18.0    # albedo darkening per unit of negative (creased) displacement
+    lip_gap: float = 0.1              # largest half-opening of the lips, in inter-ocular distances
+    eye_recess: float = 0.002         # the open eye lies this far behind the lid surface
+    mouth_recess: float = 0.008       # depth of the open mouth
+    normal_strength: float = 1.0      # slope multiplier of the normal maps written with the data
+    disp_scale: float = 0.1           # 16-bit PNG range of the displacement (v / 65535 * scale + offset)
+    disp_offset: float = -0.05
+
+    def __post_init__(self) -> None:
+        if not 16 <= int(self.size) <= 2048:
+            raise SynthError(f"size must be between 16 and 2048 pixels, got {self.size}")
+        for name, value in asdict(self).items():
+            if name not in ("size", "disp_offset") and float(value) < 0:
+                raise SynthError(f"SynthConfig.{name} must be >= 0, got {value}")
+        if self.disp_scale <= 0:
+            raise SynthError(f"SynthConfig.disp_scale must be > 0, got {self.disp_scale}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _splitmix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def mix_seed(*parts: int) -> int:
+    """A 63-bit seed depending on every part (order included): independent streams per (seed, index, use)."""
+    h = 0x243F6A8885A308D3
+    for p in parts:
+        h = _splitmix(h ^ (int(p) & _MASK))
+    return h & ((1 << 63) - 1)
+
+
+def generator(*parts: int) -> torch.Generator:
+    """A CPU torch generator seeded with :func:`mix_seed` of ``parts``."""
+    return torch.Generator().manual_seed(mix_seed(*parts))
+
+
+#: Stream tags, so identity, noise, expression and split draws never share random numbers.
+STREAM_IDENTITY, STREAM_NOISE, STREAM_EXPRESSION, STREAM_SPLIT = 1, 2, 3, 4
