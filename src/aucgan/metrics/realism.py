@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from aucgan.data.codec import MapCodec
 from aucgan.metrics.context import (
     EvalContext,
     FeatureExtractor,
@@ -58,23 +59,26 @@ def kid(feat_a: np.ndarray, feat_b: np.ndarray, seed: int = 0, subsets: int = 10
     return float(total / subsets / m)
 
 
-def aunet_features(run_dir: str | Path, device: torch.device | str = "cpu") -> FeatureExtractor:
+def aunet_features(run_dir: str | Path, codec: MapCodec,
+                   device: torch.device | str = "cpu") -> FeatureExtractor:
     """A feature extractor from an AU estimator run dir: the input of its last linear layer (penultimate
-    activations), pooled to (N, F). Weights load from safetensors; nothing is downloaded."""
+    activations) for maps encoded with ``codec``. Weights load from safetensors; nothing is downloaded."""
     from aucgan.errors import AucganError
-    from aucgan.training.build import load_aunet
+    from aucgan.metrics.evaluate import CodecAdapter
+    from aucgan.training.build import load_aunet, make_codec
 
-    net, _ = load_aunet(run_dir, device)
+    net, cfg = load_aunet(run_dir, device)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:
         raise AucganError(f"{run_dir}: the AU estimator has no linear head to read features before")
+    adapter = CodecAdapter(net, codec, make_codec(cfg.data), cfg.data.size)
     captured: list[torch.Tensor] = []
     linears[-1].register_forward_hook(lambda mod, inp, out: captured.append(inp[0].detach()))
 
     @torch.no_grad()
     def extract(x: torch.Tensor) -> torch.Tensor:
         captured.clear()
-        net(x.to(device))
+        adapter(x.to(device))
         return captured[-1].flatten(1).float().cpu()
 
     return extract

@@ -95,17 +95,22 @@ def _load_builtins() -> None:
             importlib.import_module(mod)
 
 
+#: The order metrics run and are reported in (others follow in registration order).
+ORDER = ("paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity")
+
+
 def metric_names() -> list[str]:
-    """Names of all registered metrics."""
+    """Names of all registered metrics, built-ins in :data:`ORDER` first."""
     _load_builtins()
-    return list(METRICS.names())
+    names = list(METRICS.names())
+    return [n for n in ORDER if n in names] + [n for n in names if n not in ORDER]
 
 
 def get_metric(name: str) -> Metric:
     """The metric ``name``; an unknown name is an error listing the valid ones."""
     _load_builtins()
     if name not in METRICS.names():
-        raise MetricError(f"unknown metric {name!r}; valid metrics: {', '.join(METRICS.names())}")
+        raise MetricError(f"unknown metric {name!r}; valid metrics: {', '.join(metric_names())}")
     return METRICS.get(name)
 
 

@@ -1,0 +1,44 @@
+"""Score a training run's latest checkpoint (EMA generator) and append one JSON line per metric to
+RUN_DIR/metric-<name>.jsonl. Metrics: paired_fidelity (synthetic benchmark only), au_control (needs
+--judge), locality, identity, realism (FID/KID with --features), disc_awareness, sensitivity; see
+docs/metrics.md. Without --metrics every metric the inputs allow runs; the others are listed as skipped.
+
+Examples:
+  aucgan eval runs/00001-improved --judge runs/judge
+  aucgan eval runs/00001-improved --data bench --judge runs/judge --metrics au_control,locality --samples 128
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "score a run's checkpoint: AU control, locality, identity, realism, discriminator, sensitivity"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="training run (its latest checkpoint is scored)")
+    p.add_argument("--data", help="data set (default: the run's own, from RUN_DIR/data.json)")
+    p.add_argument("--split", default="test", help="split to score (default: test)")
+    p.add_argument("--judge", help="independent AU estimator run (`aucgan train-au --config aunet-judge`)")
+    p.add_argument("--features", help="AU estimator run whose penultimate features give FID/KID (optional)")
+    p.add_argument("--metrics", help="comma-separated metric names (default: all that the inputs allow)")
+    p.add_argument("--samples", type=int, default=64, help="source samples per metric (default: 64)")
+    p.add_argument("--sweep-samples", type=int, default=4,
+                   help="sources for sweeps, locality and sensitivity (default: 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+
+
+def run(args: argparse.Namespace) -> int:
+    from aucgan.metrics.evaluate import EvalError, EvalOptions, evaluate
+
+    if args.samples < 2 or args.sweep_samples < 1 or args.batch_size < 1:
+        raise EvalError("--samples must be >= 2, --sweep-samples and --batch-size >= 1")
+    metrics = None if args.metrics is None else tuple(args.metrics.split(","))
+    options = EvalOptions(data=args.data, judge=args.judge, features=args.features, metrics=metrics,
+                          num_samples=args.samples, num_sweep=args.sweep_samples, seed=args.seed,
+                          device=args.device, batch_size=args.batch_size, split=args.split)
+    lines = evaluate(args.run_dir, options, log=lambda msg: print(msg, flush=True))
+    print(f"appended {len(lines)} line(s) to {args.run_dir}/metric-*.jsonl")
+    return 0

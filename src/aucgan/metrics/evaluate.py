@@ -1,0 +1,257 @@
+"""Score a training run: load its EMA generator, discriminator, data, judge and ground truth into an
+:class:`EvalContext`, run the metrics and append their JSON lines (what ``aucgan eval`` does).
+
+The evaluation data is the data set's test split (the run's own data by default: ``RUN/data.json``), the
+realism reference a seeded subset of its train split. The judge and the feature extractor may have been
+trained on another map encoding or AU set than the generator: :class:`CodecAdapter` translates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aucgan.au import au_indices, au_set
+from aucgan.data.codec import MapCodec
+from aucgan.errors import AucganError
+from aucgan.metrics.context import EvalContext, GroundTruth
+from aucgan.metrics.registry import REQUIREMENTS, get_metric, metric_names, parse_metric_list, run_metrics
+
+#: The most evaluation samples held in memory (a seeded subset of a larger test split).
+MAX_EVAL_SAMPLES = 512
+
+
+class EvalError(AucganError, ValueError):
+    """The run, data, judge or options of an evaluation do not fit together."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """What ``aucgan eval`` was asked for."""
+
+    data: str | None = None
+    judge: str | None = None
+    features: str | None = None
+    metrics: tuple[str, ...] | None = None     # None: every metric the context can run
+    num_samples: int = 64
+    num_sweep: int = 4
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 32
+    split: str = "test"
+
+
+class _Subset:
+    """Items ``indices`` of an indexable data set."""
+
+    def __init__(self, dataset, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+
+def resolve_data_path(run_dir: str | Path, data: str | None) -> Path:
+    """``--data`` if given, else the path recorded in ``RUN/data.json``; an error saying what to pass."""
+    if data:
+        return Path(data)
+    record = Path(run_dir) / "data.json"
+    if record.is_file():
+        try:
+            return Path(json.loads(record.read_text())["path"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise EvalError(f"{record}: expected {{\"path\": ...}} ({exc})") from None
+    raise EvalError(f"{run_dir}: no data.json recording the training data; pass --data DATASET_DIR")
+
+
+def _seeded_subset(n: int, limit: int, seed: int) -> list[int]:
+    if n <= limit:
+        return list(range(n))
+    return sorted(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].tolist())
+
+
+def load_split(path: Path, codec: MapCodec, au_names: Sequence[str], size: int, split: str, limit: int,
+               seed: int):
+    """A :class:`TrainData` of (a seeded subset of at most ``limit`` samples of) one split of a data set."""
+    from aucgan.data.datasets import open_dataset
+    from aucgan.training.data import TrainData
+
+    ds = open_dataset(path, split=split, size=(size, size), au_names=list(au_names), preload=False)
+    if len(ds) < 2:
+        raise EvalError(f"{path}: the {split!r} split has {len(ds)} sample(s); evaluation needs at least 2")
+    return TrainData(_Subset(ds, _seeded_subset(len(ds), limit, seed)), codec, au_names, size)
+
+
+class CodecAdapter(nn.Module):
+    """Feeds maps encoded with the generator's codec to a network trained on another encoding, size or AU
+    set: decode, re-encode, resize; ``predict`` returns the generator's AU columns."""
+
+    def __init__(self, net: nn.Module, source: MapCodec, target: MapCodec, size: int,
+                 au_columns: Sequence[int] | None = None) -> None:
+        super().__init__()
+        missing = [m for m in target.maps if m not in source.maps]
+        if missing:
+            raise EvalError(f"the network reads map(s) {missing} that the generator does not write")
+        self.net, self.source, self.target, self.size = net, source, target, size
+        self.au_columns = None if au_columns is None else list(au_columns)
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        if self.source == self.target and x.shape[-1] == self.size:
+            return x
+        y = self.target.encode(self.source.decode(x))
+        if y.shape[-1] != self.size:
+            y = nn.functional.interpolate(y, size=(self.size, self.size), mode="bilinear",
+                                          align_corners=False)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.translate(x))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net.predict(self.translate(x))
+        return out if self.au_columns is None else out[:, self.au_columns]
+
+
+def load_judge(run_dir: str | Path, codec: MapCodec, au_names: Sequence[str],
+               device: torch.device) -> CodecAdapter:
+    """The frozen AU judge of ``run_dir`` (``aucgan train-au``), adapted to the generator's codec and AUs."""
+    from aucgan.training.build import load_aunet, make_codec
+
+    net, cfg = load_aunet(run_dir, device)
+    judge_aus = au_set(cfg.data.au_set)
+    missing = [a for a in au_names if a not in judge_aus]
+    if missing:
+        raise EvalError(f"judge {run_dir} does not read {missing} (it reads the {cfg.data.au_set!r} AU set)")
+    columns = au_indices(list(au_names), judge_aus)
+    return CodecAdapter(net, codec, make_codec(cfg.data), cfg.data.size, columns)
+
+
+def load_discriminator(run_dir: str | Path, cfg, device: torch.device) -> nn.Module:
+    """The discriminator of the run's latest checkpoint (safetensors, strict shapes)."""
+    from safetensors.torch import load_file
+
+    from aucgan.training.build import build_disc
+    from aucgan.training.checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(Path(run_dir))
+    if ckpt is None:
+        raise EvalError(f"{run_dir}: the run has no checkpoint yet")
+    weights = Path(ckpt) / "D.safetensors"
+    if not weights.is_file():
+        raise EvalError(f"{ckpt}: no D.safetensors")
+    D = build_disc(cfg)
+    try:
+        D.load_state_dict(load_file(str(weights)), strict=True)
+    except RuntimeError as exc:
+        raise EvalError(f"{weights}: weights do not fit the configured discriminator "
+                        f"({str(exc).splitlines()[0]})") from None
+    return D.to(device).eval().requires_grad_(False)
+
+
+def load_truth(path: Path, codec: MapCodec, au_names: Sequence[str], size: int) -> GroundTruth | None:
+    """A ground-truth renderer when ``path`` is a synthetic benchmark folder, else None."""
+    card = path / "dataset.json"
+    if not card.is_file():
+        return None
+    try:
+        fmt = json.loads(card.read_text()).get("format")
+    except json.JSONDecodeError:
+        return None
+    if fmt != "aucgan-synth":
+        return None
+    from aucgan.metrics.truth import SynthTruth
+
+    return SynthTruth(path, codec, au_names, size)
+
+
+def build_context(run_dir: str | Path, options: EvalOptions,
+                  log: Callable[[str], None] = print) -> EvalContext:
+    """Load everything the metrics may need for the run's latest checkpoint."""
+    from aucgan.training.build import load_generator, make_codec, pick_device
+
+    run_dir = Path(run_dir)
+    device = pick_device(options.device)
+    G, cfg, step = load_generator(run_dir, device)
+    codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
+    data_path = resolve_data_path(run_dir, options.data)
+    limit = max(MAX_EVAL_SAMPLES, options.num_samples)
+    data = load_split(data_path, codec, au_names, size, options.split, limit, options.seed)
+    reference = None
+    try:
+        ref = load_split(data_path, codec, au_names, size, "train", options.num_samples, options.seed + 1)
+        reference = ref.x
+    except AucganError as exc:
+        log(f"realism: no held-out reference ({exc})")
+    judge = None if options.judge is None else load_judge(options.judge, codec, au_names, device)
+    features = None
+    if options.features is not None:
+        from aucgan.metrics.realism import aunet_features
+
+        features = aunet_features(options.features, codec, device)
+    D = load_discriminator(run_dir, cfg, device)
+    truth = load_truth(data_path, codec, au_names, size)
+    info = {"run": str(run_dir), "data": str(data_path), "split": options.split, "judge": options.judge,
+            "features": options.features, "generator": "G_ema", "num_sweep": options.num_sweep,
+            "eval_samples": len(data)}
+    return EvalContext(G=G, codec=codec, au_names=au_names, data=data, judge=judge, D=D, reference=reference,
+                       truth=truth, features=features, device=device, seed=options.seed,
+                       num_samples=options.num_samples, num_sweep=options.num_sweep,
+                       batch_size=options.batch_size, step=step, info=info)
+
+
+def select_metrics(ctx: EvalContext, names: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
+    """(metrics to run, {skipped: reason}). Without ``names``: every metric ``ctx`` can run; explicitly
+    named metrics whose requirements are missing are an error."""
+    if names is None:
+        run, skipped = [], {}
+        for name in metric_names():
+            missing = get_metric(name).missing(ctx)
+            if missing:
+                skipped[name] = "needs " + "; ".join(REQUIREMENTS[m] for m in missing)
+            else:
+                run.append(name)
+        return run, skipped
+    chosen = parse_metric_list(list(names))
+    for name in chosen:
+        missing = get_metric(name).missing(ctx)
+        if missing:
+            raise EvalError(f"metric {name!r} needs " + "; ".join(REQUIREMENTS[m] for m in missing))
+    return chosen, {}
+
+
+def format_summary(name: str, line: dict) -> list[str]:
+    """Table rows ``metric  key  value`` of one result line (headline keys marked with their direction)."""
+    from aucgan.report.collect import fmt
+
+    arrows = {k: ("▼" if d == "min" else "▲") for k, d in get_metric(name).headline}
+    rows = []
+    for key, value in line["results"].get("summary", {}).items():
+        v = value if isinstance(value, (int, float)) else None
+        rows.append(f"{name:<16} {key:<36} {fmt(v):>12} {arrows.get(key, '')}")
+    return rows
+
+
+def evaluate(run_dir: str | Path, options: EvalOptions,
+             log: Callable[[str], None] = print) -> dict[str, dict]:
+    """Score the run's latest checkpoint; append ``RUN/metric-<name>.jsonl`` lines; return them by name."""
+    ctx = build_context(run_dir, options, log)
+    names, skipped = select_metrics(ctx, options.metrics)
+    for name, reason in skipped.items():
+        log(f"skipping {name}: {reason}")
+    log(f"scoring step {ctx.step} of {run_dir} on {len(ctx.data)} {options.split} samples: "
+        f"{', '.join(names)}")
+    log(f"{'metric':<16} {'figure':<36} {'value':>12}")
+
+    def show(name: str, line: dict) -> None:
+        for row in format_summary(name, line):
+            log(row)
+
+    return run_metrics(run_dir, names, ctx, on_result=show)

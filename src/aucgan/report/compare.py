@@ -1,0 +1,59 @@
+"""Build the comparison report over run directories: read their metric lines and stats, render AU sweep
+grids with each run's EMA generator on the same test faces, and write the HTML/Markdown report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from aucgan.report.collect import RunRecord, collect_run, run_names
+from aucgan.report.html import slug, write_report
+
+
+def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int, device: torch.device,
+                  cache: dict) -> list[tuple[str, Path]]:
+    """Sweep-grid figures for ``count`` test faces with the run's EMA generator: [(caption, path)]."""
+    from aucgan.au import au_set
+    from aucgan.metrics.evaluate import load_split, resolve_data_path
+    from aucgan.report.plots import sweep_figure
+    from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
+    from aucgan.training.build import load_generator, make_codec
+
+    G, cfg, step = load_generator(record.path, device)
+    codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
+    path = resolve_data_path(record.path, data)
+    key = (str(path), codec, au_names, size)
+    if key not in cache:
+        cache[key] = load_split(path, codec, au_names, size, "test", 512, 0)
+    td = cache[key]
+    figures = []
+    for i in pick_sweep_sources(td.au, td.identity, count):
+        fp = td.footprints[td.layout_index[i]]
+        grid = sweep_grid(G, codec, td.x[i], td.au[i], fp, SWEEP_LEVELS, device)
+        caption = f"{record.name} (step {step}): AU sweeps of test sample {td.ids[i]}"
+        target = out_dir / "img" / f"sweep-{slug(record.name)}-{slug(td.ids[i])}.png"
+        p = sweep_figure(grid, au_names, SWEEP_LEVELS, caption, target, panel_labels(codec))
+        figures.append((caption, p))
+    return figures
+
+
+def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: str | None = None,
+                     sweep_faces: int = 2, device: str = "auto", title: str = "aucgan comparison",
+                     names: Sequence[str] | None = None, log: Callable[[str], None] = print) -> Path:
+    """Write the report over ``run_dirs`` into ``out_dir``; returns the HTML path."""
+    from aucgan.training.build import pick_device
+
+    out_dir = Path(out_dir)
+    names = list(names) if names is not None else run_names(run_dirs)
+    records = [collect_run(p, n) for p, n in zip(run_dirs, names)]
+    sweeps: dict[str, list[tuple[str, Path]]] = {}
+    if sweep_faces > 0:
+        dev, cache = pick_device(device), {}
+        for r in records:
+            if not (r.path / "checkpoints").is_dir():
+                log(f"{r.name}: no checkpoints, no sweep grids")
+                continue
+            sweeps[r.name] = render_sweeps(r, out_dir, data, sweep_faces, dev, cache)
+    return write_report(records, out_dir, title=title, sweep_images=sweeps)

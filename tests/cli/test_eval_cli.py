@@ -1,0 +1,96 @@
+"""End to end: train two tiny runs, `aucgan eval` them (every metric), `aucgan compare` them."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+from tests.tiny import TINY
+
+from aucgan.cli import main
+from aucgan.training.config import load_config
+from aucgan.training.loop import training_loop
+
+ALL = ["paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity"]
+FAST = ["--samples", "8", "--sweep-samples", "1", "--batch-size", "16"]
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.src: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.src.append(dict(attrs)["src"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_bench, tiny_aunet, tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalruns")
+    out = []
+    for preset in ("baseline", "improved"):
+        cfg = load_config(preset, [*TINY, "steps=2", f"aunet.checkpoint={tiny_aunet}"])
+        training_loop(cfg, tiny_bench, root / preset, progress=False)
+        out.append(root / preset)
+    return out
+
+
+def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet, capsys):
+    run = runs[0]
+    code = main(["eval", str(run), "--data", str(tiny_bench), "--judge", str(tiny_aunet),
+                 "--features", str(tiny_aunet), *FAST])
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    for name in ALL:
+        lines = [json.loads(x) for x in (run / f"metric-{name}.jsonl").read_text().splitlines()]
+        assert len(lines) == 1 and lines[0]["step"] == 2 and lines[0]["metric"] == name
+        assert lines[0]["data"] == str(tiny_bench) and "summary" in lines[0]["results"]
+        assert name in printed
+    realism = json.loads((run / "metric-realism.jsonl").read_text())["results"]["summary"]
+    assert realism["swd"] > 0 and realism["fid"] is not None
+    paired = json.loads((run / "metric-paired_fidelity.jsonl").read_text())["results"]["summary"]
+    assert paired["l1_footprint/displacement"] >= 0
+    sens = json.loads((run / "metric-sensitivity.jsonl").read_text())
+    assert (run / sens["arrays"]).is_file()
+
+
+def test_eval_uses_the_recorded_data_and_skips_what_it_cannot_run(runs, tiny_bench, capsys):
+    run = runs[1]
+    (run / "data.json").write_text(json.dumps({"path": str(tiny_bench)}))
+    assert main(["eval", str(run), *FAST]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "skipping au_control" in out and "--judge" in out
+    assert (run / "metric-locality.jsonl").is_file() and not (run / "metric-au_control.jsonl").is_file()
+
+
+def test_eval_errors_are_one_line(runs, tiny_bench, tmp_path, capsys):
+    assert main(["eval", str(runs[0]), "--data", str(tiny_bench), "--metrics", "au_control", *FAST]) == 2
+    assert "--judge" in capsys.readouterr().err
+    assert main(["eval", str(runs[0]), "--data", str(tiny_bench), "--metrics", "nope", *FAST]) == 2
+    assert "valid metrics" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", str(tmp_path / "empty"), "--data", str(tiny_bench)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_compare_writes_a_report_over_the_runs(runs, tiny_bench, tiny_aunet, tmp_path, capsys):
+    main(["eval", str(runs[1]), "--data", str(tiny_bench), "--judge", str(tiny_aunet), *FAST])
+    out = tmp_path / "report"
+    code = main(["compare", *map(str, runs), "--out", str(out), "--data", str(tiny_bench),
+                 "--sweep-faces", "1"])
+    assert code == 0, capsys.readouterr().err
+    page = _Images()
+    page.feed((out / "index.html").read_text())
+    assert page.src and all((out / s).is_file() for s in page.src)
+    text = " ".join(page.text)
+    assert "baseline" in text and "improved" in text
+    assert sum(s.split("/")[-1].startswith("sweep-") for s in page.src) == 2
+    md = (out / "summary.md").read_text()
+    assert "| baseline |" in md and "| improved |" in md
+    assert main(["compare", str(runs[0]), "--out", str(out)]) == 2        # refuses to overwrite
