@@ -94,3 +94,37 @@ def test_compare_writes_a_report_over_the_runs(runs, tiny_bench, tiny_aunet, tmp
     md = (out / "summary.md").read_text()
     assert "| baseline |" in md and "| improved |" in md
     assert main(["compare", str(runs[0]), "--out", str(out)]) == 2        # refuses to overwrite
+
+
+def test_ablate_plans_variants_and_validates_keys(tiny_bench, capsys):
+    from aucgan.cli.ablate import split_values
+
+    assert split_values("concat,[adain,spade_au], mse") == ["concat", "[adain,spade_au]", "mse"]
+    args = ["ablate", "--base", "improved", "--vary", "generator.conditioning=[adain],[adain,spade_au]",
+            "--study", "au_loss", "--steps", "3", "--data", str(tiny_bench), "--out", "unused", "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("au_loss=bce__conditioning=adain:")
+    assert any(x.startswith("au_loss=mse__conditioning=adain+spade_au:") for x in lines)
+    assert all("steps=3" in x for x in lines)
+    bad = ["ablate", "--base", "baseline", "--vary", "loss.au_los=bce,mse", "--steps", "2", "--data", "d",
+           "--out", "o", "--dry-run"]
+    assert main(bad) == 2 and "valid keys" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ablate_trains_evaluates_and_reports(tiny_bench, tiny_aunet, tmp_path, capsys):
+    out = tmp_path / "ablation"
+    code = main(["ablate", "--base", "baseline", "--vary", "loss.au_loss=bce,mse", "--steps", "2",
+                 "--data", str(tiny_bench), "--aunet", str(tiny_aunet), "--judge", str(tiny_aunet),
+                 "--out", str(out), "--no-progress", *FAST, *sum((["--set", s] for s in TINY), [])])
+    assert code == 0, capsys.readouterr().err
+    for name in ("au_loss=bce", "au_loss=mse"):
+        assert (out / "runs" / name / "metric-au_control.jsonl").is_file()
+    md = (out / "report" / "summary.md").read_text()
+    assert "| au_loss=bce |" in md and "| au_loss=mse |" in md
+    # a second call reuses the trained variants and re-scores them
+    assert main(["ablate", "--base", "baseline", "--vary", "loss.au_loss=bce,mse", "--steps", "2",
+                 "--data", str(tiny_bench), "--aunet", str(tiny_aunet), "--out", str(out), "--no-progress",
+                 *FAST, *sum((["--set", s] for s in TINY), [])]) == 0
+    assert "trained already" in capsys.readouterr().out

@@ -1,0 +1,160 @@
+"""Train variants of a preset with the same data, seed and step budget, evaluate each, and write the
+comparison report. Each --vary KEY=V1,V2,... lists values of one config key (YAML values; commas inside
+[...] stay with their list); several --vary flags give every combination. --study NAME adds a built-in
+question (conditioning, discriminator, au_loss). A variant whose run already holds a checkpoint at the
+final step is not retrained, so an interrupted ablation continues where it stopped.
+
+Layout of --out: runs/<variant>/ (training runs, scored in place), report/ (index.html, summary.md),
+ablation.json (variants and their overrides).
+
+Examples:
+  aucgan ablate --base improved --vary generator.conditioning=[adain],[spade_au],[adain,spade_au] \\
+      --steps 800 --data bench --aunet runs/aunet --judge runs/judge --out ablation-cond
+  aucgan ablate --base baseline --study au_loss --steps 800 --data bench --aunet A --judge J --out abl-loss
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train preset variants at an equal budget, evaluate them and write the comparison report"
+
+#: Built-in questions: study name -> (config key, values).
+STUDIES = {
+    "conditioning": ("generator.conditioning", ["[concat_latent]", "[concat_input]", "[adain]", "[spade_au]",
+                                                "[adain,spade_au]"]),
+    "discriminator": ("discriminator.kind", ["concat", "projection", "aux_regressor", "projection_aux"]),
+    "au_loss": ("loss.au_loss", ["bce", "mse"]),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", required=True, help="preset name or YAML path the variants start from")
+    p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
+                   help="values of one config key to compare (repeat for a grid)")
+    p.add_argument("--study", action="append", default=[], choices=sorted(STUDIES),
+                   help="a built-in comparison (adds its --vary)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override shared by every variant")
+    p.add_argument("--steps", type=int, required=True, help="training steps of every variant (equal budget)")
+    p.add_argument("--data", required=True, help="data set (the synthetic benchmark for paired_fidelity)")
+    p.add_argument("--aunet", help="AU estimator run for the AU-consistency loss")
+    p.add_argument("--judge", help="independent AU judge run for au_control")
+    p.add_argument("--features", help="AU estimator run for FID/KID features (optional)")
+    p.add_argument("--out", required=True, help="ablation folder (runs/, report/)")
+    p.add_argument("--samples", type=int, default=64, help="evaluation samples per metric")
+    p.add_argument("--sweep-samples", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
+    p.add_argument("--seed", type=int, help="seed of every variant (default: the preset's)")
+    p.add_argument("--dry-run", action="store_true", help="print the variants and exit")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def split_values(text: str) -> list[str]:
+    """``"a,[b,c],d"`` -> ``["a", "[b,c]", "d"]``: commas split values except inside brackets."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [v for v in out if v]
+
+
+def variant_name(assignments: list[tuple[str, str]]) -> str:
+    """A folder name for a variant: ``conditioning=adain+spade_au__au_loss=mse``."""
+    parts = []
+    for key, value in assignments:
+        v = value.strip("[]").replace(",", "+").replace(" ", "")
+        parts.append(f"{key.split('.')[-1]}={v}")
+    return "__".join(parts)
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """[(variant name, overrides)] for the cartesian product of the --vary / --study values."""
+    import itertools
+
+    from aucgan.errors import AucganError
+    from aucgan.training.config import load_config
+
+    axes = []
+    for study in args.study:
+        key, values = STUDIES[study]
+        axes.append((key, list(values)))
+    for item in args.vary:
+        if "=" not in item:
+            raise AucganError(f"--vary {item!r} must look like key=v1,v2")
+        key, raw = item.split("=", 1)
+        values = split_values(raw)
+        if not values:
+            raise AucganError(f"--vary {item!r} lists no values")
+        axes.append((key.strip(), values))
+    if not axes:
+        raise AucganError("nothing to vary: give --vary KEY=V1,V2 or --study NAME")
+    shared = list(args.overrides) + [f"steps={args.steps}"]
+    if args.seed is not None:
+        shared.append(f"seed={args.seed}")
+    if args.aunet:
+        shared.append(f"aunet.checkpoint={args.aunet}")
+    variants = []
+    for combo in itertools.product(*[[(k, v) for v in vals] for k, vals in axes]):
+        overrides = shared + [f"{k}={v}" for k, v in combo]
+        load_config(args.base, overrides)              # validates keys and values before any training
+        variants.append((variant_name(list(combo)), overrides))
+    names = [n for n, _ in variants]
+    if len(set(names)) != len(names):
+        raise AucganError(f"two variants would share a folder name: {names}")
+    return variants
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from aucgan.fsutil import atomic_write_text, check_output
+    from aucgan.metrics.evaluate import EvalOptions, evaluate
+    from aucgan.report.compare import build_comparison
+    from aucgan.training.checkpoint import latest_checkpoint
+    from aucgan.training.config import load_config, replace_path, to_dict
+    from aucgan.training.loop import training_loop
+
+    variants = plan(args)
+    if args.dry_run:
+        for name, overrides in variants:
+            print(f"{name}: {' '.join(overrides)}")
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "ablation.json", json.dumps(
+        {"base": args.base, "steps": args.steps, "data": args.data, "judge": args.judge,
+         "variants": {n: o for n, o in variants}}, indent=1))
+    runs = []
+    for i, (name, overrides) in enumerate(variants, 1):
+        cfg = replace_path(load_config(args.base, overrides), "name", name)
+        run_dir = out / "runs" / name
+        ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+        done = ckpt is not None and json.loads((Path(ckpt) / "meta.json").read_text())["step"] == cfg.steps
+        state = "trained already" if done else f"training {cfg.steps} steps"
+        print(f"[{i}/{len(variants)}] {name}: {state}", flush=True)
+        if not done:
+            training_loop(cfg, args.data, run_dir, resume=ckpt is not None, progress=not args.no_progress)
+        if not (run_dir / "data.json").is_file():
+            atomic_write_text(run_dir / "data.json", json.dumps({"path": str(args.data)}))
+        atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"overrides": overrides,
+                                                                         "config": to_dict(cfg)}, indent=1))
+        evaluate(run_dir, EvalOptions(data=args.data, judge=args.judge, features=args.features,
+                                      num_samples=args.samples, num_sweep=args.sweep_samples,
+                                      batch_size=args.batch_size),
+                 log=lambda m: print(f"  {m}", flush=True))
+        runs.append(run_dir)
+    report = check_output(out / "report", force=True)
+    page = build_comparison(runs, report, data=args.data, title=f"ablation of {args.base}",
+                            names=[n for n, _ in variants])
+    print(f"report: {page} (table: {report / 'summary.md'})")
+    return 0
