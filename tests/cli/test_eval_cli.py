@@ -47,10 +47,12 @@ def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet
                  "--features", str(tiny_aunet), *FAST])
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
+    assert "warning: the judge" in printed          # the fixture judge is the run's own training AUNet
     for name in ALL:
         lines = [json.loads(x) for x in (run / f"metric-{name}.jsonl").read_text().splitlines()]
         assert len(lines) == 1 and lines[0]["step"] == 2 and lines[0]["metric"] == name
         assert lines[0]["data"] == str(tiny_bench) and "summary" in lines[0]["results"]
+        assert lines[0]["judge_independent"] is False
         assert name in printed
     realism = json.loads((run / "metric-realism.jsonl").read_text())["results"]["summary"]
     assert realism["swd"] > 0 and realism["fid"] is not None

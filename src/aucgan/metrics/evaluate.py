@@ -191,14 +191,26 @@ def build_context(run_dir: str | Path, options: EvalOptions,
     except AucganError as exc:
         log(f"realism: no held-out reference ({exc})")
     judge = None if options.judge is None else load_judge(options.judge, codec, au_names, device)
+    trained_with = cfg.aunet.checkpoint
+    judge_independent = not (options.judge and trained_with
+                             and Path(options.judge).resolve() == Path(trained_with).resolve())
+    if not judge_independent:
+        log(f"warning: the judge {options.judge} is the AU estimator this run trained against; au_control "
+            "then measures how well G fooled it, not AU control (train an independent one: "
+            "`aucgan train-au --config aunet-judge`)")
     features = None
     if options.features is not None:
         from aucgan.metrics.realism import aunet_features
 
         features = aunet_features(options.features, codec, device)
-    D = load_discriminator(run_dir, cfg, device)
+    try:
+        D = load_discriminator(run_dir, cfg, device)
+    except AucganError as exc:
+        D = None
+        log(f"disc_awareness: no discriminator ({exc})")
     truth = load_truth(data_path, codec, au_names, size)
     info = {"run": str(run_dir), "data": str(data_path), "split": options.split, "judge": options.judge,
+            "judge_independent": judge_independent if options.judge else None,
             "features": options.features, "generator": "G_ema", "num_sweep": options.num_sweep,
             "eval_samples": len(data)}
     return EvalContext(G=G, codec=codec, au_names=au_names, data=data, judge=judge, D=D, reference=reference,
