@@ -37,6 +37,7 @@ def test_overrides_are_typed():
     assert cfg.generator.conditioning == ("adain", "film")
     assert cfg.generator.cond_levels == (0, 1)
     assert cfg.data.size == 32 and cfg.aunet.checkpoint == "runs/x"
+    assert load_config("improved", ["optim.lr_g=1e-4"]).optim.lr_g == 1e-4
 
 
 @pytest.mark.parametrize("override, fragment", [

@@ -1,0 +1,131 @@
+"""The AU-conditioned GAN objective, split into phases (as stylegan3's ``accumulate_gradients``).
+
+:class:`GANObjective` owns no networks' weights and no optimiser: it receives G, D and the frozen AU
+estimator, computes each phase's total loss from the loss functions of this package, and returns
+``(loss, scalars)`` so the training loop stays a plain function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, r1_penalty
+from aucgan.losses.au_consistency import au_loss
+from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
+from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
+from aucgan.training.config import LossConfig
+from aucgan.training.data import Batch
+
+AU_SOURCES = ("aunet", "disc", "both")
+ACTIVE_AU_DELTA = 0.02  # unit-scale change that counts an AU as edited (for the locality mask)
+
+
+def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Union (max) of the footprints of the AUs whose intensity changes between ``au`` and ``target``."""
+    active = ((target - au).abs() > ACTIVE_AU_DELTA).float()[:, :, None, None]
+    return (fp * active).amax(dim=1, keepdim=True)
+
+
+def fake_term(kind: str, scores: torch.Tensor) -> torch.Tensor:
+    """The discriminator's "this is fake" term alone: used for real maps paired with mismatched AUs
+    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency."""
+    if kind == "hinge":
+        return torch.relu(1.0 + scores).mean()
+    if kind == "nsgan":
+        return nn.functional.softplus(scores).mean()
+    return scores.mean()
+
+
+@dataclass
+class GANObjective:
+    """Loss phases for one generator/discriminator pair; ``aunet`` is frozen (may be None)."""
+
+    G: nn.Module
+    D: nn.Module
+    aunet: nn.Module | None
+    cfg: LossConfig
+    disp_channels: slice | None = None
+
+    def __post_init__(self) -> None:
+        if self.cfg.au_source not in AU_SOURCES:
+            raise ValueError(f"unknown au_source {self.cfg.au_source!r}; valid: {', '.join(AU_SOURCES)}")
+        if self.cfg.w_au > 0 and self.cfg.au_source in ("aunet", "both") and self.aunet is None:
+            raise ValueError("the AU-consistency loss reads the AU estimator but none was given")
+
+    # ----------------------------------------------------------------------------------- generator
+    def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, stats = self.cfg, {}
+        out = self.G(b.x, b.target, b.fp)
+        fake = out["out"]
+        d_fake = self.D(fake, b.target)
+        loss, s = g_adv_loss(cfg.adversarial, d_fake.score)
+        loss = cfg.w_adv * loss
+        stats.update(s)
+        if cfg.w_au > 0:
+            if cfg.au_source in ("aunet", "both"):
+                l_au, s = au_loss(cfg.au_loss, self.aunet(fake), b.target, pred_is_logits=True)
+                loss = loss + cfg.w_au * l_au
+                stats.update({f"G/aunet_{k.split('/')[-1]}": v for k, v in s.items()})
+            if cfg.au_source in ("disc", "both") and d_fake.au_pred is not None:
+                l_au, s = au_loss(cfg.au_loss, d_fake.au_logits, b.target, pred_is_logits=True)
+                loss = loss + cfg.w_au * l_au
+                stats.update({f"G/dau_{k.split('/')[-1]}": v for k, v in s.items()})
+        if cfg.w_rec > 0:
+            rec = self.G(b.x, b.au, b.fp)["out"]
+            l_rec, s = reconstruction_loss(rec, b.x)
+            loss, _ = loss + cfg.w_rec * l_rec, stats.update(s)
+        if cfg.w_cycle > 0:
+            back = self.G(fake, b.au, b.fp)["out"]
+            l_cyc, s = cycle_loss(back, b.x)
+            loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
+        if cfg.w_detail > 0:
+            swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair)["out"]
+            l_det, s = detail_consistency_loss(swapped, b.x)
+            loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
+        if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
+            l_att, s = attention_loss(out["attention"], cfg.w_attention_mean, cfg.w_attention_tv)
+            loss, _ = loss + l_att, stats.update(s)
+        if cfg.w_disp_reg > 0 and self.disp_channels is not None:
+            l_reg, s = displacement_regularizer(fake[:, self.disp_channels] - b.x[:, self.disp_channels],
+                                                cfg.w_disp_reg)
+            loss, _ = loss + l_reg, stats.update(s)
+        if cfg.w_locality > 0:
+            union = edited_footprint_union(b.fp, b.au, b.target)
+            l_loc, s = locality_loss(fake, b.x, union, cfg.w_locality)
+            loss, _ = loss + l_loc, stats.update(s)
+        stats["G/total"] = float(loss.detach())
+        return loss, stats
+
+    # ------------------------------------------------------------------------------- discriminator
+    def discriminator_phase(self, b: Batch, step: int, gen: torch.Generator | None = None
+                            ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, stats = self.cfg, {}
+        with torch.no_grad():
+            fake = self.G(b.x, b.target, b.fp)["out"]
+        lazy_r1 = cfg.r1_gamma > 0 and step % max(cfg.r1_every, 1) == 0
+        real_in = b.x.detach().requires_grad_(lazy_r1)
+        d_real = self.D(real_in, b.au)
+        d_fake = self.D(fake, b.target)
+        loss, s = d_adv_loss(cfg.adversarial, d_real.score, d_fake.score)
+        loss = cfg.w_adv * loss
+        stats.update(s)
+        if cfg.w_d_mismatch > 0:
+            l_mis = fake_term(cfg.adversarial, self.D(b.x, b.mismatch).score)
+            loss = loss + cfg.w_d_mismatch * l_mis
+            stats["D/mismatch"] = float(l_mis.detach())
+        if cfg.w_d_au > 0 and d_real.au_pred is not None:
+            l_au, s = au_loss(cfg.au_loss, d_real.au_logits, b.au, pred_is_logits=True)
+            loss = loss + cfg.w_d_au * l_au
+            stats.update({f"D/au_{k.split('/')[-1]}": v for k, v in s.items()})
+        if cfg.gp_weight > 0:
+            l_gp, s = gradient_penalty(lambda inp: self.D(inp, b.au).score, b.x, fake, weight=cfg.gp_weight,
+                                       generator=gen)
+            loss, _ = loss + l_gp, stats.update(s)
+        if lazy_r1:
+            l_r1, s = r1_penalty(d_real.score, real_in, cfg.r1_gamma)
+            loss, _ = loss + l_r1 * cfg.r1_every, stats.update(s)
+        stats["D/total"] = float(loss.detach())
+        return loss, stats

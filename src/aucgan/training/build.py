@@ -1,0 +1,113 @@
+"""Turn configs into objects: networks, codecs, data, and trained models loaded back from run dirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from aucgan.au import au_set
+from aucgan.data.codec import MapCodec
+from aucgan.errors import AucganError
+from aucgan.models.aunet import AUNet
+from aucgan.models.discriminator import build_discriminator
+from aucgan.models.generator import MapGenerator
+from aucgan.training.config import (
+    AUNetConfig,
+    AUNetTrainConfig,
+    DataConfig,
+    TrainConfig,
+    from_dict,
+)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AucganError(f"device {name!r} asked for but CUDA is not available")
+    return torch.device(name)
+
+
+def make_codec(data: DataConfig) -> MapCodec:
+    return MapCodec(maps=tuple(data.maps), disp_scale=data.disp_scale)
+
+
+def build_generator(cfg: TrainConfig) -> MapGenerator:
+    codec, g = make_codec(cfg.data), cfg.generator
+    return MapGenerator(
+        in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_set(cfg.data.au_set)),
+        extra_dim=len(g.extra_attrs), conditioning=list(g.conditioning), base_channels=g.base_channels,
+        max_channels=g.max_channels, num_down=g.num_down, architecture=g.architecture, latent_dim=g.latent_dim,
+        cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
+    )
+
+
+def build_disc(cfg: TrainConfig) -> torch.nn.Module:
+    codec, d = make_codec(cfg.data), cfg.discriminator
+    return build_discriminator(
+        d.kind, in_channels=codec.channels, num_aus=len(au_set(cfg.data.au_set)),
+        extra_dim=len(cfg.generator.extra_attrs), base_channels=d.base_channels, max_channels=d.max_channels,
+        num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size,
+    )
+
+
+def build_aunet(a: AUNetConfig, data: DataConfig) -> AUNet:
+    return AUNet(in_channels=make_codec(data).channels, num_aus=len(au_set(data.au_set)),
+                 base_channels=a.base_channels, depth=a.depth, arch=a.arch)
+
+
+# ----------------------------------------------------------------------------------- loading back
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise AucganError(f"{path.parent}: not an aucgan {what} (no {path.name})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AucganError(f"{path}: unreadable ({exc})") from None
+
+
+def load_aunet(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[AUNet, AUNetTrainConfig]:
+    """Load a frozen AU estimator written by ``aucgan train-au`` (safetensors + JSON, no pickle)."""
+    run_dir = Path(run_dir)
+    cfg = from_dict(AUNetTrainConfig, _read_json(run_dir / "config.json", "AU estimator run"), str(run_dir))
+    net = build_aunet(cfg.aunet, cfg.data)
+    weights = run_dir / "aunet.safetensors"
+    if not weights.is_file():
+        raise AucganError(f"{run_dir}: no aunet.safetensors (did `aucgan train-au` finish?)")
+    _load_state(net, load_file(str(weights)), weights)
+    net.to(device).eval().requires_grad_(False)
+    return net, cfg
+
+
+def load_generator(run_dir: str | Path, device: torch.device | str = "cpu", which: str = "G_ema"
+                   ) -> tuple[MapGenerator, TrainConfig, int]:
+    """The generator (EMA by default) of the latest checkpoint of a training run, its config and step."""
+    from aucgan.training.checkpoint import latest_checkpoint
+
+    run_dir = Path(run_dir)
+    cfg = from_dict(TrainConfig, _read_json(run_dir / "config.json", "training run"), str(run_dir))
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise AucganError(f"{run_dir}: the run has no checkpoint yet")
+    weights = Path(ckpt) / f"{which}.safetensors"
+    if not weights.is_file():
+        raise AucganError(f"{ckpt}: no {weights.name}")
+    G = build_generator(cfg)
+    _load_state(G, load_file(str(weights)), weights)
+    meta = _read_json(Path(ckpt) / "meta.json", "checkpoint")
+    return G.to(device).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
+
+
+def _load_state(module: torch.nn.Module, state: dict, where: Path) -> None:
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise AucganError(f"{where}: weights do not fit the configured network ({str(exc).splitlines()[0]})") from None
+    if missing or unexpected:
+        raise AucganError(f"{where}: weights do not fit the configured network "
+                          f"(missing: {list(missing)[:5]}, unexpected: {list(unexpected)[:5]})")

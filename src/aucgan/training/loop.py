@@ -1,0 +1,225 @@
+"""The GAN training loop: a plain function from a resolved config, a data set and a run directory.
+
+Everything random flows from ``config.seed`` (and the rank): batches, targets, identity pairs and the
+gradient-penalty mixing use one explicit ``torch.Generator`` whose state is checkpointed, so ``--resume``
+continues exactly as an uninterrupted run would (on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aucgan.au import au_set
+from aucgan.data.datasets import open_dataset
+from aucgan.errors import AucganError
+from aucgan.losses.objective import GANObjective
+from aucgan.training import distributed as dist_utils
+from aucgan.training.build import build_disc, build_generator, load_aunet, make_codec, pick_device
+from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from aucgan.training.config import TrainConfig, to_dict
+from aucgan.training.data import Batch, TrainData
+from aucgan.training.ema import EMA
+from aucgan.training.rundir import write_config
+from aucgan.training.samples import save_sample_grid
+from aucgan.training.stats import StatsWriter, check_finite
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    last_stats: dict[str, float]
+
+
+def lr_factor(step: int, total: int, decay_start: float) -> float:
+    """Constant, then linear decay to 0 from ``decay_start * total`` (GANimation / CycleGAN schedule)."""
+    start = int(decay_start * total)
+    if step < start or total <= start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, total - start))
+
+
+def sync_gradients(module: nn.Module, world_size: int) -> None:
+    """Average gradients over ranks with one all-reduce (works with double-backward penalties, unlike DDP hooks)."""
+    if world_size <= 1:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.flatten() for p in params])
+    torch.distributed.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
+    if dist_utils.get_world_size() <= 1:
+        return
+    for t in list(module.parameters()) + list(module.buffers()):
+        torch.distributed.broadcast(t.data, src=0)
+
+
+def replica_divergence(module: nn.Module) -> float:
+    """Largest absolute difference between this rank's parameters and rank 0's (0.0 in one process)."""
+    if dist_utils.get_world_size() <= 1:
+        return 0.0
+    flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+    ref = flat.clone()
+    torch.distributed.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max()
+    torch.distributed.all_reduce(diff, op=torch.distributed.ReduceOp.MAX)
+    return float(diff)
+
+
+def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
+                  progress: bool = True, dataset=None, stop_at: int | None = None) -> TrainResult:
+    """Train G/D on ``data`` for ``config.steps`` steps, writing stats, samples and checkpoints to ``run_dir``.
+
+    ``stop_at`` ends this session after that step (with a checkpoint) without changing the schedule, so a
+    later ``resume=True`` call continues the same run; ``dataset`` bypasses ``open_dataset`` (tests).
+    """
+    info = dist_utils.init_distributed()
+    rank, world = info.rank, info.world_size
+    device = pick_device(config.device) if world == 1 else info.device
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    run_dir = Path(run_dir)
+    au_names = au_set(config.data.au_set)
+    codec = make_codec(config.data)
+
+    if dataset is None:
+        dataset = open_dataset(data, split="train", size=(config.data.size, config.data.size), au_names=au_names,
+                               preload=config.data.preload)
+    train_data = TrainData(dataset, codec, au_names, config.data.size)
+
+    torch.manual_seed(config.seed)
+    G = build_generator(config).to(device)
+    D = build_disc(config).to(device)
+    broadcast_module(G)
+    broadcast_module(D)
+    ema = EMA(G, decay=config.optim.ema_decay, warmup=config.optim.ema_warmup)
+    aunet = None
+    if config.loss.w_au > 0 and config.loss.au_source in ("aunet", "both"):
+        if not config.aunet.checkpoint:
+            raise AucganError("this preset's AU-consistency loss reads a frozen AU estimator: train one with "
+                              "`aucgan train-au --data DATA` and pass --aunet RUN_DIR (or --set aunet.checkpoint=DIR)")
+        aunet, _ = load_aunet(config.aunet.checkpoint, device)
+    betas = (config.optim.beta1, config.optim.beta2)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.optim.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.optim.lr_d, betas=betas)
+    objective = GANObjective(G, D, aunet, config.loss, disp_channels=codec.slices().get("displacement"))
+
+    gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    step = 0
+    if resume:
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:
+            raise AucganError(f"{run_dir}: --resume asked for but the run has no checkpoint")
+        meta = load_checkpoint(ckpt, modules={"G": G, "G_ema": ema.module, "D": D},
+                               optimizers={"opt_g": opt_g, "opt_d": opt_d}, restore_rng=True)
+        step = int(meta["step"])
+        gen.set_state(torch.tensor(meta["data_rng"][rank % len(meta["data_rng"])], dtype=torch.uint8))
+        ema.num_updates = int(meta.get("ema_updates", step))
+    if rank == 0:
+        write_config(run_dir, to_dict(config), resume=resume)
+    stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
+    sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
+                                    mode="prototype", noise=0.0).to(device)
+
+    def checkpoint() -> None:
+        states = [gen.get_state()]
+        if world > 1:
+            states = dist_utils.all_gather_object(gen.get_state())
+        if rank == 0:
+            save_checkpoint(run_dir / "checkpoints", modules={"G": G, "G_ema": ema.module, "D": D},
+                            optimizers={"opt_g": opt_g, "opt_d": opt_d},
+                            meta={"step": step, "config": to_dict(config), "ema_updates": ema.num_updates,
+                                  "data_rng": [s.tolist() for s in states]},
+                            step=step, keep=config.keep_ckpts)
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+        bar = tqdm(total=config.steps, initial=step, desc=config.name, dynamic_ncols=True)
+    t_last, images_since, last = time.perf_counter(), 0, {}
+    kw = dict(mode=config.data.target_mode, prototype_prob=config.data.prototype_prob,
+              noise=config.data.target_noise, pair_identity=config.data.pair_identity)
+    bs = config.data.batch_size
+    try:
+        end = config.steps if stop_at is None else min(stop_at, config.steps)
+        while step < end:
+            f = lr_factor(step, config.steps, config.optim.decay_start)
+            for group in opt_g.param_groups:
+                group["lr"] = config.optim.lr_g * f
+            for group in opt_d.param_groups:
+                group["lr"] = config.optim.lr_d * f
+            scalars: dict[str, float] = {}
+            for _ in range(max(1, config.loss.n_critic)):
+                b: Batch = train_data.random_batch(bs, gen, **kw).to(device)
+                G.requires_grad_(False)
+                D.requires_grad_(True)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d, s = objective.discriminator_phase(b, step, gen)
+                loss_d.backward()
+                sync_gradients(D, world)
+                opt_d.step()
+                scalars.update(s)
+            b = train_data.random_batch(bs, gen, **kw).to(device)
+            G.requires_grad_(True)
+            D.requires_grad_(False)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g, s = objective.generator_phase(b)
+            loss_g.backward()
+            sync_gradients(G, world)
+            opt_g.step()
+            scalars.update(s)
+            ema.update(G)
+            step += 1
+            images_since += bs * world * (1 + max(1, config.loss.n_critic))
+            check_finite(scalars, step)
+            if world > 1:
+                scalars = dist_utils.reduce_dict(scalars)
+            last = scalars
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k.split("/")[-1][:8]: f"{v:.3f}" for k, v in scalars.items()
+                                 if k in ("G/total", "D/total")})
+            if step % config.log_every == 0 or step == config.steps:
+                now = time.perf_counter()
+                scalars["perf/images_per_s"] = images_since / max(now - t_last, 1e-9)
+                scalars["lr_factor"] = f
+                t_last, images_since = now, 0
+                if stats_writer is not None:
+                    stats_writer.write(step, scalars, images=step * bs * world)
+            if rank == 0 and (step % config.sample_every == 0 or step == config.steps):
+                save_sample_grid(run_dir / "samples" / f"step-{step:06d}.png", ema.module, sample_batch, codec,
+                                 au_names, stats_writer=stats_writer, step=step)
+            if step % config.ckpt_every == 0 or step == end:
+                checkpoint()
+    finally:
+        if bar is not None:
+            bar.close()
+        if stats_writer is not None:
+            stats_writer.close()
+    if world > 1:
+        last["dist/replica_max_diff"] = max(replica_divergence(G), replica_divergence(D))
+        if rank == 0:
+            with (run_dir / "stats.jsonl").open("a") as fh:
+                fh.write(json.dumps({"step": step, "dist/world_size": world,
+                                     "dist/replica_max_diff": last["dist/replica_max_diff"]}) + "\n")
+    if not all(math.isfinite(v) for v in last.values()):
+        raise AucganError(f"a loss became NaN/Inf at step {step}")
+    return TrainResult(run_dir=run_dir, step=step, last_stats=last)
