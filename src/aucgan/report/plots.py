@@ -19,7 +19,7 @@ from aucgan.report.collect import RunRecord  # noqa: E402
 #: Training-curve keys shown first when present.
 PREFERRED_CURVES = ("G/total", "D/total", "G/adv", "D/adv", "G/aunet_mse", "G/aunet_bce", "G/dau_mse",
                     "G/rec", "G/cycle", "G/detail", "G/locality", "D/r1", "D/gp", "D/au", "D/mismatch")
-SKIP_PREFIXES = ("perf/", "dist/", "lr", "time", "images", "step")
+SKIP_PREFIXES = ("perf/", "dist/", "lr", "time", "images", "kimg", "step")
 MAX_CURVES = 9
 
 
