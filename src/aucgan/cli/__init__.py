@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except AucganError as exc:
         print(f"aucgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+        return 0
     except KeyboardInterrupt:
         print(f"aucgan {args.command}: interrupted", file=sys.stderr)
         return 130

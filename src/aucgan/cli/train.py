@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.training import distributed as dist_utils
     from aucgan.training.config import to_dict
     from aucgan.training.loop import training_loop
-    from aucgan.training.rundir import make_run_dir
+    from aucgan.training.rundir import Logger, make_run_dir
 
     config = resolve_config(args)
     if args.dry_run:
@@ -62,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
     run_dir = dist_utils.broadcast_object(run_dir)
     if info.rank == 0:
         print(f"run directory: {run_dir}", flush=True)
-    result = training_loop(config, args.data, run_dir, resume=args.resume, progress=not args.no_progress)
+    if info.rank == 0:
+        with Logger(run_dir / "log.txt"):
+            result = training_loop(config, args.data, run_dir, resume=args.resume, progress=not args.no_progress)
+    else:
+        result = training_loop(config, args.data, run_dir, resume=args.resume, progress=False)
     if info.rank == 0:
         print(f"finished at step {result.step}; checkpoints in {run_dir / 'checkpoints'}")
     dist_utils.cleanup()

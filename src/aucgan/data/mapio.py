@@ -46,7 +46,8 @@ def load_rgb(path: str | Path, size: tuple[int, int] | None = None) -> torch.Ten
     img = img.convert("RGB")
     if size is not None and img.size != (size[1], size[0]):
         img = img.resize((size[1], size[0]), Image.BILINEAR)
-    return torch.from_numpy(np.asarray(img, np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    arr = np.asarray(img, np.uint8).transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32) / 255.0)
 
 
 def load_displacement(path: str | Path, scale: float = DEFAULT_DISP_SCALE, offset: float = DEFAULT_DISP_OFFSET,
@@ -66,18 +67,19 @@ def load_displacement(path: str | Path, scale: float = DEFAULT_DISP_SCALE, offse
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image file without decoding its pixels."""
-    img = _open(path)
+    """(height, width) of an image file, read from its header without decoding the pixels."""
+    img = _open(path, decode=False)
     return img.size[1], img.size[0]
 
 
-def _open(path: str | Path) -> Image.Image:
+def _open(path: str | Path, decode: bool = True) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise MapIOError(f"{path}: no such image file")
     try:
         img = Image.open(path)
-        img.load()
+        if decode:
+            img.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise MapIOError(f"{path}: not a readable image ({exc})") from None
     return img

@@ -19,6 +19,7 @@ from torch import nn
 from aucgan.au import au_set
 from aucgan.data.datasets import open_dataset
 from aucgan.errors import AucganError
+from aucgan.fsutil import atomic_write_text
 from aucgan.losses.objective import GANObjective
 from aucgan.training import distributed as dist_utils
 from aucgan.training.build import build_disc, build_generator, load_aunet, make_codec, pick_device
@@ -135,6 +136,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         ema.num_updates = int(meta.get("ema_updates", step))
     if rank == 0:
         write_config(run_dir, to_dict(config), resume=resume)
+        if data is not None and not (run_dir / "data.json").is_file():
+            atomic_write_text(run_dir / "data.json", json.dumps({"path": str(Path(data).resolve())}))
     stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     mode="prototype", noise=0.0).to(device)
