@@ -118,7 +118,7 @@ def sample_identity(index: int, seed: int, config: SynthConfig | None = None) ->
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IdentityBatch:
     """B identities with everything :func:`~aucgan.data.synth.render.render` needs, precomputed at one size.
 
