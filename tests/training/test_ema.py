@@ -109,3 +109,16 @@ def test_bad_arguments():
         EMA(net(), decay=1.5)
     with pytest.raises(ValueError, match="warmup"):
         EMA(net(), warmup=-1)
+
+
+def test_rampup_half_life_grows_with_the_run():
+    import math
+
+    from aucgan.training.ema import EMA
+
+    ema = EMA(torch.nn.Linear(2, 2), decay=0.999, rampup=0.05)
+    ema.num_updates = 399  # next update is the 400th: half-life 20 updates
+    assert ema.current_decay() == pytest.approx(0.5 ** (1 / 20))
+    ema.num_updates = 10**6  # long runs reach the configured decay
+    assert ema.current_decay() == 0.999
+    assert math.isclose(EMA(torch.nn.Linear(2, 2), rampup=0.05).current_decay(), 0.5 ** 20)

@@ -53,6 +53,7 @@ class GeneratorConfig:
     latent_dim: int = 128
     cond_levels: tuple[int, ...] | None = None
     head: str = "direct"              # direct | attention (GANimation colour + attention)
+    cond_hidden: int | None = None    # hidden width of the conditioning layers' MLP/conv (None: layer default)
     extra_attrs: tuple[str, ...] = ()
 
 
@@ -109,7 +110,7 @@ class OptimConfig:
     beta2: float = 0.999
     decay_start: float = 0.5          # linear decay of the learning rates to 0 from this fraction of the run
     ema_decay: float = 0.999
-    ema_warmup: int = 100
+    ema_rampup: float = 0.05          # EMA half-life grows as this share of the steps so far (StyleGAN2-ADA)
 
 
 @dataclass(frozen=True)

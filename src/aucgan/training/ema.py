@@ -21,23 +21,30 @@ class EMA:
 
     The decay ramps linearly from 0 to ``decay`` over the first ``warmup`` updates (``d_n = decay *
     min(1, n / warmup)`` for update n = 1, 2, ...), so the average does not remember the random
-    initialisation; ``warmup=0`` uses ``decay`` from the first update. Buffers (BatchNorm statistics,
-    spectral-norm vectors) are copied, not averaged. Under DDP pass either the wrapper or the inner module.
+    initialisation; ``warmup=0`` uses ``decay`` from the first update. With ``rampup`` (StyleGAN2-ADA's
+    ``ema_rampup``, e.g. 0.05) the half-life in updates is instead ``min(rampup * n, half-life of decay)``,
+    so short runs average over the recent ``rampup`` share of training rather than over stale early weights.
+    Buffers (BatchNorm statistics, spectral-norm vectors) are copied, not averaged. Under DDP pass either
+    the wrapper or the inner module.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: int = 0) -> None:
+    def __init__(self, model: nn.Module, decay: float = 0.999, warmup: int = 0, rampup: float | None = None
+                 ) -> None:
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"EMA decay must be in [0, 1], got {decay}")
         if warmup < 0:
             raise ValueError(f"EMA warmup must be >= 0 updates, got {warmup}")
         self.decay = float(decay)
         self.warmup = int(warmup)
+        self.rampup = rampup
         self.num_updates = 0
         self.module = copy.deepcopy(unwrap(model)).eval().requires_grad_(False)
 
     def current_decay(self) -> float:
         """The decay the next :meth:`update` will use."""
         n = self.num_updates + 1
+        if self.rampup is not None:
+            return min(self.decay, 0.5 ** (1.0 / max(self.rampup * n, 1e-8)))
         return self.decay if self.warmup == 0 else self.decay * min(1.0, n / self.warmup)
 
     @torch.no_grad()

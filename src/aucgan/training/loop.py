@@ -111,7 +111,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     D = build_disc(config).to(device)
     broadcast_module(G)
     broadcast_module(D)
-    ema = EMA(G, decay=config.optim.ema_decay, warmup=config.optim.ema_warmup)
+    ema = EMA(G, decay=config.optim.ema_decay, rampup=config.optim.ema_rampup)
     aunet = None
     if config.loss.w_au > 0 and config.loss.au_source in ("aunet", "both"):
         if not config.aunet.checkpoint:

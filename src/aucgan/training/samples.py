@@ -12,7 +12,7 @@ from aucgan.data.mapio import save_rgb
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.shading import lambert
 
-NORMAL_STRENGTH = 8.0  # exaggeration of displacement slopes when shading for viewing
+NORMAL_STRENGTH = 3.0  # exaggeration of displacement slopes when shading for viewing
 
 
 def au_bars(au_unit: torch.Tensor, size: int) -> torch.Tensor:
