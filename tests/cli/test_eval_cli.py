@@ -6,11 +6,12 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from tests.tiny import TINY
 
 from aucgan.cli import main
 from aucgan.training.config import load_config
 from aucgan.training.loop import training_loop
+
+from tests.tiny import TINY
 
 ALL = ["paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity"]
 FAST = ["--samples", "8", "--sweep-samples", "1", "--batch-size", "16"]

@@ -6,11 +6,12 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-from tests.metrics.test_metrics import BlindD, BlindG, OracleG, make_ctx
 
 from aucgan.metrics.registry import run_metrics
 from aucgan.report.collect import Column, collect_run, fmt, run_names, table
 from aucgan.report.html import markdown_table, write_report
+
+from tests.metrics.test_metrics import BlindD, BlindG, OracleG, make_ctx
 
 ALL = ["paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity"]
 
@@ -109,11 +110,12 @@ def test_fmt():
 
 def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
     import torch
-    from tests.metrics.test_metrics import CODEC, SIZE, toy_data
 
     from aucgan.au import AU_NAMES
     from aucgan.report.plots import sweep_figure
     from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
+
+    from tests.metrics.test_metrics import CODEC, SIZE, toy_data
 
     data = toy_data(20, seed=1)
     picks = pick_sweep_sources(data.au, data.identity, 3)
