@@ -91,11 +91,11 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, repeats: int, dirs: int
         raise ValueError(f"descriptor sets differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
     results = []
     for _ in range(repeats):
-        d = torch.randn(a.shape[1], dirs, generator=gen, dtype=torch.float64)
+        d = torch.randn(a.shape[1], dirs, generator=gen)
         d = d / d.norm(dim=0, keepdim=True)
-        pa = torch.sort(a.double() @ d, dim=0).values
-        pb = torch.sort(b.double() @ d, dim=0).values
-        results.append(float((pa - pb).abs().mean()))
+        pa = torch.sort(a.float() @ d, dim=0).values
+        pb = torch.sort(b.float() @ d, dim=0).values
+        results.append(float((pa - pb).abs().double().mean()))
     return sum(results) / len(results)
 
 
