@@ -6,6 +6,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.aucgan-installed
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: venv test test-all demo bench lint clean
 
@@ -25,7 +26,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m aucgan demo --out $(DEMO_DIR)
+	$(PY) -m aucgan demo --out $(DEMO_DIR) $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
