@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tests.data.test_folder import write_synth_folder
-from tests.data.test_ganimation import write_ganimation_folder
 
 from aucgan.au import AU_NAMES, AU_SETS
 from aucgan.cli import main
+
+from tests.data.test_folder import write_synth_folder
+from tests.data.test_ganimation import write_ganimation_folder
 
 REQUIRED = {"samples", "au_mean", "au_max", "identities", "kind", "problems"}
 

@@ -8,15 +8,16 @@ import json
 import numpy as np
 import pytest
 import torch
-from tests.data.test_folder import write_images, write_synth_folder
-from tests.data.test_ganimation import write_ganimation_folder
-from tests.data.test_openface import face_landmarks, write_openface_csv
 from torch.utils.data import DataLoader
 
 from aucgan.au import AU_NAMES
 from aucgan.data.datasets import detect_kind, open_dataset
 from aucgan.data.errors import DataError
 from aucgan.data.mapio import save_rgb
+
+from tests.data.test_folder import write_images, write_synth_folder
+from tests.data.test_ganimation import write_ganimation_folder
+from tests.data.test_openface import face_landmarks, write_openface_csv
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests.data.test_safe_pickle import python2_pickle
 
 from aucgan.au import AU_NAMES
 from aucgan.data.errors import DataError
 from aucgan.data.ganimation import is_ganimation_folder, read_ganimation
 from aucgan.data.mapio import save_rgb
+
+from tests.data.test_safe_pickle import python2_pickle
 
 
 def write_ganimation_folder(root, entries: dict, train=None, test=None, images=None, size: int = 32,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.data.test_folder import write_images, write_synth_folder
-from tests.data.test_ganimation import write_ganimation_folder
-from tests.data.test_openface import write_openface_csv
 
 from aucgan.au import AU_NAMES
 from aucgan.data.datasets import open_dataset
 from aucgan.data.errors import DataError
 from aucgan.data.inspect import format_report, histogram_figure, inspect_dataset
+
+from tests.data.test_folder import write_images, write_synth_folder
+from tests.data.test_ganimation import write_ganimation_folder
+from tests.data.test_openface import write_openface_csv
 
 
 def test_synth_summary_statistics(tmp_path):

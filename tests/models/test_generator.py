@@ -2,13 +2,14 @@ import doctest
 
 import pytest
 import torch
-from tests.nn.blobs import blob_footprints
 
 import aucgan.models.generator as generator_module
 from aucgan.models.generator import CondLevel, Encoded, MapGenerator, count_parameters
 from aucgan.nn.conditioning import CONDITIONING, injection_of
 from aucgan.nn.layers import NetworkConfigError, ShapeError
 from aucgan.nn.registry import UnknownNameError
+
+from tests.nn.blobs import blob_footprints
 
 K, B, S, C = 5, 2, 32, 4
 TINY = dict(num_aus=K, base_channels=8, max_channels=32, num_down=3, latent_dim=16, image_size=S, embed_dim=8,

@@ -1,11 +1,12 @@
 import pytest
 import torch
-from tests.nn.blobs import blob_footprints
 from torch import nn
 
 from aucgan.nn.conditioning import CONDITIONING, INJECTIONS, ModulationLayer, injection_of
 from aucgan.nn.layers import NetworkConfigError, ShapeError
 from aucgan.nn.registry import UnknownNameError
+
+from tests.nn.blobs import blob_footprints
 
 K, E, F, B, S = 5, 2, 8, 3, 16
 LEVELWISE = [n for n in CONDITIONING.names() if injection_of(n) in ("norm", "spatial")]
