@@ -134,28 +134,6 @@ def load_judge(run_dir: str | Path, codec: MapCodec, au_names: Sequence[str],
     return CodecAdapter(net, codec, make_codec(cfg.data), cfg.data.size, columns)
 
 
-def load_discriminator(run_dir: str | Path, cfg, device: torch.device) -> nn.Module:
-    """The discriminator of the run's latest checkpoint (safetensors, strict shapes)."""
-    from safetensors.torch import load_file
-
-    from aucgan.training.build import build_disc
-    from aucgan.training.checkpoint import latest_checkpoint
-
-    ckpt = latest_checkpoint(Path(run_dir))
-    if ckpt is None:
-        raise EvalError(f"{run_dir}: the run has no checkpoint yet")
-    weights = Path(ckpt) / "D.safetensors"
-    if not weights.is_file():
-        raise EvalError(f"{ckpt}: no D.safetensors")
-    D = build_disc(cfg)
-    try:
-        D.load_state_dict(load_file(str(weights)), strict=True)
-    except RuntimeError as exc:
-        raise EvalError(f"{weights}: weights do not fit the configured discriminator "
-                        f"({str(exc).splitlines()[0]})") from None
-    return D.to(device).eval().requires_grad_(False)
-
-
 def load_truth(path: Path, codec: MapCodec, au_names: Sequence[str], size: int) -> GroundTruth | None:
     """A ground-truth renderer when ``path`` is a synthetic benchmark folder, else None."""
     card = path / "dataset.json"
@@ -175,7 +153,7 @@ def load_truth(path: Path, codec: MapCodec, au_names: Sequence[str], size: int) 
 def build_context(run_dir: str | Path, options: EvalOptions,
                   log: Callable[[str], None] = print) -> EvalContext:
     """Load everything the metrics may need for the run's latest checkpoint."""
-    from aucgan.training.build import load_generator, make_codec, pick_device
+    from aucgan.training.build import load_discriminator, load_generator, make_codec, pick_device
 
     run_dir = Path(run_dir)
     device = pick_device(options.device)
@@ -204,7 +182,7 @@ def build_context(run_dir: str | Path, options: EvalOptions,
 
         features = aunet_features(options.features, codec, device)
     try:
-        D = load_discriminator(run_dir, cfg, device)
+        D, _, _ = load_discriminator(run_dir, device)
     except AucganError as exc:
         D = None
         log(f"disc_awareness: no discriminator ({exc})")

@@ -85,23 +85,42 @@ def load_aunet(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple
     return net, cfg
 
 
-def load_generator(run_dir: str | Path, device: torch.device | str = "cpu", which: str = "G_ema"
-                   ) -> tuple[MapGenerator, TrainConfig, int]:
-    """The generator (EMA by default) of the latest checkpoint of a training run, its config and step."""
+def _load_from_checkpoint(run_dir: Path, which: str, module: torch.nn.Module) -> int:
+    """Load ``<which>.safetensors`` of the run's latest checkpoint into ``module``; return the step."""
     from aucgan.training.checkpoint import latest_checkpoint
 
-    run_dir = Path(run_dir)
-    cfg = from_dict(TrainConfig, _read_json(run_dir / "config.json", "training run"), str(run_dir))
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise AucganError(f"{run_dir}: the run has no checkpoint yet")
     weights = Path(ckpt) / f"{which}.safetensors"
     if not weights.is_file():
         raise AucganError(f"{ckpt}: no {weights.name}")
+    _load_state(module, load_file(str(weights)), weights)
+    return int(_read_json(Path(ckpt) / "meta.json", "checkpoint").get("step", 0))
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config a training run wrote before it started."""
+    run_dir = Path(run_dir)
+    return from_dict(TrainConfig, _read_json(run_dir / "config.json", "training run"), str(run_dir))
+
+
+def load_generator(run_dir: str | Path, device: torch.device | str = "cpu", which: str = "G_ema"
+                   ) -> tuple[MapGenerator, TrainConfig, int]:
+    """The generator (EMA by default) of the latest checkpoint of a training run, its config and step."""
+    cfg = load_run_config(run_dir)
     G = build_generator(cfg)
-    _load_state(G, load_file(str(weights)), weights)
-    meta = _read_json(Path(ckpt) / "meta.json", "checkpoint")
-    return G.to(device).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
+    step = _load_from_checkpoint(Path(run_dir), which, G)
+    return G.to(device).eval().requires_grad_(False), cfg, step
+
+
+def load_discriminator(run_dir: str | Path, device: torch.device | str = "cpu"
+                       ) -> tuple[torch.nn.Module, TrainConfig, int]:
+    """The discriminator of the latest checkpoint of a training run, frozen, with its config and step."""
+    cfg = load_run_config(run_dir)
+    D = build_disc(cfg)
+    step = _load_from_checkpoint(Path(run_dir), "D", D)
+    return D.to(device).eval().requires_grad_(False), cfg, step
 
 
 def _load_state(module: torch.nn.Module, state: dict, where: Path) -> None:
