@@ -198,8 +198,10 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             last = scalars
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k.split("/")[-1][:8]: f"{v:.3f}" for k, v in scalars.items()
-                                 if k in ("G/total", "D/total")})
+                rate = bar.format_dict.get("rate") or 0.0
+                bar.set_postfix({"G": f"{scalars.get('G/total', float('nan')):.3f}",
+                                 "D": f"{scalars.get('D/total', float('nan')):.3f}",
+                                 "img/s": f"{rate * bs * world * (1 + max(1, config.loss.n_critic)):.1f}"})
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
                 scalars["perf/images_per_s"] = images_since / max(now - t_last, 1e-9)
