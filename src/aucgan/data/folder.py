@@ -33,7 +33,7 @@ import numpy as np
 
 from aucgan.au import AU_NAMES, EMOTIONS, AUError, au_set, canonical_au, check_intensity
 from aucgan.data.datasets import SampleMeta, read_json
-from aucgan.data.errors import DataError
+from aucgan.data.errors import DataError, open_csv
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
@@ -150,12 +150,7 @@ def _load_rows(manifest: Path) -> tuple[list[str], list[tuple[str, dict[str, Any
         for obj in data:
             names.update(dict.fromkeys(obj))
         return list(names), [(f"{manifest}: item {i}", obj) for i, obj in enumerate(data, start=1)]
-    try:
-        handle = manifest.open(newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{manifest}: no such manifest file") from None
-    except OSError as exc:
-        raise DataError(f"{manifest}: cannot read ({exc.strerror or exc})") from None
+    handle = open_csv(manifest, "manifest")
     rows = []
     with handle:
         reader = csv.reader(handle, skipinitialspace=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, AUError, au_set, canonical_au
-from aucgan.data.errors import DataError
+from aucgan.data.errors import DataError, open_csv
 
 LAYOUTS = ("FeatureExtraction", "FeatureExtraction-old", "FaceLandmarkImg")
 JOIN_RULES = ("frame", "stem")
@@ -162,12 +162,7 @@ def read_openface_csv(path: str | Path, au_names: Sequence[str] = AU_NAMES, min_
         names = au_set(list(au_names))
     except AUError as exc:
         raise DataError(f"{path}: {exc}") from None
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such OpenFace CSV file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    handle = open_csv(path, "OpenFace CSV")
     with handle:
         reader = csv.reader(handle, skipinitialspace=True)
         try:
