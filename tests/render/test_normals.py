@@ -50,3 +50,19 @@ def test_lambert_faces_the_light():
     assert shades[0] > shades[1] > shades[2]
     albedo = torch.full((1, 3, 1, 1), 0.5)
     torch.testing.assert_close(shade_for_view(albedo, flat), albedo)
+
+
+def test_gaussian_bump_gives_the_analytic_normal():
+    size, amp, sigma = 128, 0.01, 0.08
+    c = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    y, x = torch.meshgrid(c, c, indexing="ij")
+    r2 = (x - 0.5) ** 2 + (y - 0.5) ** 2
+    h = amp * torch.exp(-r2 / (2 * sigma ** 2))
+    n = displacement_to_normal(h.view(1, 1, size, size).float())[0]
+    gx = -h * (x - 0.5) / sigma ** 2
+    gy = -h * (y - 0.5) / sigma ** 2
+    expected = torch.stack([-gx, -gy, torch.ones_like(gx)])
+    expected = (expected / expected.norm(dim=0, keepdim=True)).float()
+    inner = (slice(None), slice(4, -4), slice(4, -4))
+    assert float((n[inner] - expected[inner]).abs().max()) < 2e-3
+    assert float(n[0, 64, 80]) > 0.05            # right of the peak the surface falls away: normal points right
