@@ -47,19 +47,28 @@ class Editor:
 
     @torch.inference_mode()
     def edit(self, maps: dict[str, torch.Tensor], target_au: Sequence[float] | np.ndarray,
-             landmarks: torch.Tensor | np.ndarray | None = None) -> dict[str, torch.Tensor]:
-        """Edited maps (each CxSxS) for one map set and a target AU vector (0..5, in the model's AU order)."""
-        return self.edit_batch(self.prepare(maps), np.asarray(target_au, np.float32)[None], landmarks)[0]
+             landmarks: torch.Tensor | np.ndarray | None = None,
+             source_au: Sequence[float] | np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Edited maps (each CxSxS) for one map set and a target AU vector (0..5, in the model's AU order);
+        ``source_au`` are the source's intensities (default neutral), which relative-mode models need."""
+        src = None if source_au is None else np.asarray(source_au, np.float32)[None]
+        return self.edit_batch(self.prepare(maps), np.asarray(target_au, np.float32)[None], landmarks, src)[0]
 
     @torch.inference_mode()
     def edit_batch(self, x: torch.Tensor, target_au: np.ndarray | torch.Tensor,
-                   landmarks: torch.Tensor | np.ndarray | None = None) -> list[dict[str, torch.Tensor]]:
-        """Edit a prepared batch ``x`` (B, C, S, S) towards ``target_au`` (B, K) intensities 0..5."""
+                   landmarks: torch.Tensor | np.ndarray | None = None,
+                   source_au: np.ndarray | torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
+        """Edit a prepared batch ``x`` (B, C, S, S) towards ``target_au`` (B, K) intensities 0..5 from
+        ``source_au`` (1 or B rows, 0..5; default neutral)."""
         target = torch.as_tensor(target_au, dtype=torch.float32, device=self.device) / 5.0
         n = target.shape[0]
         if x.shape[0] not in (1, n):
             raise ValueError(f"{x.shape[0]} map sets for {n} AU targets")
-        out = self.G(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1))
+        source = (torch.zeros_like(target) if source_au is None else
+                  torch.as_tensor(source_au, dtype=torch.float32, device=self.device).reshape(-1, target.shape[1])
+                  .expand(n, -1) / 5.0)
+        out = self.G(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1),
+                     source_au=source)
         decoded = self.codec.decode(out["out"].float().cpu())
         result = [{k: v[i] for k, v in decoded.items()} for i in range(target.shape[0])]
         if "attention" in out:
@@ -78,4 +87,4 @@ class Editor:
         base = np.zeros(len(self.au_names), np.float32) if source_au is None else np.asarray(source_au, np.float32)
         targets = np.repeat(base[None], len(values), axis=0)
         targets[:, au_indices([au], self.au_names)[0]] = np.asarray(values, np.float32)
-        return self.edit_batch(self.prepare(maps), targets, landmarks)
+        return self.edit_batch(self.prepare(maps), targets, landmarks, base[None])

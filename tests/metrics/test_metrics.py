@@ -97,7 +97,7 @@ def toy_data(n: int, seed: int, identities: int = 10) -> ToyData:
 class OracleG(nn.Module):
     """Rewrites every footprint with the target intensity's pattern: the exact ground truth."""
 
-    def forward(self, x, au, fp):
+    def forward(self, x, au, fp, source_au=None):
         union = fp.amax(dim=1, keepdim=True)
         return {"out": x * (1 - union) + torch.einsum("bk,bkhw,chw->bchw", au, fp, TEXTURE)}
 
@@ -105,21 +105,21 @@ class OracleG(nn.Module):
 class BlindG(nn.Module):
     """Ignores the AU condition entirely (returns its input)."""
 
-    def forward(self, x, au, fp):
+    def forward(self, x, au, fp, source_au=None):
         return {"out": x + 0.0 * au.sum()}
 
 
 class LeakyG(nn.Module):
     """Writes AU changes everywhere (uniform over the map), not in the footprint."""
 
-    def forward(self, x, au, fp):
+    def forward(self, x, au, fp, source_au=None):
         return {"out": x + au.sum(dim=1)[:, None, None, None] * 0.1 * torch.ones_like(x)}
 
 
 class NoisyG(nn.Module):
     """Adds high-frequency noise: unrealistic maps."""
 
-    def forward(self, x, au, fp):
+    def forward(self, x, au, fp, source_au=None):
         g = torch.Generator().manual_seed(0)
         return {"out": x + 0.8 * torch.randn(x.shape, generator=g)}
 

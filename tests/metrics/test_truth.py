@@ -55,7 +55,7 @@ def test_paired_fidelity_of_an_oracle_generator_on_the_benchmark_is_zero(tiny_be
     class Oracle(torch.nn.Module):
         """Renders the truth for the source (found by its maps) and the target AUs."""
 
-        def forward(self, x, au, fp):
+        def forward(self, x, au, fp, source_au=None):
             ids = [lookup[tuple(xi.flatten()[:64].tolist())] for xi in x]
             return {"out": truth.render(ids, au * 5.0, None)}
 

@@ -215,3 +215,49 @@ def test_documented_parameter_counts():
     assert count_parameters(G) == sum(p.numel() for p in G.parameters())
     G.head.requires_grad_(False)
     assert count_parameters(G, trainable_only=True) == count_parameters(G) - count_parameters(G.head)
+
+
+def test_au_residual_head_changes_nothing_without_a_delta_and_only_inside_the_moved_au():
+    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative")
+    x, au, fp, _ = batch(3)
+    fp = (fp > 0.5).float()                    # hard footprints: change must be exactly zero outside
+    assert torch.equal(G(x, au, fp, source_au=au)["out"], x)
+    target = au.clone()
+    target[:, 2] = 1.0 - target[:, 2]
+    with torch.no_grad():
+        out = G(x, target, fp, source_au=au)
+    change = (out["out"] - x).abs().sum(dim=1)
+    assert float(change.sum()) > 0
+    assert float((change * (1 - fp[:, 2])).abs().max()) == 0.0
+    assert torch.allclose(out["change"], out["out"] - x)
+
+
+def test_relative_mode_conditions_on_the_delta_and_needs_the_source():
+    G = make("adain", au_mode="relative")
+    x, au, _, _ = batch(4)
+    a = G(x, au, source_au=au)["out"]
+    b = G(x, au + 0.3, source_au=au + 0.3)["out"]
+    assert torch.allclose(a, b, atol=1e-6)                       # same delta, same output
+    assert not torch.allclose(a, G(x, au + 0.3, source_au=au)["out"])
+    negative = G(x, torch.zeros_like(au), source_au=au)["out"]   # negative deltas are allowed
+    assert torch.isfinite(negative).all()
+    with pytest.raises(ShapeError, match="source_au"):
+        G(x, au)
+
+
+def test_absolute_mode_ignores_source_au():
+    G = make("adain")
+    x, au, _, _ = batch(5)
+    assert torch.equal(G(x, au)["out"], G(x, au, source_au=torch.rand_like(au))["out"])
+
+
+def test_au_residual_gradients_reach_the_network():
+    G = make(["spade_au"], head="au_residual")
+    x, au, fp, _ = batch(6)
+    G(x, 1 - au, fp, source_au=au)["out"].square().mean().backward()
+    assert G.head.weight.grad is not None and float(G.head.weight.grad.abs().sum()) > 0
+
+
+def test_unknown_au_mode():
+    with pytest.raises(NetworkConfigError, match="absolute, relative"):
+        make("adain", au_mode="delta")

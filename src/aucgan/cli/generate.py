@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise AucganError(f"the source lacks map(s) {missing} that the model needs")
     target = editor.target_vector(source_au, changes)
-    edited = editor.edit(maps, target, landmarks)
+    edited = editor.edit(maps, target, landmarks, source_au)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if "albedo" in edited:

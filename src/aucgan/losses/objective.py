@@ -58,7 +58,7 @@ class GANObjective:
     # ----------------------------------------------------------------------------------- generator
     def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
-        out = self.G(b.x, b.target, b.fp)
+        out = self.G(b.x, b.target, b.fp, source_au=b.au)
         fake = out["out"]
         d_fake = self.D(fake, b.target)
         loss, s = g_adv_loss(cfg.adversarial, d_fake.score)
@@ -74,15 +74,16 @@ class GANObjective:
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/dau_{k.split('/')[-1]}": v for k, v in s.items()})
         if cfg.w_rec > 0:
-            rec = self.G(b.x, b.au, b.fp)["out"]
+            rec = self.G(b.x, b.au, b.fp, source_au=b.au)["out"]
             l_rec, s = reconstruction_loss(rec, b.x)
             loss, _ = loss + cfg.w_rec * l_rec, stats.update(s)
         if cfg.w_cycle > 0:
-            back = self.G(fake, b.au, b.fp)["out"]
+            back = self.G(fake, b.au, b.fp, source_au=b.target)["out"]
             l_cyc, s = cycle_loss(back, b.x)
             loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
         if cfg.w_detail > 0:
-            swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair)["out"]
+            swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair,
+                                    source_au=b.au_pair)["out"]
             l_det, s = detail_consistency_loss(swapped, b.x)
             loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
         if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
@@ -104,7 +105,7 @@ class GANObjective:
                             ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
         with torch.no_grad():
-            fake = self.G(b.x, b.target, b.fp)["out"]
+            fake = self.G(b.x, b.target, b.fp, source_au=b.au)["out"]
         lazy_r1 = cfg.r1_gamma > 0 and step % max(cfg.r1_every, 1) == 0
         real_in = b.x.detach().requires_grad_(lazy_r1)
         d_real = self.D(real_in, b.au)

@@ -112,13 +112,17 @@ def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
 # -------------------------------------------------------------------------------------- networks
 
 @torch.no_grad()
-def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """``G(x, au, footprints)["out"]`` in batches on the context device; returns a CPU float tensor."""
+def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
+             source_au: torch.Tensor) -> torch.Tensor:
+    """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out).
+
+    ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need."""
     ctx.G.eval()
     outs = []
     for s in range(0, x.shape[0], ctx.batch_size):
         sl = slice(s, s + ctx.batch_size)
-        out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device))["out"]
+        out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device),
+                    source_au=source_au[sl].to(ctx.device))["out"]
         outs.append(out.float().cpu())
     return torch.cat(outs)
 

@@ -44,14 +44,15 @@ def monotonicity(levels: np.ndarray, read: np.ndarray) -> float:
 def sweep_response(ctx: EvalContext, sources: torch.Tensor, levels=SWEEP_LEVELS) -> np.ndarray:
     """Judge readings (S, K, L): for each source and AU k, AU k's read intensity along the sweep of AU k."""
     k_all = ctx.num_aus
-    xs, targets, fps = [], [], []
+    xs, targets, fps, srcs = [], [], [], []
     for i in sources.tolist():
         for k in range(k_all):
             t = sweep_targets(ctx.data.au[i], k, levels)
             targets.append(t)
+            srcs.append(ctx.data.au[i:i + 1].expand(len(levels), -1))
             xs.append(ctx.data.x[i:i + 1].expand(len(levels), -1, -1, -1))
             fps.append(footprints_of(ctx, torch.tensor([i])).expand(len(levels), -1, -1, -1))
-    out = generate(ctx, torch.cat(xs), torch.cat(targets), torch.cat(fps))
+    out = generate(ctx, torch.cat(xs), torch.cat(targets), torch.cat(fps), torch.cat(srcs))
     read = judge_read(ctx, out).numpy().reshape(len(sources), k_all, len(levels), k_all)
     return np.stack([read[:, k, :, k] for k in range(k_all)], axis=1)
 
@@ -68,7 +69,7 @@ def au_control(ctx: EvalContext) -> dict:
     """
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
     target = ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)]
-    out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx))
+    out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx), ctx.data.au[idx])
     read = judge_read(ctx, out).numpy()
     edits = summarize(target.numpy() * 5.0, read, ctx.au_names)
     real = summarize(ctx.data.au[idx].numpy() * 5.0, judge_read(ctx, ctx.data.x[idx]).numpy(), ctx.au_names)

@@ -66,7 +66,7 @@ def paired_fidelity(ctx: EvalContext) -> dict:
     target = ctx.data.au[tgt]
     fp = footprints_of(ctx, idx)
     src = ctx.data.x[idx]
-    out = generate(ctx, src, target, fp)
+    out = generate(ctx, src, target, fp, ctx.data.au[idx])
     gt = ctx.truth.render(sample_ids(ctx, idx), target * 5.0, sample_ids(ctx, tgt)).float().cpu()
     if gt.shape != out.shape:
         raise ValueError(f"ground truth has shape {tuple(gt.shape)}, the generator writes {tuple(out.shape)}")

@@ -103,7 +103,8 @@ def realism(ctx: EvalContext) -> dict:
     n = idx.numel()
     ref = ctx.reference[:n].float().cpu()
     src = ctx.data.x[idx]
-    fake = generate(ctx, src, ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)], footprints_of(ctx, idx))
+    fake = generate(ctx, src, ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)], footprints_of(ctx, idx),
+                    ctx.data.au[idx])
     per_map, floor_map = {}, {}
     for name, sl in ctx.codec.slices().items():
         per_map[name] = swd(ref[:, sl], fake[:, sl], seed=ctx.seed)

@@ -71,7 +71,8 @@ def locality(ctx: EvalContext) -> dict:
         fp = footprints_of(ctx, torch.tensor([i]))
         x = ctx.data.x[i:i + 1]
         targets = torch.cat([ctx.data.au[i:i + 1], single_au_edits(ctx.data.au[i])])
-        out = generate(ctx, x.expand(k_all + 1, -1, -1, -1), targets, fp.expand(k_all + 1, -1, -1, -1))
+        out = generate(ctx, x.expand(k_all + 1, -1, -1, -1), targets, fp.expand(k_all + 1, -1, -1, -1),
+                       ctx.data.au[i:i + 1].expand(k_all + 1, -1))
         region = inside_region(fp[0])
         for k in range(k_all):
             c = (out[k + 1] - out[0]).abs().sum(dim=0)
@@ -89,7 +90,8 @@ def locality(ctx: EvalContext) -> dict:
 
 
 def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """d G(x, a, fp)["out"] / d a_k for every AU k at ``a = au_unit``: (K, C, H, W), by forward-mode autograd.
+    """d G(x, a, fp)["out"] / d a_k for every AU k at ``a = au_unit`` (the source's own AUs, also passed as
+    ``source_au``): (K, C, H, W), by forward-mode autograd.
 
     One forward pass over K copies of the sample with the K unit tangents (falls back to the double-backward
     JVP where a layer lacks forward-mode support).
@@ -97,10 +99,11 @@ def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: 
     k = au_unit.numel()
     xs, fps = x.expand(k, -1, -1, -1), fp.expand(k, -1, -1, -1)
     a = au_unit.reshape(1, k).repeat(k, 1)
+    source = a.clone()
     tangent = torch.eye(k, dtype=a.dtype, device=a.device)
 
     def f(a_: torch.Tensor) -> torch.Tensor:
-        return G(xs, a_, fps)["out"]
+        return G(xs, a_, fps, source_au=source)["out"]
 
     try:
         with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API

@@ -16,7 +16,14 @@ affine instance norm.
 
 Heads: ``direct`` -> ``out = tanh(conv(h))`` in (-1, 1); ``attention`` (GANimation) -> colour map
 ``C = tanh(.)`` in (-1, 1) and attention ``A = sigmoid(.)`` in [0, 1], ``out = A * source + (1 - A) * C``,
-which lies between the source and (-1, 1) (within [-1, 1] for sources in [-1, 1]).
+which lies between the source and (-1, 1) (within [-1, 1] for sources in [-1, 1]); ``au_residual`` -> one
+residual map ``R_k`` per AU, ``out = source + sum_k delta_k * footprint_k * R_k`` with ``delta = target -
+source AUs``: an AU that does not move changes nothing, and a single-AU edit changes the maps only inside
+that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly).
+
+AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
+conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
+Both take absolute targets at the call: ``G(x, target, fp, source_au=a_x)``.
 
 Parameter counts for 4-channel maps (displacement + albedo) at 64 px, default widths (base 32, max 256,
 num_down 3):
@@ -30,13 +37,14 @@ num_down 3):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aucgan.layout.heatmaps import HEATMAP_CHANNELS, LANDMARK_DIM, landmark_heatmaps
 from aucgan.nn.conditioning import CONDITIONING, ModulationLayer
 from aucgan.nn.layers import (
     ConvNormAct,
@@ -53,10 +61,11 @@ from aucgan.nn.layers import (
 )
 
 ARCHITECTURES = ("skip", "bottleneck")
-HEADS = ("direct", "attention")
+HEADS = ("direct", "attention", "au_residual")
+AU_MODES = ("absolute", "relative")
 CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
 
-__all__ = ["ARCHITECTURES", "HEADS", "CondLevel", "Encoded", "MapGenerator", "count_parameters"]
+__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "CondLevel", "Encoded", "MapGenerator", "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -94,24 +103,30 @@ class CondLevel(nn.Module):
 class MapGenerator(nn.Module):
     """AU-conditioned encoder-decoder over maps ``x: (B, in_channels, H, W)`` (roughly in [-1, 1]).
 
-    ``forward(x, au, footprints=None, extra=None)`` -> ``{"out"}`` (+ ``"attention"``, ``"color"`` for the
-    attention head) with ``au: (B, num_aus)`` in 0..1, ``extra: (B, extra_dim)`` attributes and
-    ``footprints: (B, num_aus, h, w)`` in [0, 1] (any resolution; needed by ``spatial`` layers only).
+    ``forward(x, au, footprints=None, extra=None, source_au=None)`` -> ``{"out"}`` (+ ``"attention"``,
+    ``"color"`` for the attention head) with target ``au: (B, num_aus)`` in 0..1, ``extra: (B, extra_dim)``
+    attributes, ``footprints: (B, num_aus, h, w)`` in [0, 1] (any resolution; needed by ``spatial`` layers and
+    the ``au_residual`` head) and ``source_au: (B, num_aus)`` the source's AUs (needed by the ``relative`` mode
+    and the ``au_residual`` head, ignored otherwise).
     Optional keywords: ``embed_dim`` (AU embedding of ``latent`` layers), ``cond_hidden`` (hidden width of
-    ``norm``/``spatial`` layers; None keeps each layer's default).
+    ``norm``/``spatial`` layers; None keeps each layer's default), ``landmark_heatmaps`` (the last 136 values
+    of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_aus: int = 17, extra_dim: int = 0,
                  conditioning: str | Sequence[str] = "adain", base_channels: int = 32,
                  max_channels: int = 256, num_down: int = 3, architecture: str = "skip",
                  latent_dim: int = 128, cond_levels: Sequence[int] | None = None, head: str = "direct",
-                 image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None) -> None:
+                 image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
+                 au_mode: str = "absolute", landmark_heatmaps: bool = False) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
                                      f"{', '.join(ARCHITECTURES)}")
         if head not in HEADS:
             raise NetworkConfigError(f"unknown generator head {head!r}; valid: {', '.join(HEADS)}")
+        if au_mode not in AU_MODES:
+            raise NetworkConfigError(f"unknown AU mode {au_mode!r}; valid: {', '.join(AU_MODES)}")
         if min(in_channels, out_channels, num_aus, base_channels, latent_dim) < 1 or extra_dim < 0:
             raise NetworkConfigError("generator: channel counts, num_aus and latent_dim must be >= 1, "
                                      f"extra_dim >= 0 (got in={in_channels}, out={out_channels}, "
@@ -120,12 +135,17 @@ class MapGenerator(nn.Module):
         if max_channels < base_channels:
             raise NetworkConfigError(f"generator: max_channels ({max_channels}) < base_channels "
                                      f"({base_channels})")
-        if head == "attention" and in_channels < out_channels:
-            raise NetworkConfigError(f"attention head blends the source into the output: in_channels "
+        if head in ("attention", "au_residual") and in_channels < out_channels:
+            raise NetworkConfigError(f"{head} head blends the source into the output: in_channels "
                                      f"({in_channels}) must be >= out_channels ({out_channels})")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
+        self.au_mode = au_mode
+        if landmark_heatmaps and extra_dim < LANDMARK_DIM:
+            raise NetworkConfigError(f"landmark_heatmaps reads the last {LANDMARK_DIM} extra values as landmark "
+                                     f"coordinates, but extra_dim is {extra_dim}")
+        self.landmark_heatmaps = bool(landmark_heatmaps)
         self.image_size, self.latent_dim = image_size, latent_dim
         self.bottom = check_pyramid(image_size, num_down, "generator")
         self.num_levels = num_down + 1
@@ -139,10 +159,10 @@ class MapGenerator(nn.Module):
                    for k in (("input",), ("latent",), ("norm", "spatial"))}
         levelwise = by_kind[("norm", "spatial")]
         self.cond_levels = self._levels(cond_levels, bool(levelwise))
-        self.uses_footprints = any(cls.injection == "spatial" for cls in classes)
+        self.uses_footprints = head == "au_residual" or any(cls.injection == "spatial" for cls in classes)
 
         ch = [channels(i, base_channels, max_channels) for i in range(num_down + 1)]
-        cin = in_channels
+        cin = in_channels + (HEATMAP_CHANNELS if landmark_heatmaps else 0)
         self.input_layers = nn.ModuleList()
         for _, cls in by_kind[("input",)]:
             self.input_layers.append(cls(cin, self.cond_dim))
@@ -176,7 +196,9 @@ class MapGenerator(nn.Module):
                 self.level_norms.append(make_norm("instance", width))
             prev = width
         self.act = act()
-        self.head = conv3x3(ch[0], out_channels + (1 if head == "attention" else 0))
+        head_channels = {"direct": out_channels, "attention": out_channels + 1,
+                         "au_residual": out_channels * num_aus}[head]
+        self.head = conv3x3(ch[0], head_channels)
 
     # ----------------------------------------------------------------------------------------- building
     def _levels(self, cond_levels: Sequence[int] | None, levelwise: bool) -> tuple[int, ...]:
@@ -209,12 +231,30 @@ class MapGenerator(nn.Module):
             raise ShapeError(f"generator: maps x are {h}x{w}, not a multiple of 2**num_down = "
                              f"{2 ** self.num_down}")
 
-    def condition(self, au: Tensor, extra: Tensor | None, batch: int) -> Tensor:
-        """The condition vector ``c = [au, extra]`` (B, cond_dim), with shape checks."""
-        return join_condition(au, extra, self.num_aus, self.extra_dim, batch, "generator")
+    @property
+    def needs_source_au(self) -> bool:
+        """Whether calls must pass ``source_au`` (relative mode or the ``au_residual`` head)."""
+        return self.au_mode == "relative" or self.head_kind == "au_residual"
+
+    def _delta(self, au: Tensor, source_au: Tensor | None) -> Tensor | None:
+        if not self.needs_source_au:
+            return None
+        if source_au is None:
+            raise ShapeError(f"generator: the {self.au_mode} AU mode with the {self.head_kind} head needs "
+                             f"source_au (B, {self.num_aus}), the AUs of the source maps; got None")
+        check_shape(source_au, tuple(au.shape), "generator: source_au")
+        return au - source_au.to(au.dtype)
+
+    def condition(self, au: Tensor, extra: Tensor | None, batch: int, source_au: Tensor | None = None) -> Tensor:
+        """The condition vector ``c = [au or au - source_au (relative mode), extra]`` (B, cond_dim)."""
+        delta = self._delta(au, source_au)
+        cond_au = delta if self.au_mode == "relative" else au
+        return join_condition(cond_au, extra, self.num_aus, self.extra_dim, batch, "generator")
 
     # ----------------------------------------------------------------------------------------- forward
     def _encoder(self, x: Tensor, c: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self.landmark_heatmaps:
+            x = torch.cat([x, landmark_heatmaps(c[:, -LANDMARK_DIM:], tuple(x.shape[-2:])).to(x.dtype)], dim=1)
         for layer in self.input_layers:
             x = layer(x, c)
         feats = [self.stem(x)]
@@ -231,7 +271,7 @@ class MapGenerator(nn.Module):
     def encode(self, x: Tensor) -> Encoded:
         """Source maps -> :class:`Encoded` (detail code or bottleneck map, skip features)."""
         self._check_maps(x)
-        if len(self.input_layers):
+        if len(self.input_layers) or self.landmark_heatmaps:
             return Encoded(source=x, code=None)
         return self._encoded(x, None)
 
@@ -241,11 +281,14 @@ class MapGenerator(nn.Module):
         return self.from_code(z).reshape(z.shape[0], -1, self.bottom, self.bottom)
 
     def decode(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-               source: Tensor | None = None) -> dict[str, Tensor]:
+               source: Tensor | None = None, source_au: Tensor | None = None,
+               modulate: Callable[[int, Tensor], Tensor] | None = None) -> dict[str, Tensor]:
         """Maps from an :class:`Encoded` and a condition; ``source`` (default ``enc.source``) feeds the
-        attention head. ``decode(encode(x), au, fp)`` equals ``forward(x, au, fp)``."""
+        attention/residual head and ``source_au`` are its AUs. ``decode(encode(x), au, fp)`` equals
+        ``forward(x, au, fp)``. ``modulate(level, h)``, if given, transforms each decoder level's conditioned
+        features before the activation (region style codes, :mod:`aucgan.models.sean`)."""
         batch = enc.source.shape[0]
-        c = self.condition(au, extra, batch)
+        c = self.condition(au, extra, batch, source_au)
         if self.uses_footprints and footprints is None:
             raise ShapeError(f"generator: conditioning {list(self.conditioning)} needs the AU footprints "
                              f"(B, {self.num_aus}, H, W); got None")
@@ -264,11 +307,15 @@ class MapGenerator(nn.Module):
                     h = torch.cat([h, enc.skips[level - 1]], dim=1)
             h = conv(h)
             h = norm(h, c, footprints) if isinstance(norm, CondLevel) else norm(h)
+            if modulate is not None:
+                h = modulate(level, h)
             h = self.act(h)
         y = self.head(h)
         if self.head_kind == "direct":
             return {"out": torch.tanh(y)}
         src = enc.source if source is None else source
+        if self.head_kind == "au_residual":
+            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype))
         check_shape(src, (batch, None, y.shape[-2], y.shape[-1]), "generator: attention source")
         if src.shape[1] < self.out_channels:
             raise ShapeError(f"generator: attention source has {src.shape[1]} channels, needs >= "
@@ -278,6 +325,15 @@ class MapGenerator(nn.Module):
         out = attention * src[:, :self.out_channels] + (1.0 - attention) * color
         return {"out": out, "attention": attention, "color": color}
 
+    def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor, delta: Tensor) -> dict[str, Tensor]:
+        b, c, k = y.shape[0], self.out_channels, self.num_aus
+        check_shape(src, (b, None, y.shape[-2], y.shape[-1]), "generator: residual source")
+        fp = F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
+            if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
+        weight = fp * delta[:, :, None, None]                                   # (B, K, H, W)
+        change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
+        return {"out": src[:, :c] + change, "change": change}
+
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None,
-                extra: Tensor | None = None) -> dict[str, Tensor]:
-        return self.decode(self.encode(x), au, footprints, extra)
+                extra: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
+        return self.decode(self.encode(x), au, footprints, extra, source_au=source_au)

@@ -50,7 +50,8 @@ def sweep_grid(G: torch.nn.Module, codec: MapCodec, x: torch.Tensor, au_unit: to
     for s in range(0, targets.shape[0], batch_size):
         t = targets[s:s + batch_size].to(device)
         n = t.shape[0]
-        out = G(x[None].expand(n, -1, -1, -1).to(device), t, fp[None].expand(n, -1, -1, -1).to(device))["out"]
+        out = G(x[None].expand(n, -1, -1, -1).to(device), t, fp[None].expand(n, -1, -1, -1).to(device),
+                source_au=au_unit[None].expand(n, -1).to(device))["out"]
         outs.append(out.float().cpu())
     views = viewable(codec.decode(torch.cat(outs)))
     cells = torch.cat(views, dim=3)                                   # (K*L, 3, H, P*W)

@@ -43,7 +43,7 @@ def build_generator(cfg: TrainConfig) -> MapGenerator:
         extra_dim=len(g.extra_attrs), conditioning=list(g.conditioning), base_channels=g.base_channels,
         max_channels=g.max_channels, num_down=g.num_down, architecture=g.architecture, latent_dim=g.latent_dim,
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
-        cond_hidden=g.cond_hidden,
+        cond_hidden=g.cond_hidden, au_mode=g.au_mode,
     )
 
 

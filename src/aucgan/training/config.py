@@ -52,9 +52,18 @@ class GeneratorConfig:
     num_down: int = 3
     latent_dim: int = 128
     cond_levels: tuple[int, ...] | None = None
-    head: str = "direct"              # direct | attention (GANimation colour + attention)
+    head: str = "direct"              # direct | attention (GANimation colour + attention) | au_residual
+    au_mode: str = "absolute"         # absolute (target AUs) | relative (target - source AUs, Ling et al. 2020)
     cond_hidden: int | None = None    # hidden width of the conditioning layers' MLP/conv (None: layer default)
-    extra_attrs: tuple[str, ...] = ()
+    extra_attrs: tuple[str, ...] = ()   # age gender emotion valence landmarks (aucgan.training.extras)
+    local_regions: tuple[str, ...] = ()  # Cascade EF-GAN local branches: brows eyes nose mouth (() = none)
+    local_channels: int = 16          # base width of each local branch
+    local_num_down: int = 2
+    local_conditioning: tuple[str, ...] = ("adain",)
+    cascade_steps: int = 1            # a large AU change applied as this many smaller steps (local branches)
+    region_styles: bool = False       # SEAN per-region style codes (aucgan.models.sean)
+    style_dim: int = 32
+    style_levels: tuple[int, ...] | None = None  # decoder levels the region codes modulate (None: finest)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class DiscriminatorConfig:
     max_channels: int = 256
     num_down: int = 4
     spectral_norm: bool = False
+    patch_regions: tuple[str, ...] = ()  # local patch discriminators on region crops (brows eyes nose mouth)
+    patch_kind: str | None = None     # their conditioning kind (None: the global kind)
+    patch_size: int = 32              # crop size in pixels
+    patch_num_down: int = 3
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,8 @@ class LossConfig:
     w_attention_tv: float = 0.0
     w_disp_reg: float = 0.0
     w_locality: float = 0.0
+    w_patch_adv: float = 1.0          # adversarial terms of the local patch discriminators (if any)
+    w_patch_au: float = 1.0           # their aux-head AU terms (G: with au_source disc/both; D: on real crops)
     n_critic: int = 1                 # discriminator steps per generator step
 
 

@@ -50,7 +50,7 @@ def render_rows(G: torch.nn.Module, x: torch.Tensor, au: torch.Tensor, fp: torch
     """One image (3, B*H, W') with a row per sample: source maps | target AU bars | output maps | attention."""
     was_training = G.training
     G.eval()
-    out = G(x, target, fp)
+    out = G(x, target, fp, source_au=au)
     G.train(was_training)
     size = x.shape[-1]
     cols = viewable(codec.decode(x.float().cpu())) + [au_bars(target.float().cpu(), size)]
