@@ -1,0 +1,121 @@
+"""Export an edited map set for 3-D tools: albedo PNG (sRGB), 16-bit displacement PNG (and float EXR when the
+OpenEXR package is installed), tangent-space normal map, a relit turntable strip, a JSON sidecar (layout,
+scale, AU values) and, for the synthetic benchmark's layout, a face height-field mesh (OBJ + MTL with UVs).
+
+Examples:
+  aucgan export-maps runs/00001-improved --data bench --source id0003_e0002 --au AU12=3,AU06=2 --out face
+  aucgan export-maps RUN --data bench --source id0003_e0002 --au AU04=4 --attr emotion=anger --out angry
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "export an edited map set (PNG/EXR, normal map, turntable, JSON sidecar, OBJ mesh) for 3-D tools"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="training run directory (its latest checkpoint, EMA G)")
+    p.add_argument("--data", help="data set holding --source (a sample id)")
+    p.add_argument("--source", required=True, help="sample id in --data, or a map file such as x_albedo.png")
+    p.add_argument("--au", default=None, help="target AUs, e.g. AU12=3,AU06=2 (others keep the source values; "
+                                              "default: the source's own AUs)")
+    p.add_argument("--source-au", help="source AUs for a file source (default: neutral)")
+    p.add_argument("--attr", default=None,
+                   help="extra conditions for models that take them, e.g. emotion=happiness,valence=0.8 "
+                        "(default: the source's own)")
+    p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default canonical)")
+    p.add_argument("--views", type=int, default=8, help="light directions in the turntable strip (0: none)")
+    p.add_argument("--mesh-grid", type=int, default=128, help="mesh vertices per side (synthetic layout only)")
+    p.add_argument("--no-mesh", action="store_true", help="do not write the OBJ mesh")
+    p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from aucgan.au import au_vector, parse_au_spec
+    from aucgan.cli.generate import _load_file_source
+    from aucgan.errors import AucganError
+    from aucgan.export.maps import write_map_set
+    from aucgan.export.mesh import write_obj
+    from aucgan.fsutil import check_output
+    from aucgan.inference import Editor
+    from aucgan.layout.landmarks import canonical_layout, load_layout
+
+    out = check_output(args.out, force=args.force, what="output folder")
+    if args.views < 0 or args.mesh_grid < 4:
+        raise AucganError("--views must be >= 0 and --mesh-grid >= 4")
+    editor = Editor(args.run_dir)
+    landmarks, source_au, attrs, layout_name = None, None, {}, "canonical"
+    if args.data and not Path(args.source).is_file():
+        from aucgan.data.datasets import open_dataset
+
+        ds = open_dataset(args.data, size=(editor.size, editor.size), au_names=editor.au_names)
+        item = ds.get_by_id(args.source)
+        maps = {k: v for k, v in item["maps"].items() if k in editor.codec.maps}
+        source_au = np.asarray(item["au"], np.float32)
+        landmarks = item.get("landmarks")
+        attrs = {k: float(v) for k, v in item.get("attrs", {}).items()}
+        layout_name = "synthetic" if ds.kind == "synth" else f"{ds.kind} data set"
+    else:
+        maps = _load_file_source(args.source, editor)
+        if args.source_au:
+            source_au = au_vector(parse_au_spec(args.source_au), editor.au_names)
+        if args.layout:
+            landmarks, layout_name = load_layout(args.layout).landmarks, f"user layout {args.layout}"
+    target = editor.target_vector(source_au, parse_au_spec(args.au) if args.au else {})
+    attrs.update(parse_attrs(args.attr) if args.attr else {})
+    edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs))
+    lm = np.asarray(canonical_layout().landmarks if landmarks is None else landmarks, np.float64)
+    sidecar = write_map_set(
+        out, {k: v for k, v in edited.items() if k in ("albedo", "displacement")}, landmarks=lm,
+        au=dict(zip(editor.au_names, [round(float(v), 3) for v in target])), turntable_views=args.views,
+        layout_name=layout_name,
+        meta={"checkpoint": str(args.run_dir), "step": editor.step, "source": args.source,
+              "source_au": None if source_au is None else [round(float(v), 3) for v in source_au],
+              "attributes": attrs},
+    )
+    written = list(sidecar["files"].values())
+    mesh_ok = layout_name in ("synthetic", "canonical")
+    if not args.no_mesh and mesh_ok and "displacement" in edited:
+        written += list(write_obj(out, lm, edited["displacement"], sidecar["files"], grid=args.mesh_grid).values())
+    elif not args.no_mesh and not mesh_ok:
+        print(f"no mesh: the height-field mesh needs the synthetic/canonical layout ({layout_name}); maps only")
+    print(f"wrote {', '.join(written)} and face.json to {out}")
+    return 0
+
+
+def parse_attrs(spec: str) -> dict[str, float]:
+    """``"emotion=happiness,valence=0.8"`` -> ``{"emotion": 1.0, "valence": 0.8}`` (emotions by name or index)."""
+    from aucgan.au import EMOTIONS
+    from aucgan.data.sample import ATTRIBUTES
+    from aucgan.errors import AucganError
+
+    out: dict[str, float] = {}
+    for item in (p for p in spec.replace(";", ",").split(",") if p.strip()):
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in ATTRIBUTES or not value:
+            raise AucganError(f"--attr {item!r}: expected NAME=VALUE with NAME one of {', '.join(ATTRIBUTES)}")
+        if key == "emotion" and value in EMOTIONS:
+            out[key] = float(EMOTIONS.index(value))
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            hint = f" or an emotion name ({', '.join(EMOTIONS)})" if key == "emotion" else ""
+            raise AucganError(f"--attr {item!r}: {key} must be a number{hint}") from None
+    return out
+
+
+def editor_extra(editor, attrs: dict[str, float]) -> dict:
+    """Keyword arguments for :meth:`Editor.edit` carrying the extra conditions, when the model takes them."""
+    import inspect
+
+    if "attrs" in inspect.signature(editor.edit).parameters:
+        return {"attrs": attrs}
+    return {}
