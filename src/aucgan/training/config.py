@@ -64,6 +64,11 @@ class GeneratorConfig:
     region_styles: bool = False       # SEAN per-region style codes (aucgan.models.sean)
     style_dim: int = 32
     style_levels: tuple[int, ...] | None = None  # decoder levels the region codes modulate (None: finest)
+    decomposed: bool = False          # geometry head (displacement <- AUs) + appearance head (albedo <- extra_attrs
+    #                                   and albedo_aus), aucgan.models.decomposed
+    albedo_aus: tuple[str, ...] = ("AU05", "AU07", "AU25", "AU26", "AU45")  # AUs the appearance head also sees
+    albedo_channels: int = 16         # base width of the appearance head
+    albedo_conditioning: tuple[str, ...] = ("adain",)
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,17 @@ class AUNetConfig:
     base_channels: int = 32
     depth: int = 4
     checkpoint: str | None = None     # an AUNet run dir (``aucgan train-au``) for the AU-consistency loss
+    input: str = "maps"               # maps (the stacked map tensor) | shaded (SH-lit renders, random lighting)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Shaded renders (:class:`aucgan.render.shaded.Renderer`) for losses and AU estimators on renders."""
+
+    normal_strength: float = 1.0      # slope multiplier of displacement -> normals (1 = geometric)
+    cavity_strength: float = 0.0      # cavity / ambient occlusion (0 = off)
+    cavity_radius: float = 0.01       # layout units
+    lighting: str = "random"          # random (seeded, plausible) | a preset name (aucgan.render.sh)
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,7 @@ class LossConfig:
     w_locality: float = 0.0
     w_patch_adv: float = 1.0          # adversarial terms of the local patch discriminators (if any)
     w_patch_au: float = 1.0           # their aux-head AU terms (G: with au_source disc/both; D: on real crops)
+    w_shaded_rec: float = 0.0         # G(x, au_x) ~ x on shaded renders under random lighting (render config)
     n_critic: int = 1                 # discriminator steps per generator step
 
 
@@ -148,6 +165,7 @@ class TrainConfig:
     aunet: AUNetConfig = field(default_factory=AUNetConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,7 @@ class AUNetTrainConfig:
     threads: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     aunet: AUNetConfig = field(default_factory=AUNetConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)   # with aunet.input=shaded
 
 
 # --------------------------------------------------------------------------------------------- presets
