@@ -29,7 +29,7 @@ def generator_inputs(G: nn.Module) -> list[str]:
         names.append("footprints")
     if getattr(G, "extra_dim", 0) > 0:
         names.append("extra")
-    if getattr(G, "au_mode", "absolute") == "relative" or getattr(G, "head_kind", "") == "au_residual":
+    if getattr(G, "needs_source_au", False):
         names.append("source_au")
     return names
 

@@ -69,7 +69,7 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
         x_tr, y_tr, x_te, y_te = train_set.x, train_set.au, test_set.x, test_set.au
 
     torch.manual_seed(config.seed)
-    net = build_aunet(config.aunet, config.data).to(device)
+    net = build_aunet(config.aunet, config.data, config.render).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(config.steps, 1))
     gen = torch.Generator().manual_seed(config.seed)

@@ -18,9 +18,11 @@ from aucgan.training.config import (
     AUNetConfig,
     AUNetTrainConfig,
     DataConfig,
+    RenderConfig,
     TrainConfig,
     from_dict,
 )
+from aucgan.training.decomposed import aunet_channels, build_decomposed, wrap_aunet
 
 
 def pick_device(name: str) -> torch.device:
@@ -36,8 +38,10 @@ def make_codec(data: DataConfig) -> MapCodec:
     return MapCodec(maps=tuple(data.maps), disp_scale=data.disp_scale)
 
 
-def build_generator(cfg: TrainConfig) -> MapGenerator:
+def build_generator(cfg: TrainConfig) -> torch.nn.Module:
     codec, g = make_codec(cfg.data), cfg.generator
+    if g.decomposed:
+        return build_decomposed(cfg, codec, len(g.extra_attrs))
     return MapGenerator(
         in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_set(cfg.data.au_set)),
         extra_dim=len(g.extra_attrs), conditioning=list(g.conditioning), base_channels=g.base_channels,
@@ -56,9 +60,12 @@ def build_disc(cfg: TrainConfig) -> torch.nn.Module:
     )
 
 
-def build_aunet(a: AUNetConfig, data: DataConfig) -> AUNet:
-    return AUNet(in_channels=make_codec(data).channels, num_aus=len(au_set(data.au_set)),
-                 base_channels=a.base_channels, depth=a.depth, arch=a.arch)
+def build_aunet(a: AUNetConfig, data: DataConfig, render: RenderConfig | None = None) -> torch.nn.Module:
+    """The AU estimator; with ``aunet.input: shaded`` wrapped to read SH-lit renders of the maps."""
+    codec = make_codec(data)
+    net = AUNet(in_channels=aunet_channels(a, codec), num_aus=len(au_set(data.au_set)),
+                base_channels=a.base_channels, depth=a.depth, arch=a.arch)
+    return wrap_aunet(net, a, codec, render)
 
 
 # ----------------------------------------------------------------------------------- loading back
@@ -76,7 +83,7 @@ def load_aunet(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple
     """Load a frozen AU estimator written by ``aucgan train-au`` (safetensors + JSON, no pickle)."""
     run_dir = Path(run_dir)
     cfg = from_dict(AUNetTrainConfig, _read_json(run_dir / "config.json", "AU estimator run"), str(run_dir))
-    net = build_aunet(cfg.aunet, cfg.data)
+    net = build_aunet(cfg.aunet, cfg.data, cfg.render)
     weights = run_dir / "aunet.safetensors"
     if not weights.is_file():
         raise AucganError(f"{run_dir}: no aunet.safetensors (did `aucgan train-au` finish?)")

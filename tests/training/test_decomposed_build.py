@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from aucgan.models.decomposed import DecomposedGenerator
+from aucgan.models.shaded import ShadedAUNet
+from aucgan.training.aunet_loop import train_aunet
+from aucgan.training.build import build_generator, load_aunet
+from aucgan.training.config import AUNetTrainConfig, ConfigError, TrainConfig, load_config
+
+from tests.tiny import TINY, TINY_AUNET
+
+
+def test_decomposed_preset_builds_the_split_generator():
+    cfg = load_config("decomposed", TINY)
+    G = build_generator(cfg)
+    assert isinstance(G, DecomposedGenerator) and G.extra_dim > 0
+    assert G.appearance.num_aus == len(cfg.generator.albedo_aus)
+    with pytest.raises(ConfigError, match="albedo_aus"):
+        build_generator(load_config("decomposed", [*TINY, "generator.albedo_aus=[AU99]"]))
+    with pytest.raises(ConfigError, match="exactly"):
+        build_generator(load_config("decomposed", [*TINY, "data.maps=[displacement,albedo,normal]"]))
+    assert not isinstance(build_generator(TrainConfig()), DecomposedGenerator)
+
+
+def test_train_au_on_shaded_renders(tiny_bench, tmp_path):
+    cfg = load_config("aunet", ["steps=3", *TINY_AUNET, "aunet.input=shaded", "render.cavity_strength=30"],
+                      schema=AUNetTrainConfig)
+    metrics = train_aunet(cfg, tiny_bench, tmp_path / "aunet", progress=False)
+    assert metrics["steps"] == 3
+    net, loaded = load_aunet(tmp_path / "aunet")
+    assert isinstance(net, ShadedAUNet) and loaded.aunet.input == "shaded"
+    assert net.renderer.cavity_strength == 30
+    x = torch.rand(2, 4, 32, 32) * 2 - 1
+    assert net.predict(x).shape == (2, 17)
+    bad = load_config("aunet", [*TINY_AUNET, "aunet.input=photo"], schema=AUNetTrainConfig)
+    with pytest.raises(ConfigError, match="aunet.input"):
+        train_aunet(bad, tiny_bench, tmp_path / "bad", progress=False)
