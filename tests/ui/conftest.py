@@ -1,0 +1,43 @@
+"""Tiny untrained generator runs for the editor's tests (32 px, 8-channel networks; weights as written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.tiny import TINY
+
+TINY_G = [o for o in TINY if o.startswith(("data.size", "generator."))]
+
+
+def write_untrained_run(run: Path, overrides: list[str], data: Path | None = None, seed: int = 0) -> Path:
+    """A run directory holding an untrained ``improved`` generator as its EMA checkpoint (step 0)."""
+    from aucgan.training.build import build_generator
+    from aucgan.training.checkpoint import save_checkpoint
+    from aucgan.training.config import load_config, to_dict
+    from aucgan.training.rundir import write_config
+
+    torch.manual_seed(seed)
+    cfg = load_config("improved", overrides)
+    run.mkdir(parents=True, exist_ok=True)
+    write_config(run, to_dict(cfg))
+    save_checkpoint(run / "checkpoints", {"G_ema": build_generator(cfg)}, {}, {"step": 0}, rng=False)
+    if data is not None:
+        (run / "data.json").write_text(json.dumps({"path": str(data)}))
+    return run
+
+
+@pytest.fixture(scope="session")
+def ui_run(tiny_bench, tmp_path_factory):
+    """An untrained 32 px improved run whose data.json points at the tiny benchmark."""
+    return write_untrained_run(tmp_path_factory.mktemp("ui") / "run", TINY_G, tiny_bench)
+
+
+@pytest.fixture(scope="session")
+def ui_session(ui_run):
+    from aucgan.ui.core import EditorSession
+
+    return EditorSession.open(ui_run)
