@@ -16,6 +16,7 @@ from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, 
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
+from aucgan.models.patch import GlobalLocalDiscriminator
 from aucgan.training.config import LossConfig
 from aucgan.training.data import Batch
 
@@ -58,9 +59,9 @@ class GANObjective:
     # ----------------------------------------------------------------------------------- generator
     def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
-        out = self.G(b.x, b.target, b.fp, source_au=b.au)
+        out = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)
         fake = out["out"]
-        d_fake = self.D(fake, b.target)
+        d_fake = self.D(fake, b.target, b.target_extra)
         loss, s = g_adv_loss(cfg.adversarial, d_fake.score)
         loss = cfg.w_adv * loss
         stats.update(s)
@@ -73,17 +74,20 @@ class GANObjective:
                 l_au, s = au_loss(cfg.au_loss, d_fake.au_logits, b.target, pred_is_logits=True)
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/dau_{k.split('/')[-1]}": v for k, v in s.items()})
+        if isinstance(self.D, GlobalLocalDiscriminator):
+            l_patch, s = self._patch_generator_loss(fake, b)
+            loss, _ = loss + l_patch, stats.update(s)
         if cfg.w_rec > 0:
-            rec = self.G(b.x, b.au, b.fp, source_au=b.au)["out"]
+            rec = self.G(b.x, b.au, b.fp, source_au=b.au, extra=b.extra)["out"]
             l_rec, s = reconstruction_loss(rec, b.x)
             loss, _ = loss + cfg.w_rec * l_rec, stats.update(s)
         if cfg.w_cycle > 0:
-            back = self.G(fake, b.au, b.fp, source_au=b.target)["out"]
+            back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra)["out"]
             l_cyc, s = cycle_loss(back, b.x)
             loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
         if cfg.w_detail > 0:
             swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair,
-                                    source_au=b.au_pair)["out"]
+                                    source_au=b.au_pair, extra=b.extra)["out"]
             l_det, s = detail_consistency_loss(swapped, b.x)
             loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
         if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
@@ -105,16 +109,16 @@ class GANObjective:
                             ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
         with torch.no_grad():
-            fake = self.G(b.x, b.target, b.fp, source_au=b.au)["out"]
+            fake = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)["out"]
         lazy_r1 = cfg.r1_gamma > 0 and step % max(cfg.r1_every, 1) == 0
         real_in = b.x.detach().requires_grad_(lazy_r1)
-        d_real = self.D(real_in, b.au)
-        d_fake = self.D(fake, b.target)
+        d_real = self.D(real_in, b.au, b.extra)
+        d_fake = self.D(fake, b.target, b.target_extra)
         loss, s = d_adv_loss(cfg.adversarial, d_real.score, d_fake.score)
         loss = cfg.w_adv * loss
         stats.update(s)
         if cfg.w_d_mismatch > 0:
-            l_mis = fake_term(cfg.adversarial, self.D(b.x, b.mismatch).score)
+            l_mis = fake_term(cfg.adversarial, self.D(b.x, b.mismatch, b.extra).score)
             loss = loss + cfg.w_d_mismatch * l_mis
             stats["D/mismatch"] = float(l_mis.detach())
         if cfg.w_d_au > 0 and d_real.au_pred is not None:
@@ -122,11 +126,50 @@ class GANObjective:
             loss = loss + cfg.w_d_au * l_au
             stats.update({f"D/au_{k.split('/')[-1]}": v for k, v in s.items()})
         if cfg.gp_weight > 0:
-            l_gp, s = gradient_penalty(lambda inp: self.D(inp, b.au).score, b.x, fake, weight=cfg.gp_weight,
+            l_gp, s = gradient_penalty(lambda inp: self.D(inp, b.au, b.extra).score, b.x, fake, weight=cfg.gp_weight,
                                        generator=gen)
             loss, _ = loss + l_gp, stats.update(s)
         if lazy_r1:
             l_r1, s = r1_penalty(d_real.score, real_in, cfg.r1_gamma)
             loss, _ = loss + l_r1 * cfg.r1_every, stats.update(s)
+        if isinstance(self.D, GlobalLocalDiscriminator):
+            l_patch, s = self._patch_discriminator_loss(b, fake)
+            loss, _ = loss + l_patch, stats.update(s)
         stats["D/total"] = float(loss.detach())
+        return loss, stats
+
+    # ----------------------------------------------------------------------- local patch discriminators
+    def _patch_generator_loss(self, fake: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean over regions of the local discriminators' adversarial terms (x ``w_patch_adv``) and, with
+        ``au_source`` disc/both, of their aux heads' AU terms on the region's AUs (x ``w_patch_au``)."""
+        cfg, stats = self.cfg, {}
+        local = self.D.local(fake, b.target, b.fp, b.target_extra)
+        index = self.D.patches.index
+        loss = fake.new_zeros(())
+        for region, d in local.items():
+            l_adv, _ = g_adv_loss(cfg.adversarial, d.score)
+            loss = loss + cfg.w_patch_adv * l_adv / len(local)
+            stats[f"G/patch_{region}"] = float(l_adv.detach())
+            if cfg.w_patch_au > 0 and cfg.au_source in ("disc", "both") and d.au_logits is not None:
+                l_au, _ = au_loss(cfg.au_loss, d.au_logits, b.target[:, index[region]], pred_is_logits=True)
+                loss = loss + cfg.w_patch_au * l_au / len(local)
+                stats[f"G/patch_{region}_au"] = float(l_au.detach())
+        return loss, stats
+
+    def _patch_discriminator_loss(self, b: Batch, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mean over regions of the local discriminators' real/fake terms (x ``w_patch_adv``) and of their aux
+        heads' AU regression on real crops (x ``w_patch_au``)."""
+        cfg, stats = self.cfg, {}
+        real = self.D.local(b.x, b.au, b.fp, b.extra)
+        fakes = self.D.local(fake, b.target, b.fp, b.target_extra)
+        index = self.D.patches.index
+        loss = b.x.new_zeros(())
+        for region, d_real in real.items():
+            l_adv, _ = d_adv_loss(cfg.adversarial, d_real.score, fakes[region].score)
+            loss = loss + cfg.w_patch_adv * l_adv / len(real)
+            stats[f"D/patch_{region}"] = float(l_adv.detach())
+            if cfg.w_patch_au > 0 and d_real.au_logits is not None:
+                l_au, _ = au_loss(cfg.au_loss, d_real.au_logits, b.au[:, index[region]], pred_is_logits=True)
+                loss = loss + cfg.w_patch_au * l_au / len(real)
+                stats[f"D/patch_{region}_au"] = float(l_au.detach())
         return loss, stats

@@ -14,15 +14,20 @@ from aucgan.errors import AucganError
 from aucgan.models.aunet import AUNet
 from aucgan.models.discriminator import build_discriminator
 from aucgan.models.generator import MapGenerator
+from aucgan.models.patch import GlobalLocalDiscriminator, LocalDiscriminators
+from aucgan.models.regional import RegionalGenerator
+from aucgan.models.sean import RegionStyleGenerator
 from aucgan.training.config import (
     AUNetConfig,
     AUNetTrainConfig,
+    ConfigError,
     DataConfig,
     RenderConfig,
     TrainConfig,
     from_dict,
 )
 from aucgan.training.decomposed import aunet_channels, build_decomposed, wrap_aunet
+from aucgan.training.extras import extra_dim
 
 
 def pick_device(name: str) -> torch.device:
@@ -39,25 +44,58 @@ def make_codec(data: DataConfig) -> MapCodec:
 
 
 def build_generator(cfg: TrainConfig) -> torch.nn.Module:
+    """The configured generator: a :class:`MapGenerator`, wrapped with local branches
+    (``generator.local_regions``, :class:`~aucgan.models.regional.RegionalGenerator`) or per-region style
+    codes (``generator.region_styles``, :class:`~aucgan.models.sean.RegionStyleGenerator`)."""
     codec, g = make_codec(cfg.data), cfg.generator
+    au_names = au_set(cfg.data.au_set)
+    try:
+        dim = extra_dim(g.extra_attrs)
+    except AucganError as exc:
+        raise ConfigError(str(exc)) from None
     if g.decomposed:
-        return build_decomposed(cfg, codec, len(g.extra_attrs))
-    return MapGenerator(
-        in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_set(cfg.data.au_set)),
-        extra_dim=len(g.extra_attrs), conditioning=list(g.conditioning), base_channels=g.base_channels,
+        return build_decomposed(cfg, codec, dim)
+    G = MapGenerator(
+        in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_names),
+        extra_dim=dim, conditioning=list(g.conditioning), base_channels=g.base_channels,
         max_channels=g.max_channels, num_down=g.num_down, architecture=g.architecture, latent_dim=g.latent_dim,
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
-        cond_hidden=g.cond_hidden, au_mode=g.au_mode,
+        cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
     )
+    if g.local_regions and g.region_styles:
+        raise ConfigError("generator: local_regions (local branches) and region_styles (SEAN) are separate "
+                          "designs; choose one")
+    if g.cascade_steps != 1 and not g.local_regions:
+        raise ConfigError("generator.cascade_steps applies to the local-branch generator: set "
+                          "generator.local_regions too")
+    if g.local_regions:
+        return RegionalGenerator(G, au_names, regions=g.local_regions, local_channels=g.local_channels,
+                                 local_num_down=g.local_num_down, local_conditioning=list(g.local_conditioning),
+                                 cascade_steps=g.cascade_steps)
+    if g.region_styles:
+        return RegionStyleGenerator(G, au_names, style_dim=g.style_dim,
+                                    style_levels=None if g.style_levels is None else list(g.style_levels))
+    return G
 
 
 def build_disc(cfg: TrainConfig) -> torch.nn.Module:
+    """The configured discriminator; with ``discriminator.patch_regions`` a
+    :class:`~aucgan.models.patch.GlobalLocalDiscriminator` (global + local patch discriminators)."""
     codec, d = make_codec(cfg.data), cfg.discriminator
-    return build_discriminator(
-        d.kind, in_channels=codec.channels, num_aus=len(au_set(cfg.data.au_set)),
-        extra_dim=len(cfg.generator.extra_attrs), base_channels=d.base_channels, max_channels=d.max_channels,
+    au_names = au_set(cfg.data.au_set)
+    dim = extra_dim(cfg.generator.extra_attrs)
+    D = build_discriminator(
+        d.kind, in_channels=codec.channels, num_aus=len(au_names),
+        extra_dim=dim, base_channels=d.base_channels, max_channels=d.max_channels,
         num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size,
     )
+    if not d.patch_regions:
+        return D
+    patches = LocalDiscriminators(d.patch_kind or d.kind, codec.channels, au_names, d.patch_regions, extra_dim=dim,
+                                  patch_size=d.patch_size, base_channels=d.base_channels,
+                                  max_channels=d.max_channels, num_down=d.patch_num_down,
+                                  spectral_norm=d.spectral_norm)
+    return GlobalLocalDiscriminator(D, patches)
 
 
 def build_aunet(a: AUNetConfig, data: DataConfig, render: RenderConfig | None = None) -> torch.nn.Module:
@@ -113,7 +151,7 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
 
 
 def load_generator(run_dir: str | Path, device: torch.device | str = "cpu", which: str = "G_ema"
-                   ) -> tuple[MapGenerator, TrainConfig, int]:
+                   ) -> tuple[torch.nn.Module, TrainConfig, int]:
     """The generator (EMA by default) of the latest checkpoint of a training run, its config and step."""
     cfg = load_run_config(run_dir)
     G = build_generator(cfg)

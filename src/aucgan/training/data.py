@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import torch
 
-from aucgan.au import PROTOTYPES, au_indices
+from aucgan.au import EMOTIONS, PROTOTYPES, au_indices
 from aucgan.data.codec import MapCodec
+from aucgan.data.synth.expression import EMOTION_VALENCE
 from aucgan.errors import AucganError
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
+from aucgan.training.extras import EXPRESSION_ATTRS, extra_slices, extras_of_items, ordered_attrs
 
 TARGET_MODES = ("shuffle", "prototype", "mixed")
 
@@ -33,21 +35,27 @@ class Batch:
     au_pair: torch.Tensor      # (B, K)
     mismatch: torch.Tensor     # (B, K) AUs of other samples (for matching-aware discriminators)
     index: torch.Tensor        # (B,) sample indices
+    extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.training.extras)
+    target_extra: torch.Tensor | None = None  # (B, D) those of the edit targets: the expression attributes
+    #                                           (emotion, valence) follow the target, the rest the source
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(**{k: v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
+        return Batch(**{k: None if v is None else v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
 
 
 class TrainData:
     """A map data set held as tensors, with seeded batch, target and identity-pair sampling."""
 
-    def __init__(self, dataset, codec: MapCodec, au_names: Sequence[str], size: int) -> None:
+    def __init__(self, dataset, codec: MapCodec, au_names: Sequence[str], size: int,
+                 extra_attrs: Sequence[str] = ()) -> None:
         n = len(dataset)
         if n < 2:
             raise AucganError(f"training needs at least 2 samples, the data set has {n}")
         self.codec, self.au_names, self.size = codec, tuple(au_names), size
         items = [dataset[i] for i in range(n)]
         self.ids = [it["id"] for it in items]
+        self.extra_attrs = ordered_attrs(extra_attrs)
+        self.extra = extras_of_items(items, self.extra_attrs)   # (N, D) or None
         self.x = torch.stack([codec.encode(it["maps"]) for it in items]).contiguous()
         if tuple(self.x.shape[-2:]) != (size, size):
             self.x = torch.nn.functional.interpolate(self.x, size=(size, size), mode="bilinear", align_corners=False)
@@ -78,23 +86,58 @@ class TrainData:
     def sample_targets(self, au: torch.Tensor, gen: torch.Generator, mode: str, prototype_prob: float,
                        noise: float) -> torch.Tensor:
         """Edit targets (unit scale): AUs of other samples, emotion prototypes at random intensities, or a mix."""
+        return self._targets(au, gen, mode, prototype_prob, noise)[0]
+
+    def _targets(self, au: torch.Tensor, gen: torch.Generator, mode: str, prototype_prob: float,
+                 noise: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Targets and, with extra conditions, the targets' extras (expression attributes from the sample or
+        emotion prototype the target AUs came from)."""
         if mode not in TARGET_MODES:
             raise AucganError(f"unknown target_mode {mode!r}; valid: {', '.join(TARGET_MODES)}")
         b = au.shape[0]
-        other = self.au[torch.randint(len(self), (b,), generator=gen)]
-        proto_rows = self.prototypes[torch.randint(len(self.prototypes), (b,), generator=gen)]
-        proto = proto_rows * (0.2 + 0.8 * torch.rand(b, 1, generator=gen)) * (
-            0.7 + 0.3 * torch.rand(b, proto_rows.shape[1], generator=gen))
+        other_index = torch.randint(len(self), (b,), generator=gen)
+        other = self.au[other_index]
+        proto_index = torch.randint(len(self.prototypes), (b,), generator=gen)
+        proto_rows = self.prototypes[proto_index]
+        strength = 0.2 + 0.8 * torch.rand(b, 1, generator=gen)
+        proto = proto_rows * strength * (0.7 + 0.3 * torch.rand(b, proto_rows.shape[1], generator=gen))
         if mode == "shuffle":
-            target = other
+            target, pick = other, torch.zeros(b, 1, dtype=torch.bool)
         elif mode == "prototype":
-            target = proto
+            target, pick = proto, torch.ones(b, 1, dtype=torch.bool)
         else:
             pick = torch.rand(b, 1, generator=gen) < prototype_prob
             target = torch.where(pick, proto, other)
         if noise > 0:
             target = target + noise * torch.randn(target.shape, generator=gen) * (target > 0)
-        return target.clamp(0.0, 1.0)
+        return target.clamp(0.0, 1.0), self._expression_extra(other_index, proto_index, strength, pick)
+
+    def _expression_extra(self, other_index: torch.Tensor, proto_index: torch.Tensor, strength: torch.Tensor,
+                          pick: torch.Tensor) -> torch.Tensor | None:
+        """Expression attributes of the targets: those of the sample ``other_index`` or of the prototype
+        ``proto_index`` (its emotion; valence = the emotion's typical valence x strength) where ``pick``."""
+        if self.extra is None:
+            return None
+        out = self.extra[other_index].clone()
+        slices = extra_slices(self.extra_attrs)
+        proto = out.clone()
+        if "emotion" in slices:
+            proto[:, slices["emotion"]] = torch.nn.functional.one_hot(proto_index, len(EMOTIONS)).float()
+        if "valence" in slices:
+            typical = torch.tensor([EMOTION_VALENCE[e] for e in EMOTIONS])
+            proto[:, slices["valence"]] = (typical[proto_index] * strength[:, 0])[:, None]
+        return torch.where(pick, proto, out)
+
+    def target_extra(self, index: torch.Tensor, expression: torch.Tensor | None) -> torch.Tensor | None:
+        """Extras of edits of samples ``index``: identity attributes of the source, expression attributes
+        (emotion, valence) from ``expression`` (B, D) rows."""
+        if self.extra is None or expression is None:
+            return None
+        out = self.extra[index].clone()
+        for name, sl in extra_slices(self.extra_attrs).items():
+            if name in EXPRESSION_ATTRS:
+                out[:, sl] = expression[:, sl]
+        return out
 
     def batch(self, index: torch.Tensor, gen: torch.Generator, mode: str = "mixed", prototype_prob: float = 0.3,
               noise: float = 0.1, pair_identity: bool = True) -> Batch:
@@ -110,10 +153,12 @@ class TrainData:
             pair = index
         shift = torch.randint(1, len(self), (index.shape[0],), generator=gen)
         mismatch = self.au[(index + shift) % len(self)]
+        target, expression = self._targets(au, gen, mode, prototype_prob, noise)
         return Batch(
             x=self.x[index], au=au, fp=self.footprints[self.layout_index[index]],
-            target=self.sample_targets(au, gen, mode, prototype_prob, noise),
-            x_pair=self.x[pair], au_pair=self.au[pair], mismatch=mismatch, index=index,
+            target=target, x_pair=self.x[pair], au_pair=self.au[pair], mismatch=mismatch, index=index,
+            extra=None if self.extra is None else self.extra[index],
+            target_extra=self.target_extra(index, expression),
         )
 
     def random_batch(self, batch_size: int, gen: torch.Generator, **kwargs) -> Batch:

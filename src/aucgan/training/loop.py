@@ -104,7 +104,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     if dataset is None:
         dataset = open_dataset(data, split="train", size=(config.data.size, config.data.size), au_names=au_names,
                                preload=config.data.preload)
-    train_data = TrainData(dataset, codec, au_names, config.data.size)
+    train_data = TrainData(dataset, codec, au_names, config.data.size, extra_attrs=config.generator.extra_attrs)
 
     torch.manual_seed(config.seed)
     G = build_generator(config).to(device)

@@ -46,11 +46,11 @@ def viewable(maps: dict[str, torch.Tensor]) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def render_rows(G: torch.nn.Module, x: torch.Tensor, au: torch.Tensor, fp: torch.Tensor, target: torch.Tensor,
-                codec: MapCodec) -> torch.Tensor:
+                codec: MapCodec, extra: torch.Tensor | None = None) -> torch.Tensor:
     """One image (3, B*H, W') with a row per sample: source maps | target AU bars | output maps | attention."""
     was_training = G.training
     G.eval()
-    out = G(x, target, fp, source_au=au)
+    out = G(x, target, fp, source_au=au, extra=extra)
     G.train(was_training)
     size = x.shape[-1]
     cols = viewable(codec.decode(x.float().cpu())) + [au_bars(target.float().cpu(), size)]
@@ -64,7 +64,7 @@ def render_rows(G: torch.nn.Module, x: torch.Tensor, au: torch.Tensor, fp: torch
 def save_sample_grid(path: Path, G: torch.nn.Module, batch, codec: MapCodec, au_names: Sequence[str],
                      stats_writer=None, step: int = 0) -> Path:
     """Write the sample grid PNG for ``batch`` (and mirror it to TensorBoard when a writer is given)."""
-    grid = render_rows(G, batch.x, batch.au, batch.fp, batch.target, codec)
+    grid = render_rows(G, batch.x, batch.au, batch.fp, batch.target, codec, getattr(batch, "target_extra", None))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_rgb(path, grid)
     if stats_writer is not None:

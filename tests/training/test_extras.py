@@ -1,0 +1,145 @@
+"""Extra conditions (age, gender, emotion, valence, landmark heatmaps) and regional options, end to end
+through TrainData, build and the GAN objective."""
+
+import pytest
+import torch
+
+from aucgan.au import EMOTIONS, au_set
+from aucgan.data.datasets import open_dataset
+from aucgan.losses.objective import GANObjective
+from aucgan.models.patch import GlobalLocalDiscriminator
+from aucgan.models.regional import RegionalGenerator
+from aucgan.models.sean import RegionStyleGenerator
+from aucgan.training.build import build_disc, build_generator, make_codec
+from aucgan.training.config import ConfigError, load_config
+from aucgan.training.data import TrainData
+from aucgan.training.extras import (
+    MissingAttributeError,
+    encode_attr,
+    extra_dim,
+    extra_slices,
+    extra_vector,
+    ordered_attrs,
+)
+
+from tests.tiny import TINY
+
+ALL = ("landmarks", "age", "gender", "emotion", "valence")
+
+
+def test_extra_layout_and_encoding():
+    assert ordered_attrs(ALL) == ("age", "gender", "emotion", "valence", "landmarks")
+    assert extra_dim(ALL) == 1 + 1 + len(EMOTIONS) + 1 + 136
+    assert extra_slices(("emotion", "age"))["age"] == slice(len(EMOTIONS), len(EMOTIONS) + 1)
+    assert encode_attr("emotion", "happiness") == encode_attr("emotion", EMOTIONS.index("happiness"))
+    assert sum(encode_attr("emotion", 3.0)) == 1.0 and encode_attr("age", 50) == [0.5]
+    with pytest.raises(MissingAttributeError, match="sample s1: .*'valence'"):
+        extra_vector(("age", "valence"), {"age": 30}, "sample s1")
+    assert extra_vector(("landmarks",), {}).shape == (136,)  # canonical layout's by default
+
+
+def _data(bench, attrs, size=32):
+    cfg = load_config("baseline", TINY)
+    names = au_set(cfg.data.au_set)
+    ds = open_dataset(bench, split="train", size=(size, size), au_names=names, preload=True)
+    return TrainData(ds, make_codec(cfg.data), names, size, extra_attrs=attrs)
+
+
+def test_train_data_carries_extras_and_target_expression(tiny_bench):
+    data = _data(tiny_bench, ("age", "emotion", "valence"))
+    assert data.extra.shape == (len(data), 1 + len(EMOTIONS) + 1)
+    b = data.random_batch(6, torch.Generator().manual_seed(0), mode="prototype")
+    sl = extra_slices(data.extra_attrs)
+    assert torch.equal(b.extra, data.extra[b.index])
+    # identity attributes follow the source, expression attributes the target (a prototype's emotion)
+    assert torch.equal(b.target_extra[:, sl["age"]], b.extra[:, sl["age"]])
+    assert torch.equal(b.target_extra[:, sl["emotion"]].sum(dim=1), torch.ones(6))
+    assert _data(tiny_bench, ()).random_batch(2, torch.Generator()).extra is None
+
+
+class _NoAttrs(torch.utils.data.Dataset):
+    def __init__(self, ds):
+        self.ds = ds
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        item = dict(self.ds[i])
+        item["attrs"] = {k: v for k, v in item["attrs"].items() if k != "age"}
+        return item
+
+
+def test_missing_attribute_names_it(tiny_bench):
+    cfg = load_config("baseline", TINY)
+    names = au_set(cfg.data.au_set)
+    ds = _NoAttrs(open_dataset(tiny_bench, split="train", size=(32, 32), au_names=names))
+    with pytest.raises(MissingAttributeError, match="'age'"):
+        TrainData(ds, make_codec(cfg.data), names, 32, extra_attrs=("age",))
+
+
+def _objective(cfg, data):
+    torch.manual_seed(0)
+    G, D = build_generator(cfg), build_disc(cfg)
+    return GANObjective(G, D, None, cfg.loss, disp_channels=make_codec(cfg.data).slices().get("displacement"))
+
+
+def _both_phases(obj, data):
+    b = data.random_batch(4, torch.Generator().manual_seed(1))
+    loss_d, sd = obj.discriminator_phase(b, step=0)
+    loss_d.backward()
+    loss_g, sg = obj.generator_phase(b)
+    loss_g.backward()
+    assert torch.isfinite(loss_d) and torch.isfinite(loss_g)
+    return sd, sg
+
+
+def test_extra_conditions_change_the_output_and_train(tiny_bench):
+    cfg = load_config("improved", [*TINY, "loss.au_source=disc", f"generator.extra_attrs=[{','.join(ALL)}]"])
+    data = _data(tiny_bench, cfg.generator.extra_attrs)
+    obj = _objective(cfg, data)
+    _both_phases(obj, data)
+    assert all(p.grad is not None for p in obj.G.parameters() if p.requires_grad)
+    G = obj.G.eval()
+    b = data.batch(torch.arange(2), torch.Generator().manual_seed(0))
+    base = G(b.x, b.target, b.fp, source_au=b.au, extra=b.extra)["out"]
+    sl = extra_slices(data.extra_attrs)
+    for name in ("age", "gender", "emotion", "valence", "landmarks"):
+        other = b.extra.clone()
+        other[:, sl[name]] = other[:, sl[name]].roll(1, dims=1) + 0.3 if name != "emotion" else \
+            torch.nn.functional.one_hot(torch.tensor([2, 5]), len(EMOTIONS)).float()
+        changed = G(b.x, b.target, b.fp, source_au=b.au, extra=other)["out"]
+        assert (changed - base).abs().max() > 1e-5, name
+    with pytest.raises(Exception, match="extra"):
+        G(b.x, b.target, b.fp, source_au=b.au)
+
+
+@pytest.mark.parametrize("variant", ["cascade", "sean"])
+def test_regional_options_build_and_train_through_the_objective(variant, tiny_bench):
+    sets = {"cascade": ["generator.local_regions=[brows,eyes,nose,mouth]", "generator.local_channels=8",
+                        "generator.cascade_steps=2", "discriminator.patch_regions=[eyes,mouth]",
+                        "discriminator.patch_size=16", "loss.au_source=disc"],
+            "sean": ["generator.region_styles=true", "generator.style_dim=8", "loss.au_source=disc",
+                     "loss.w_detail=1"]}[variant]
+    cfg = load_config("improved", [*TINY, *sets])
+    data = _data(tiny_bench, ())
+    obj = _objective(cfg, data)
+    sd, sg = _both_phases(obj, data)
+    if variant == "cascade":
+        assert isinstance(obj.G, RegionalGenerator) and isinstance(obj.D, GlobalLocalDiscriminator)
+        assert "D/patch_eyes" in sd and "G/patch_mouth" in sg and "G/patch_mouth_au" in sg
+        assert obj.D.patches.discs["eyes"].trunk[0].weight.grad.abs().sum() > 0
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in obj.G.local["mouth"].parameters())
+    else:
+        assert isinstance(obj.G, RegionStyleGenerator)
+        assert obj.G.encoder[0].weight.grad.abs().sum() > 0
+
+
+def test_config_errors_for_regional_options():
+    with pytest.raises(ConfigError, match="choose one"):
+        build_generator(load_config("improved", [*TINY, "generator.local_regions=[eyes]",
+                                                  "generator.region_styles=true"]))
+    with pytest.raises(ConfigError, match="local_regions"):
+        build_generator(load_config("improved", [*TINY, "generator.cascade_steps=3"]))
+    with pytest.raises(ConfigError, match="valid: age"):
+        build_generator(load_config("improved", [*TINY, "generator.extra_attrs=[height]"]))
