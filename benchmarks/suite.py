@@ -196,7 +196,7 @@ def build_setup(preset: str, size: int, batch: int, overrides: Sequence[str] = (
     b = make_batch(batch, codec.channels, size, gen)
     if channels_last:
         G, D, aunet = (m.to(memory_format=torch.channels_last) for m in (G, D, aunet))
-        b = Batch(**{k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+        b = Batch(**{k: v.contiguous(memory_format=torch.channels_last) if v is not None and v.dim() == 4 else v
                      for k, v in b.__dict__.items()})
     impl = adam_impl if adam_impl is not None else getattr(cfg.optim, "adam_impl", "auto")
     betas = (cfg.optim.beta1, cfg.optim.beta2)

@@ -4,6 +4,11 @@ Examples:
   aucgan train --config improved --data bench/ --aunet runs/00000-aunet --steps 2000
   aucgan train --config baseline --data bench/ --set loss.w_au=3 --set data.size=64 --dry-run
   torchrun --nproc_per_node=2 -m aucgan train --config improved --data bench/ --aunet AUNET
+  aucgan train --config improved --data bench/ --aunet AUNET --procs 2    # CPU data parallel, 1 thread each
+
+``--procs N`` launches N processes through torchrun (``--standalone``) with one torch thread each and splits
+the configured batch over them (global batch unchanged, so results match one process in expectation);
+rank 0 writes the run directory and the checkpoints. See docs/performance.md for when it pays.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its latest checkpoint")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--procs", type=int, default=1,
+                   help="CPU data-parallel processes (1 thread each, launched with torchrun; the batch is split "
+                        "over them; default 1)")
 
 
 def resolve_config(args: argparse.Namespace):
@@ -37,6 +45,44 @@ def resolve_config(args: argparse.Namespace):
     if args.aunet:
         overrides.append(f"aunet.checkpoint={args.aunet}")
     return load_config(args.config, overrides)
+
+
+def procs_command(args: argparse.Namespace, batch_size: int) -> list[str]:
+    """The torchrun command line that runs this training in ``args.procs`` single-thread processes."""
+    import sys
+
+    from aucgan.errors import AucganError
+
+    n = args.procs
+    if batch_size % n:
+        raise AucganError(f"--procs {n}: the batch size {batch_size} (data.batch_size) must divide by the number "
+                          "of processes (each process takes an equal share of the batch)")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc_per_node={n}",
+           "-m", "aucgan", "train", "--config", args.config, "--runs-root", args.runs_root]
+    for flag, value in (("--data", args.data), ("--steps", args.steps), ("--run-dir", args.run_dir),
+                        ("--aunet", args.aunet)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    for item in [*args.overrides, f"data.batch_size={batch_size // n}", "threads=1"]:
+        cmd += ["--set", item]
+    cmd += [flag for flag, on in (("--resume", args.resume), ("--no-progress", args.no_progress)) if on]
+    return cmd
+
+
+def launch_procs(args: argparse.Namespace, batch_size: int) -> int:
+    """Run :func:`procs_command` with ``OMP_NUM_THREADS=1`` and wait; a failure is an :class:`AucganError`."""
+    import os
+    import subprocess
+
+    from aucgan.errors import AucganError
+
+    cmd = procs_command(args, batch_size)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    code = subprocess.run(cmd, env=env).returncode
+    if code != 0:
+        raise AucganError(f"the {args.procs} training processes failed (torchrun exit code {code}); "
+                          "see the messages above")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,6 +100,14 @@ def run(args: argparse.Namespace) -> int:
         raise AucganError("--data is required (a data set folder or file)")
     if args.resume and not args.run_dir:
         raise AucganError("--resume needs --run-dir (the run to continue)")
+    if args.procs < 1:
+        raise AucganError(f"--procs must be at least 1, got {args.procs}")
+    if args.procs > 1:
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise AucganError("--procs launches its own processes; do not combine it with torchrun")
+        return launch_procs(args, config.data.batch_size)
     info = dist_utils.init_distributed()
     if info.rank == 0:
         run_dir = make_run_dir(args.runs_root, name=config.name, explicit=args.run_dir, resume=args.resume)
