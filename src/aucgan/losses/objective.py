@@ -12,11 +12,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aucgan.data.codec import MapCodec
 from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
 from aucgan.models.patch import GlobalLocalDiscriminator
+from aucgan.models.shaded import ShadedAUNet
+from aucgan.render.sh import random_lighting
+from aucgan.render.shaded import Renderer
 from aucgan.training.config import LossConfig
 from aucgan.training.data import Batch
 
@@ -49,12 +53,30 @@ class GANObjective:
     aunet: nn.Module | None
     cfg: LossConfig
     disp_channels: slice | None = None
+    renderer: Renderer | None = None    # shaded renders (w_shaded_rec), with the codec of the maps
+    codec: MapCodec | None = None
 
     def __post_init__(self) -> None:
         if self.cfg.au_source not in AU_SOURCES:
             raise ValueError(f"unknown au_source {self.cfg.au_source!r}; valid: {', '.join(AU_SOURCES)}")
         if self.cfg.w_au > 0 and self.cfg.au_source in ("aunet", "both") and self.aunet is None:
             raise ValueError("the AU-consistency loss reads the AU estimator but none was given")
+        if self.cfg.w_shaded_rec > 0 and (self.renderer is None or self.codec is None):
+            raise ValueError("loss.w_shaded_rec renders the maps: give the objective a renderer and the codec")
+
+    def read_aus(self, maps: torch.Tensor) -> torch.Tensor:
+        """AU logits of the frozen estimator; one that reads shaded renders sees random lighting every call."""
+        if isinstance(self.aunet, ShadedAUNet):
+            return self.aunet(maps, random_lighting(maps.shape[0]).to(maps.device))
+        return self.aunet(maps)
+
+    def shaded_reconstruction(self, rec: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """L1 between renders of ``rec`` and ``x`` under one random lighting per sample (shading shows
+        displacement errors as a camera would)."""
+        sh = random_lighting(x.shape[0]).to(x.device)
+        diff = self.renderer.render_network(rec, self.codec, sh) - self.renderer.render_network(x, self.codec, sh)
+        loss = diff.abs().mean()
+        return loss, {"G/shaded_rec": float(loss.detach())}
 
     # ----------------------------------------------------------------------------------- generator
     def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -67,7 +89,7 @@ class GANObjective:
         stats.update(s)
         if cfg.w_au > 0:
             if cfg.au_source in ("aunet", "both"):
-                l_au, s = au_loss(cfg.au_loss, self.aunet(fake), b.target, pred_is_logits=True)
+                l_au, s = au_loss(cfg.au_loss, self.read_aus(fake), b.target, pred_is_logits=True)
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/aunet_{k.split('/')[-1]}": v for k, v in s.items()})
             if cfg.au_source in ("disc", "both") and d_fake.au_pred is not None:
@@ -77,10 +99,16 @@ class GANObjective:
         if isinstance(self.D, GlobalLocalDiscriminator):
             l_patch, s = self._patch_generator_loss(fake, b)
             loss, _ = loss + l_patch, stats.update(s)
+        rec = None
         if cfg.w_rec > 0:
             rec = self.G(b.x, b.au, b.fp, source_au=b.au, extra=b.extra)["out"]
             l_rec, s = reconstruction_loss(rec, b.x)
             loss, _ = loss + cfg.w_rec * l_rec, stats.update(s)
+        if cfg.w_shaded_rec > 0:
+            if rec is None:
+                rec = self.G(b.x, b.au, b.fp, source_au=b.au, extra=b.extra)["out"]
+            l_sh, s = self.shaded_reconstruction(rec, b.x)
+            loss, _ = loss + cfg.w_shaded_rec * l_sh, stats.update(s)
         if cfg.w_cycle > 0:
             back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra)["out"]
             l_cyc, s = cycle_loss(back, b.x)

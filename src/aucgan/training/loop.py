@@ -26,6 +26,7 @@ from aucgan.training.build import build_disc, build_generator, load_aunet, make_
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from aucgan.training.config import TrainConfig, to_dict
 from aucgan.training.data import Batch, TrainData
+from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
 from aucgan.training.rundir import write_config
 from aucgan.training.samples import save_sample_grid
@@ -121,7 +122,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     betas = (config.optim.beta1, config.optim.beta2)
     opt_g = torch.optim.Adam(G.parameters(), lr=config.optim.lr_g, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=config.optim.lr_d, betas=betas)
-    objective = GANObjective(G, D, aunet, config.loss, disp_channels=codec.slices().get("displacement"))
+    objective = GANObjective(G, D, aunet, config.loss, disp_channels=codec.slices().get("displacement"),
+                             renderer=make_renderer(config.render), codec=codec)
 
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     step = 0
