@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             landmarks, layout_name = load_layout(args.layout).landmarks, f"user layout {args.layout}"
     target = editor.target_vector(source_au, parse_au_spec(args.au) if args.au else {})
     attrs.update(parse_attrs(args.attr) if args.attr else {})
-    edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs))
+    edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs, source_au))
     lm = np.asarray(canonical_layout().landmarks if landmarks is None else landmarks, np.float64)
     sidecar = write_map_set(
         out, {k: v for k, v in edited.items() if k in ("albedo", "displacement")}, landmarks=lm,
@@ -112,10 +112,12 @@ def parse_attrs(spec: str) -> dict[str, float]:
     return out
 
 
-def editor_extra(editor, attrs: dict[str, float]) -> dict:
-    """Keyword arguments for :meth:`Editor.edit` carrying the extra conditions, when the model takes them."""
+def editor_extra(editor, attrs: dict[str, float], source_au) -> dict:
+    """Keyword arguments of :meth:`Editor.edit` for the extra conditions and the source AUs (relative models)."""
     import inspect
 
-    if "attrs" in inspect.signature(editor.edit).parameters:
-        return {"attrs": attrs}
-    return {}
+    params = inspect.signature(editor.edit).parameters
+    out = {"attrs": attrs} if "attrs" in params else {}
+    if "source_au" in params and source_au is not None:
+        out["source_au"] = source_au
+    return out
