@@ -24,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", required=True, help="sample id in --data, or a map file such as x_albedo.png")
     p.add_argument("--au", required=True, help="target AUs, e.g. AU12=3,AU06=2 (others keep the source values)")
     p.add_argument("--source-au", help="source AUs for a file source (default: neutral)")
+    p.add_argument("--attr", default=None,
+                   help="extra conditions for models that take them, e.g. emotion=happiness,age=40 "
+                        "(default: the source sample's own)")
     p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default canonical)")
     p.add_argument("--sweep", nargs="*", default=None, metavar="AU",
                    help="AUs to sweep 0..5 in strips (default: the AUs named in --au)")
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     changes = parse_au_spec(args.au)
     out = check_output(args.out, force=args.force, what="output folder")
     editor = Editor(args.checkpoint)
-    landmarks, source_au = None, None
+    landmarks, source_au, attrs = None, None, {}
     if args.data and not Path(args.source).is_file():
         from aucgan.data.datasets import open_dataset
 
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         maps = {k: v for k, v in item["maps"].items() if k in editor.codec.maps}
         source_au = np.asarray(item["au"], np.float32)
         landmarks = item.get("landmarks")
+        attrs = {k: float(v) for k, v in item.get("attrs", {}).items()}
     else:
         maps = _load_file_source(args.source, editor)
         if args.source_au:
@@ -91,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise AucganError(f"the source lacks map(s) {missing} that the model needs")
     target = editor.target_vector(source_au, changes)
-    edited = editor.edit(maps, target, landmarks, source_au)
+    if args.attr:
+        from aucgan.cli.export_maps import parse_attrs
+
+        attrs.update(parse_attrs(args.attr))
+    edited = editor.edit(maps, target, landmarks, source_au, attrs=attrs)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if "albedo" in edited:
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         written += ["edited_displacement.png", "edited_normal.png"]
     sweeps = args.sweep if args.sweep is not None else list(changes)
     for au in sweeps:
-        strip = editor.sweep(maps, source_au, au, landmarks=landmarks)
+        strip = editor.sweep(maps, source_au, au, landmarks=landmarks, attrs=attrs)
         views = [viewable({k: v[None] for k, v in m.items() if k != "attention"}) for m in strip]
         rows = [torch.cat([v[r][0] for v in views], dim=2) for r in range(len(views[0]))]
         name = f"sweep_{au.upper()}.png"

@@ -105,6 +105,15 @@ def footprints_of(ctx: EvalContext, index: torch.Tensor) -> torch.Tensor:
     return ctx.data.footprints[ctx.data.layout_index[index]]
 
 
+def extras_of(ctx: EvalContext, index: torch.Tensor, repeat: int = 1) -> torch.Tensor | None:
+    """Extra conditions (B * repeat, D) of the samples ``index`` (each row repeated ``repeat`` times), or None
+    when the evaluated generator takes none. Edits keep the source's attributes."""
+    extra = getattr(ctx.data, "extra", None)
+    if extra is None:
+        return None
+    return extra[index].repeat_interleave(repeat, dim=0)
+
+
 def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
     return [ctx.data.ids[i] for i in index.tolist()]
 
@@ -113,16 +122,18 @@ def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
 
 @torch.no_grad()
 def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
-             source_au: torch.Tensor) -> torch.Tensor:
+             source_au: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
     """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out).
 
-    ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need."""
+    ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need; ``extra``
+    (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources)."""
     ctx.G.eval()
     outs = []
     for s in range(0, x.shape[0], ctx.batch_size):
         sl = slice(s, s + ctx.batch_size)
         out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device),
-                    source_au=source_au[sl].to(ctx.device))["out"]
+                    source_au=source_au[sl].to(ctx.device),
+                    extra=None if extra is None else extra[sl].to(ctx.device))["out"]
         outs.append(out.float().cpu())
     return torch.cat(outs)
 

@@ -13,6 +13,7 @@ from scipy import stats
 from aucgan.metrics.agreement import summarize
 from aucgan.metrics.context import (
     EvalContext,
+    extras_of,
     footprints_of,
     generate,
     judge_read,
@@ -52,7 +53,8 @@ def sweep_response(ctx: EvalContext, sources: torch.Tensor, levels=SWEEP_LEVELS)
             srcs.append(ctx.data.au[i:i + 1].expand(len(levels), -1))
             xs.append(ctx.data.x[i:i + 1].expand(len(levels), -1, -1, -1))
             fps.append(footprints_of(ctx, torch.tensor([i])).expand(len(levels), -1, -1, -1))
-    out = generate(ctx, torch.cat(xs), torch.cat(targets), torch.cat(fps), torch.cat(srcs))
+    out = generate(ctx, torch.cat(xs), torch.cat(targets), torch.cat(fps), torch.cat(srcs),
+                   extras_of(ctx, sources, repeat=k_all * len(levels)))
     read = judge_read(ctx, out).numpy().reshape(len(sources), k_all, len(levels), k_all)
     return np.stack([read[:, k, :, k] for k in range(k_all)], axis=1)
 
@@ -69,7 +71,7 @@ def au_control(ctx: EvalContext) -> dict:
     """
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
     target = ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)]
-    out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx), ctx.data.au[idx])
+    out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx), ctx.data.au[idx], extras_of(ctx, idx))
     read = judge_read(ctx, out).numpy()
     edits = summarize(target.numpy() * 5.0, read, ctx.au_names)
     real = summarize(ctx.data.au[idx].numpy() * 5.0, judge_read(ctx, ctx.data.x[idx]).numpy(), ctx.au_names)

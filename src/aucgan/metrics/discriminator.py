@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 
 from aucgan.metrics.agreement import summarize
-from aucgan.metrics.context import EvalContext, pick_others, pick_sources
+from aucgan.metrics.context import EvalContext, extras_of, pick_others, pick_sources
 from aucgan.metrics.registry import register_metric
 
 SALT_SOURCES, SALT_MISMATCH = 601, 602
@@ -30,14 +30,15 @@ def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def disc_outputs(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor
+def disc_outputs(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, extra: torch.Tensor | None = None
                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Scores (N,) and aux AU predictions (N, K) in unit scale (or None) of ``ctx.D`` in batches."""
     assert ctx.D is not None
     ctx.D.eval()
     scores, preds = [], []
     for s in range(0, x.shape[0], ctx.batch_size):
-        out = ctx.D(x[s:s + ctx.batch_size].to(ctx.device), au_unit[s:s + ctx.batch_size].to(ctx.device))
+        ex = None if extra is None else extra[s:s + ctx.batch_size].to(ctx.device)
+        out = ctx.D(x[s:s + ctx.batch_size].to(ctx.device), au_unit[s:s + ctx.batch_size].to(ctx.device), ex)
         scores.append(out.score.float().reshape(-1).cpu())
         if out.au_pred is not None:
             preds.append(out.au_pred.float().cpu())
@@ -55,8 +56,8 @@ def disc_awareness(ctx: EvalContext) -> dict:
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
     other = pick_others(ctx, idx, SALT_MISMATCH)
     x, au = ctx.data.x[idx], ctx.data.au[idx]
-    s_match, pred = disc_outputs(ctx, x, au)
-    s_mis, _ = disc_outputs(ctx, x, ctx.data.au[other])
+    s_match, pred = disc_outputs(ctx, x, au, extras_of(ctx, idx))
+    s_mis, _ = disc_outputs(ctx, x, ctx.data.au[other], extras_of(ctx, idx))
     win = float(np.mean((s_match > s_mis) + 0.5 * (s_match == s_mis)))
     summary = {"auc": roc_auc(s_match, s_mis), "paired_win": win,
                "score_gap": float(np.mean(s_match - s_mis))}

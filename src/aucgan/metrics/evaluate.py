@@ -79,7 +79,7 @@ def _seeded_subset(n: int, limit: int, seed: int) -> list[int]:
 
 
 def load_split(path: Path, codec: MapCodec, au_names: Sequence[str], size: int, split: str, limit: int,
-               seed: int):
+               seed: int, extra_attrs: Sequence[str] = ()):
     """A :class:`TrainData` of (a seeded subset of at most ``limit`` samples of) one split of a data set."""
     from aucgan.data.datasets import open_dataset
     from aucgan.training.data import TrainData
@@ -87,7 +87,8 @@ def load_split(path: Path, codec: MapCodec, au_names: Sequence[str], size: int, 
     ds = open_dataset(path, split=split, size=(size, size), au_names=list(au_names), preload=False)
     if len(ds) < 2:
         raise EvalError(f"{path}: the {split!r} split has {len(ds)} sample(s); evaluation needs at least 2")
-    return TrainData(_Subset(ds, _seeded_subset(len(ds), limit, seed)), codec, au_names, size)
+    return TrainData(_Subset(ds, _seeded_subset(len(ds), limit, seed)), codec, au_names, size,
+                     extra_attrs=extra_attrs)
 
 
 class CodecAdapter(nn.Module):
@@ -161,7 +162,8 @@ def build_context(run_dir: str | Path, options: EvalOptions,
     codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
     data_path = resolve_data_path(run_dir, options.data)
     limit = max(MAX_EVAL_SAMPLES, options.num_samples)
-    data = load_split(data_path, codec, au_names, size, options.split, limit, options.seed)
+    data = load_split(data_path, codec, au_names, size, options.split, limit, options.seed,
+                      cfg.generator.extra_attrs)
     reference = None
     try:
         ref = load_split(data_path, codec, au_names, size, "train", options.num_samples, options.seed + 1)

@@ -13,6 +13,7 @@ from aucgan.metrics.context import (
     ACTIVE_UNIT,
     EvalContext,
     decode,
+    extras_of,
     footprints_of,
     generate,
     masked_mean,
@@ -40,8 +41,9 @@ def identity(ctx: EvalContext) -> dict:
     target = ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)]
     fp = footprints_of(ctx, idx)
     x = ctx.data.x[idx]
-    edited = decode(ctx, generate(ctx, x, target, fp, src_au))
-    rec = decode(ctx, generate(ctx, x, src_au, fp, src_au))
+    extra = extras_of(ctx, idx)
+    edited = decode(ctx, generate(ctx, x, target, fp, src_au, extra))
+    rec = decode(ctx, generate(ctx, x, src_au, fp, src_au, extra))
     source = decode(ctx, x)
     outside = 1.0 - union_mask(fp, (src_au > ACTIVE_UNIT) | (target > ACTIVE_UNIT))
     ones = torch.ones_like(outside)
@@ -51,7 +53,7 @@ def identity(ctx: EvalContext) -> dict:
         per_map[name] = {"l1_outside": masked_mean((edited[name] - s).abs(), outside),
                          "l1_reconstruction": masked_mean((rec[name] - s).abs(), ones)}
     if ctx.truth is not None:
-        neutral_out = decode(ctx, generate(ctx, x, torch.zeros_like(src_au), fp, src_au))
+        neutral_out = decode(ctx, generate(ctx, x, torch.zeros_like(src_au), fp, src_au, extra))
         neutral_gt = decode(ctx, ctx.truth.neutral(sample_ids(ctx, idx)).float().cpu())
         for name in per_map:
             per_map[name]["l1_neutral"] = masked_mean((neutral_out[name] - neutral_gt[name]).abs(), ones)

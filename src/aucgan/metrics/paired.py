@@ -14,6 +14,7 @@ from aucgan.metrics.context import (
     ACTIVE_UNIT,
     EvalContext,
     decode,
+    extras_of,
     footprints_of,
     generate,
     masked_mean,
@@ -66,7 +67,7 @@ def paired_fidelity(ctx: EvalContext) -> dict:
     target = ctx.data.au[tgt]
     fp = footprints_of(ctx, idx)
     src = ctx.data.x[idx]
-    out = generate(ctx, src, target, fp, ctx.data.au[idx])
+    out = generate(ctx, src, target, fp, ctx.data.au[idx], extras_of(ctx, idx))
     gt = ctx.truth.render(sample_ids(ctx, idx), target * 5.0, sample_ids(ctx, tgt)).float().cpu()
     if gt.shape != out.shape:
         raise ValueError(f"ground truth has shape {tuple(gt.shape)}, the generator writes {tuple(out.shape)}")

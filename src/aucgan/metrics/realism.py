@@ -19,6 +19,7 @@ from aucgan.data.codec import MapCodec
 from aucgan.metrics.context import (
     EvalContext,
     FeatureExtractor,
+    extras_of,
     footprints_of,
     generate,
     pick_others,
@@ -104,7 +105,7 @@ def realism(ctx: EvalContext) -> dict:
     ref = ctx.reference[:n].float().cpu()
     src = ctx.data.x[idx]
     fake = generate(ctx, src, ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)], footprints_of(ctx, idx),
-                    ctx.data.au[idx])
+                    ctx.data.au[idx], extras_of(ctx, idx))
     per_map, floor_map = {}, {}
     for name, sl in ctx.codec.slices().items():
         per_map[name] = swd(ref[:, sl], fake[:, sl], seed=ctx.seed)

@@ -14,6 +14,7 @@ import torch
 
 from aucgan.metrics.context import (
     EvalContext,
+    extras_of,
     footprints_of,
     generate,
     nanmean,
@@ -72,7 +73,7 @@ def locality(ctx: EvalContext) -> dict:
         x = ctx.data.x[i:i + 1]
         targets = torch.cat([ctx.data.au[i:i + 1], single_au_edits(ctx.data.au[i])])
         out = generate(ctx, x.expand(k_all + 1, -1, -1, -1), targets, fp.expand(k_all + 1, -1, -1, -1),
-                       ctx.data.au[i:i + 1].expand(k_all + 1, -1))
+                       ctx.data.au[i:i + 1].expand(k_all + 1, -1), extras_of(ctx, torch.tensor([i]), k_all + 1))
         region = inside_region(fp[0])
         for k in range(k_all):
             c = (out[k + 1] - out[0]).abs().sum(dim=0)
@@ -89,7 +90,8 @@ def locality(ctx: EvalContext) -> dict:
             "footprint_coverage": coverage, "threshold": FOOTPRINT_THRESHOLD}
 
 
-def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
     """d G(x, a, fp)["out"] / d a_k for every AU k at ``a = au_unit`` (the source's own AUs, also passed as
     ``source_au``): (K, C, H, W), by forward-mode autograd.
 
@@ -100,10 +102,11 @@ def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: 
     xs, fps = x.expand(k, -1, -1, -1), fp.expand(k, -1, -1, -1)
     a = au_unit.reshape(1, k).repeat(k, 1)
     source = a.clone()
+    extras = None if extra is None else extra.reshape(1, -1).expand(k, -1)
     tangent = torch.eye(k, dtype=a.dtype, device=a.device)
 
     def f(a_: torch.Tensor) -> torch.Tensor:
-        return G(xs, a_, fps, source_au=source)["out"]
+        return G(xs, a_, fps, source_au=source, extra=extras)["out"]
 
     try:
         with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API
@@ -133,8 +136,9 @@ def sensitivity(ctx: EvalContext) -> dict:
     outside = np.zeros((src.numel(), k_all))
     for row, i in enumerate(src.tolist()):
         fp = footprints_of(ctx, torch.tensor([i]))
+        extra = extras_of(ctx, torch.tensor([i]))
         jac = au_jacobian(ctx.G, ctx.data.x[i:i + 1].to(ctx.device), ctx.data.au[i].to(ctx.device),
-                          fp.to(ctx.device)).float().cpu()
+                          fp.to(ctx.device), None if extra is None else extra.to(ctx.device)).float().cpu()
         mag = jac.abs().mean(dim=1)                                  # (K, H, W)
         region = inside_region(fp[0])
         for k in range(k_all):

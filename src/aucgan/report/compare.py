@@ -24,14 +24,15 @@ def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int
     G, cfg, step = load_generator(record.path, device)
     codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
     path = resolve_data_path(record.path, data)
-    key = (str(path), codec, au_names, size)
+    key = (str(path), codec, au_names, size, tuple(cfg.generator.extra_attrs))
     if key not in cache:
-        cache[key] = load_split(path, codec, au_names, size, "test", 512, 0)
+        cache[key] = load_split(path, codec, au_names, size, "test", 512, 0, cfg.generator.extra_attrs)
     td = cache[key]
     figures = []
     for i in pick_sweep_sources(td.au, td.identity, count):
         fp = td.footprints[td.layout_index[i]]
-        grid = sweep_grid(G, codec, td.x[i], td.au[i], fp, SWEEP_LEVELS, device)
+        grid = sweep_grid(G, codec, td.x[i], td.au[i], fp, SWEEP_LEVELS, device,
+                          extra=None if td.extra is None else td.extra[i])
         caption = f"{record.name} (step {step}): AU sweeps of test sample {td.ids[i]}"
         target = out_dir / "img" / f"sweep-{slug(record.name)}-{slug(td.ids[i])}.png"
         p = sweep_figure(grid, au_names, SWEEP_LEVELS, caption, target, panel_labels(codec))

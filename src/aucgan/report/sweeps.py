@@ -38,8 +38,9 @@ def pick_sweep_sources(au: torch.Tensor, identity: torch.Tensor, count: int) -> 
 @torch.no_grad()
 def sweep_grid(G: torch.nn.Module, codec: MapCodec, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
                levels: Sequence[float] = SWEEP_LEVELS, device: torch.device | str = "cpu",
-               batch_size: int = 32) -> torch.Tensor:
-    """The sweep grid image (3, K*H, L*P*W) for one source: x (C, H, W), au (K,) unit scale, fp (K, H, W)."""
+               batch_size: int = 32, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """The sweep grid image (3, K*H, L*P*W) for one source: x (C, H, W), au (K,) unit scale, fp (K, H, W),
+    ``extra`` (D,) the source's extra conditions for generators that take them."""
     k, h = au_unit.numel(), x.shape[-2]
     targets = au_unit.reshape(1, 1, k).repeat(k, len(levels), 1)
     for i in range(k):
@@ -51,7 +52,8 @@ def sweep_grid(G: torch.nn.Module, codec: MapCodec, x: torch.Tensor, au_unit: to
         t = targets[s:s + batch_size].to(device)
         n = t.shape[0]
         out = G(x[None].expand(n, -1, -1, -1).to(device), t, fp[None].expand(n, -1, -1, -1).to(device),
-                source_au=au_unit[None].expand(n, -1).to(device))["out"]
+                source_au=au_unit[None].expand(n, -1).to(device),
+                extra=None if extra is None else extra[None].expand(n, -1).to(device))["out"]
         outs.append(out.float().cpu())
     views = viewable(codec.decode(torch.cat(outs)))
     cells = torch.cat(views, dim=3)                                   # (K*L, 3, H, P*W)
