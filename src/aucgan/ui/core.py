@@ -489,16 +489,19 @@ class EditorSession:
         return None
 
     def relight(self, albedo: torch.Tensor | None, normal: torch.Tensor | None,
-                light: Sequence[float]) -> torch.Tensor:
-        """Albedo (grey when the model has none) lit from ``light`` over the normals (flat when none)."""
-        from aucgan.render.shading import shade_for_view
+                light: Sequence[float], ambient: float = 0.3) -> torch.Tensor:
+        """Albedo (grey when the model has none) under second-order SH lighting (an ambient term plus a
+        distant light from ``light``, scaled so a flat surface keeps its albedo) over the normals."""
+        from aucgan.render.sh import ambient_sh, directional_sh, flat_shading, shade
 
         s = self.size
         if albedo is None:
             albedo = torch.full((1, 3, s, s), 0.7)
         if normal is None:
             normal = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, s, s)
-        return shade_for_view(albedo, normal, light)
+        sh = ambient_sh(ambient) + directional_sh(light)
+        sh = sh / flat_shading(sh).mean()
+        return shade(albedo.float(), normal.float(), sh).clamp(0.0, 1.0)
 
     def change_view(self, source: Source, x: torch.Tensor, y: torch.Tensor, moved: Sequence[str],
                     scale: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
