@@ -125,11 +125,11 @@ def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
         assert float(data.au[i].sum()) == float(data.au[same].sum(dim=1).min())
     i = picks[0]
     grid = sweep_grid(OracleG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
-    k, cells = len(AU_NAMES), len(SWEEP_LEVELS)
-    assert grid.shape == (3, k * SIZE, cells * 2 * SIZE)
+    k, cells, p = len(AU_NAMES), len(SWEEP_LEVELS), len(panel_labels(CODEC))
+    assert grid.shape == (3, k * SIZE, cells * p * SIZE)
     blind = sweep_grid(BlindG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
-    first = blind[:, :, : 2 * SIZE]
-    assert all(torch.equal(blind[:, :, j * 2 * SIZE:(j + 1) * 2 * SIZE], first) for j in range(cells))
-    assert not torch.equal(grid[:, :SIZE, :2 * SIZE], grid[:, :SIZE, -2 * SIZE:])   # AU01 at 0 vs 5 differ
+    first = blind[:, :, : p * SIZE]
+    assert all(torch.equal(blind[:, :, j * p * SIZE:(j + 1) * p * SIZE], first) for j in range(cells))
+    assert not torch.equal(grid[:, :SIZE, :p * SIZE], grid[:, :SIZE, -p * SIZE:])   # AU01 at 0 vs 5 differ
     path = sweep_figure(grid, AU_NAMES, SWEEP_LEVELS, "toy", tmp_path / "sweep.png", panel_labels(CODEC))
-    assert path.is_file() and panel_labels(CODEC) == ["albedo", "displacement (shaded)"]
+    assert path.is_file() and panel_labels(CODEC) == ["albedo", "displacement (shaded)", "render (SH-lit)"]

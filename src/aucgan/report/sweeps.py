@@ -1,7 +1,7 @@
 """AU sweep grids for the report: rows = AUs, columns = target intensity 0..5, one grid per source face.
 
 Each cell shows the generator's output for the source with one AU set to the column's intensity (the others
-kept), as viewable images side by side (albedo, shaded displacement). Sources are chosen from the data
+kept), as viewable images side by side (albedo, shaded displacement, SH-lit render). Sources are chosen from the data
 alone (per identity, its least expressive sample), so every run of a comparison is shown the same faces.
 """
 
@@ -12,15 +12,14 @@ from collections.abc import Sequence
 import torch
 
 from aucgan.data.codec import MapCodec
-from aucgan.training.samples import viewable
+from aucgan.training.samples import view_labels, viewable
 
 SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 def panel_labels(codec: MapCodec) -> list[str]:
     """Names of the views in each cell, in :func:`aucgan.training.samples.viewable` order."""
-    order = (("albedo", "albedo"), ("image", "image"), ("displacement", "displacement (shaded)"))
-    return [label for name, label in order if name in codec.maps]
+    return view_labels(codec.maps)
 
 
 def pick_sweep_sources(au: torch.Tensor, identity: torch.Tensor, count: int) -> list[int]:
