@@ -1,6 +1,6 @@
 """Training images/s and generator inference ms/map for the presets at 64 and 128 px on this machine.
 
-Run: .venv/bin/python benchmarks/bench_train.py [--sizes 64 128] [--presets baseline ganimation improved]
+Run: .venv/bin/python benchmarks/bench_train.py [--sizes 64 128] [--presets baseline improved cascade sean ...]
 Synthetic random maps and a randomly initialised frozen AUNet stand in for data (speed does not depend
 on the values). Medians over repeated steps after warm-up.
 """
@@ -77,7 +77,7 @@ def bench_preset(preset: str, size: int, bs: int, steps: int, warmup: int) -> di
         with torch.inference_mode():
             for i in range(3 + 10):
                 t = time.perf_counter()
-                G(x, au, fp)
+                G(x, au, fp, source_au=au)
                 if i >= 3:
                     ts.append(time.perf_counter() - t)
         infer[f"infer_ms_per_map_b{ib}"] = round(1000 * statistics.median(ts) / ib, 2)
@@ -90,7 +90,8 @@ def bench_preset(preset: str, size: int, bs: int, steps: int, warmup: int) -> di
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--presets", nargs="+", default=["baseline", "ganimation", "improved"])
+    p.add_argument("--presets", nargs="+",
+                   default=["baseline", "ganimation", "improved", "cascade", "sean", "relative"])
     p.add_argument("--sizes", nargs="+", type=int, default=[64, 128])
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=5)

@@ -53,7 +53,15 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         dim = extra_dim(g.extra_attrs)
     except AucganError as exc:
         raise ConfigError(str(exc)) from None
+    if g.local_regions and g.region_styles:
+        raise ConfigError("generator: local_regions (local branches) and region_styles (SEAN) are separate "
+                          "designs; choose one")
+    if g.cascade_steps != 1 and not g.local_regions:
+        raise ConfigError("generator.cascade_steps applies to the local-branch generator: set "
+                          "generator.local_regions too")
     if g.decomposed:
+        if g.local_regions or g.region_styles:
+            raise ConfigError("generator.decomposed does not combine with local_regions or region_styles")
         return build_decomposed(cfg, codec, dim)
     G = MapGenerator(
         in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_names),
@@ -62,12 +70,6 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
     )
-    if g.local_regions and g.region_styles:
-        raise ConfigError("generator: local_regions (local branches) and region_styles (SEAN) are separate "
-                          "designs; choose one")
-    if g.cascade_steps != 1 and not g.local_regions:
-        raise ConfigError("generator.cascade_steps applies to the local-branch generator: set "
-                          "generator.local_regions too")
     if g.local_regions:
         return RegionalGenerator(G, au_names, regions=g.local_regions, local_channels=g.local_channels,
                                  local_num_down=g.local_num_down, local_conditioning=list(g.local_conditioning),
