@@ -29,9 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8, help="training batch size, equal for every preset (default: 8)")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="tiny networks and one repeat: a smoke test, not figures")
+    p.add_argument("--skip-other", action="store_true", help="skip the photo and editor benchmarks")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results JSON (default: {DEFAULT_OUT})")
     args = p.parse_args(argv)
     results = run_suite(args.presets, args.sizes, args.batch, quick=args.quick, threads=args.threads,
+                        other=not args.skip_other,
                         log=lambda line: print(line, flush=True))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")

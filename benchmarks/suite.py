@@ -4,8 +4,9 @@ Figures (medians over repeats after warm-up, all in this process with the same t
 
 * ``peak``: fp32 matmul GFLOP/s (``torch.mm`` of two n x n matrices, 2 n^3 FLOPs per call).
 * per preset and size, one training step = ``n_critic`` discriminator updates + one generator update on a
-  synthetic batch (random maps; a randomly initialised frozen AUNet stands in for the trained one - speed
-  does not depend on the values), exactly the phases of :func:`aucgan.training.loop.training_loop`:
+  batch drawn as the loop draws it from 16 synthetic benchmark samples (a randomly initialised frozen AUNet
+  stands in for the trained one - speed does not depend on the values), exactly the phases of
+  :func:`aucgan.training.loop.training_loop`:
   ``train_images_per_s`` = batch x (1 + n_critic) / step time (the loop's own images/s definition);
   ``flops_per_image`` = FLOPs of one step counted with ``torch.utils.flop_counter``'s formulas (:class:`FlopCount`)
   (forward, backward and double backward of convolutions, matmuls and the like; element-wise ops are not
@@ -25,8 +26,8 @@ Figures (medians over repeats after warm-up, all in this process with the same t
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
-import inspect
 import math
 import os
 import resource
@@ -41,14 +42,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from aucgan.au import NUM_AUS
-from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.losses.objective import GANObjective
 from aucgan.models.generator import count_parameters
 from aucgan.training.build import build_aunet, build_disc, build_generator, make_codec
 from aucgan.training.config import TrainConfig, load_config, preset_names
 from aucgan.training.data import Batch
+from aucgan.training.decomposed import make_renderer
 from aucgan.training.perf import make_adam, maybe_compile
 
 PRESETS = ("baseline", "ganimation", "improved", "decomposed", "cascade", "sean", "relative")
@@ -133,14 +133,25 @@ class PeakRSS:
 
 
 # ------------------------------------------------------------------------------------------- training
-def make_batch(bs: int, channels: int, size: int, gen: torch.Generator) -> Batch:
-    """A synthetic training batch: random maps and AUs, canonical-layout footprints."""
-    lm = torch.as_tensor(canonical_layout().landmarks)[None]
-    fp = au_footprints(lm, (size, size)).expand(bs, -1, -1, -1).contiguous()
-    x = torch.rand(bs, channels, size, size, generator=gen) * 2 - 1
-    au = torch.rand(bs, NUM_AUS, generator=gen)
-    return Batch(x=x, au=au, fp=fp, target=torch.rand(bs, NUM_AUS, generator=gen), x_pair=x.flip(0),
-                 au_pair=au.flip(0), mismatch=au.roll(1, 0), index=torch.arange(bs))
+@functools.lru_cache(maxsize=4)
+def synthetic_items(size: int, identities: int = 4, expressions: int = 4) -> tuple[dict, ...]:
+    """A few synthetic benchmark samples at ``size`` (rendered once per size and cached)."""
+    from aucgan.data.synth.dataset import SyntheticDataset
+
+    ds = SyntheticDataset(identities, expressions, size=size, seed=0)
+    return tuple(ds[i] for i in range(len(ds)))
+
+
+def make_batch(cfg: TrainConfig, gen: torch.Generator) -> Batch:
+    """A training batch exactly as the loop draws it (targets, identity pairs, extras) from synthetic samples."""
+    from aucgan.au import au_set
+    from aucgan.training.data import TrainData
+
+    data = TrainData(list(synthetic_items(cfg.data.size)), make_codec(cfg.data), au_set(cfg.data.au_set),
+                     cfg.data.size, extra_attrs=cfg.generator.extra_attrs)
+    return data.random_batch(cfg.data.batch_size, gen, mode=cfg.data.target_mode,
+                             prototype_prob=cfg.data.prototype_prob, noise=cfg.data.target_noise,
+                             pair_identity=cfg.data.pair_identity)
 
 
 @dataclass
@@ -191,9 +202,9 @@ def build_setup(preset: str, size: int, batch: int, overrides: Sequence[str] = (
     codec = make_codec(cfg.data)
     torch.manual_seed(0)
     G, D = build_generator(cfg), build_disc(cfg)
-    aunet = build_aunet(cfg.aunet, cfg.data).requires_grad_(False).eval()
+    aunet = build_aunet(cfg.aunet, cfg.data, cfg.render).requires_grad_(False).eval()
     gen = torch.Generator().manual_seed(0)
-    b = make_batch(batch, codec.channels, size, gen)
+    b = make_batch(cfg, gen)
     if channels_last:
         G, D, aunet = (m.to(memory_format=torch.channels_last) for m in (G, D, aunet))
         b = Batch(**{k: v.contiguous(memory_format=torch.channels_last) if v is not None and v.dim() == 4 else v
@@ -204,7 +215,8 @@ def build_setup(preset: str, size: int, batch: int, overrides: Sequence[str] = (
     opt_d = make_adam(D.parameters(), cfg.optim.lr_d, betas, impl)
     do_compile = compile_g if compile_g is not None else getattr(cfg.optim, "compile", False)
     obj = GANObjective(maybe_compile(G, do_compile), D, aunet, cfg.loss,
-                       disp_channels=codec.slices().get("displacement"))
+                       disp_channels=codec.slices().get("displacement"), renderer=make_renderer(cfg.render),
+                       codec=codec)
     return TrainSetup(cfg, G, D, obj, opt_g, opt_d, b, gen)
 
 
@@ -256,23 +268,19 @@ def count_step_flops(setup: TrainSetup, i: int) -> int:
     return counter.total
 
 
-def _g_call(G: torch.nn.Module) -> Callable[..., object]:
-    if "source_au" in inspect.signature(G.forward).parameters:
-        return lambda x, au, fp: G(x, au, fp, source_au=au)
-    return lambda x, au, fp: G(x, au, fp)
-
-
 def inference_ms(setup: TrainSetup, batch: int, repeats: int, budget_s: float) -> float:
     """Generator inference ms per map at ``batch`` (eval mode, inference mode); restores train mode."""
     G, b = setup.G, setup.batch
-    call = _g_call(G)
-    x = b.x[:1].expand(batch, -1, -1, -1).contiguous()
-    au = b.au[:1].expand(batch, -1).contiguous()
-    fp = b.fp[:1].expand(batch, -1, -1, -1).contiguous()
+
+    def rows(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[:1].expand(batch, *t.shape[1:]).contiguous()
+
+    x, au, target, fp, extra = rows(b.x), rows(b.au), rows(b.target), rows(b.fp), rows(b.target_extra)
     G.eval()
     try:
         with torch.inference_mode():
-            times = timed(lambda: call(x, au, fp), warmup=2 if batch == 1 else 1, repeats=repeats, budget_s=budget_s)
+            times = timed(lambda: G(x, target, fp, source_au=au, extra=extra), warmup=2 if batch == 1 else 1,
+                          repeats=repeats, budget_s=budget_s)
     finally:
         G.train()
     return 1000 * statistics.median(times) / batch
@@ -367,7 +375,8 @@ def available_presets(names: Sequence[str] = PRESETS) -> list[str]:
 
 
 def run_suite(presets: Sequence[str] | None = None, sizes: Sequence[int] = (64, 128), batch: int = 8,
-              quick: bool = False, threads: int = 0, log: Callable[[str], None] = print) -> dict:
+              quick: bool = False, threads: int = 0, other: bool = True, log: Callable[[str], None] = print
+              ) -> dict:
     """Run every figure and return the results dict (see the module docstring); ``log`` gets table lines."""
     from benchmarks.machine import machine_line
 
@@ -405,7 +414,7 @@ def run_suite(presets: Sequence[str] | None = None, sizes: Sequence[int] = (64, 
         ratio = f"  ({d['synth_vs_improved_training']}x improved's training rate)" if ref is not None else ""
         log(f"data {size:>4} px: on-the-fly synthetic {d['synth_samples_per_s']:.0f} samples/s{ratio}; "
             f"in-memory batches {d['batch_samples_per_s']:.0f} samples/s")
-    other = bench_other(quick)
+    other = bench_other(quick) if other else {}
     for name, figures in other.items():
         log(f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
     seconds = round(time.perf_counter() - t0, 1)

@@ -36,11 +36,11 @@ def test_procs_command_splits_the_batch_and_pins_one_thread():
         procs_command(args, batch_size=10)
 
 
-def test_procs_errors(tiny_bench, capsys, monkeypatch):
-    assert main(["train", "--config", "improved", "--data", str(tiny_bench), "--procs", "0"]) == 2
+def test_procs_errors(tmp_path, capsys, monkeypatch):
+    assert main(["train", "--config", "improved", "--data", str(tmp_path), "--procs", "0"]) == 2
     assert "--procs must be at least 1" in capsys.readouterr().err
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["train", "--config", "improved", "--data", str(tiny_bench), "--procs", "2"]) == 2
+    assert main(["train", "--config", "improved", "--data", str(tmp_path), "--procs", "2"]) == 2
     assert "do not combine it with torchrun" in capsys.readouterr().err
 
 
