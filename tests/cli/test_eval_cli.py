@@ -115,6 +115,19 @@ def test_ablate_plans_variants_and_validates_keys(tiny_bench, capsys):
     assert main(bad) == 2 and "valid keys" in capsys.readouterr().err
 
 
+def test_ablate_compares_whole_presets(tiny_bench, capsys):
+    args = ["ablate", "--base", "improved", "--vary", "preset=baseline,ganimation", "--vary", "loss.w_au=1,2",
+            "--steps", "3", "--data", str(tiny_bench), "--out", "unused", "--dry-run"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("preset=baseline__w_au=1: baseline ") and "preset=" not in lines[0].split(":", 1)[1]
+    assert any(x.startswith("preset=ganimation__w_au=2: ganimation ") and "loss.w_au=2" in x for x in lines)
+    bad = ["ablate", "--base", "improved", "--vary", "preset=baseline,nosuch", "--steps", "2", "--data", "d",
+           "--out", "o", "--dry-run"]
+    assert main(bad) == 2 and "nosuch" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_ablate_trains_evaluates_and_reports(tiny_bench, tiny_aunet, tmp_path, capsys):
     out = tmp_path / "ablation"

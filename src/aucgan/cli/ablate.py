@@ -1,8 +1,10 @@
 """Train variants of a preset with the same data, seed and step budget, evaluate each, and write the
 comparison report. Each --vary KEY=V1,V2,... lists values of one config key (YAML values; commas inside
 [...] stay with their list); several --vary flags give every combination. --study NAME adds a built-in
-question (conditioning, discriminator, au_loss). A variant whose run already holds a checkpoint at the
-final step is not retrained, so an interrupted ablation continues where it stopped.
+question (conditioning, discriminator, au_loss). ``--vary preset=baseline,improved`` compares whole presets
+(each variant starts from that preset instead of --base; the --set overrides apply to all). A variant whose
+run already holds a checkpoint at the final step is not retrained, so an interrupted ablation continues where
+it stopped.
 
 Layout of --out: runs/<variant>/ (training runs, scored in place), report/ (index.html, summary.md),
 ablation.json (variants and their overrides).
@@ -11,6 +13,8 @@ Examples:
   aucgan ablate --base improved --vary generator.conditioning=[adain],[spade_au],[adain,spade_au] \\
       --steps 800 --data bench --aunet runs/aunet --judge runs/judge --out ablation-cond
   aucgan ablate --base baseline --study au_loss --steps 800 --data bench --aunet A --judge J --out abl-loss
+  aucgan ablate --base improved --vary preset=baseline,improved --steps 800 --data bench --aunet A --judge J \
+      --out baseline-vs-improved
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from __future__ import annotations
 import argparse
 
 HELP = "train preset variants at an equal budget, evaluate them and write the comparison report"
+
+#: The --vary key that swaps the whole preset instead of one config value.
+PRESET_KEY = "preset"
 
 #: Built-in questions: study name -> (config key, values).
 STUDIES = {
@@ -76,8 +83,8 @@ def variant_name(assignments: list[tuple[str, str]]) -> str:
     return "__".join(parts)
 
 
-def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
-    """[(variant name, overrides)] for the cartesian product of the --vary / --study values."""
+def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
+    """[(variant name, preset, overrides)] for the cartesian product of the --vary / --study values."""
     import itertools
 
     from aucgan.errors import AucganError
@@ -104,10 +111,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         shared.append(f"aunet.checkpoint={args.aunet}")
     variants = []
     for combo in itertools.product(*[[(k, v) for v in vals] for k, vals in axes]):
-        overrides = shared + [f"{k}={v}" for k, v in combo]
-        load_config(args.base, overrides)              # validates keys and values before any training
-        variants.append((variant_name(list(combo)), overrides))
-    names = [n for n, _ in variants]
+        preset = next((v for k, v in combo if k == PRESET_KEY), args.base)
+        overrides = shared + [f"{k}={v}" for k, v in combo if k != PRESET_KEY]
+        load_config(preset, overrides)                 # validates keys and values before any training
+        variants.append((variant_name(list(combo)), preset, overrides))
+    names = [n for n, _, _ in variants]
     if len(set(names)) != len(names):
         raise AucganError(f"two variants would share a folder name: {names}")
     return variants
@@ -126,17 +134,17 @@ def run(args: argparse.Namespace) -> int:
 
     variants = plan(args)
     if args.dry_run:
-        for name, overrides in variants:
-            print(f"{name}: {' '.join(overrides)}")
+        for name, preset, overrides in variants:
+            print(f"{name}: {preset} {' '.join(overrides)}")
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "ablation.json", json.dumps(
         {"base": args.base, "steps": args.steps, "data": args.data, "judge": args.judge,
-         "variants": {n: o for n, o in variants}}, indent=1))
+         "variants": {n: {"preset": p, "overrides": o} for n, p, o in variants}}, indent=1))
     runs = []
-    for i, (name, overrides) in enumerate(variants, 1):
-        cfg = replace_path(load_config(args.base, overrides), "name", name)
+    for i, (name, preset, overrides) in enumerate(variants, 1):
+        cfg = replace_path(load_config(preset, overrides), "name", name)
         run_dir = out / "runs" / name
         ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
         done = ckpt is not None and json.loads((Path(ckpt) / "meta.json").read_text())["step"] == cfg.steps
@@ -146,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             training_loop(cfg, args.data, run_dir, resume=ckpt is not None, progress=not args.no_progress)
         if not (run_dir / "data.json").is_file():
             atomic_write_text(run_dir / "data.json", json.dumps({"path": str(args.data)}))
-        atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"overrides": overrides,
+        atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"preset": preset, "overrides": overrides,
                                                                          "config": to_dict(cfg)}, indent=1))
         evaluate(run_dir, EvalOptions(data=args.data, judge=args.judge, features=args.features,
                                       num_samples=args.samples, num_sweep=args.sweep_samples,
@@ -155,6 +163,6 @@ def run(args: argparse.Namespace) -> int:
         runs.append(run_dir)
     report = check_output(out / "report", force=True)
     page = build_comparison(runs, report, data=args.data, title=f"ablation of {args.base}",
-                            names=[n for n, _ in variants])
+                            names=[n for n, _, _ in variants])
     print(f"report: {page} (table: {report / 'summary.md'})")
     return 0

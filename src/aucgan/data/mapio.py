@@ -25,7 +25,7 @@ class MapIOError(AucganError, ValueError):
 def save_rgb(path: str | Path, rgb: torch.Tensor) -> None:
     """Save a 3xHxW tensor in [0, 1] as an 8-bit RGB PNG."""
     arr = (rgb.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
-    Image.fromarray(arr, mode="RGB").save(path)
+    Image.fromarray(arr).save(path)
 
 
 def save_displacement(path: str | Path, disp: torch.Tensor, scale: float = DEFAULT_DISP_SCALE,

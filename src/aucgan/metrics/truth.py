@@ -114,7 +114,7 @@ class SynthTruth:
         out = []
         for img in rgb:
             arr = (img.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-            pil = Image.fromarray(arr, mode="RGB")
+            pil = Image.fromarray(arr)
             if pil.size != (self.size, self.size):
                 pil = pil.resize((self.size, self.size), Image.BILINEAR)
             out.append(torch.from_numpy(np.asarray(pil, np.float32) / 255.0).permute(2, 0, 1))
