@@ -2,9 +2,12 @@
 
 The photo texture enters the model as its ``albedo`` (and ``image``) map; a ``displacement`` input is neutral
 (zero) and a ``normal`` input flat, since a photo has no measured geometry detail. The generator runs twice in
-one batch, at the source AUs and at the target AUs, and the *difference* of the two outputs is warped back
-into the photo (:meth:`aucgan.photo.warp.PhotoWarp.paste_back`): what the model cannot reconstruct of a photo
-(its domain gap) cancels, and only the AU-driven change reaches the photo.
+one batch, at the source AUs and at the target AUs, and only the *difference* of the two outputs reaches the
+photo: what the model cannot reconstruct of a photo (its domain gap) cancels. The colour difference is added
+to the photo texture, and the displacement difference (wrinkles and folds are geometry) is applied as a change
+of shading: the texture is multiplied by ``lambert(edited normals) / lambert(source normals)`` under a light
+from the front and above (:data:`EDIT_LIGHT`). The result is pasted back with
+:meth:`aucgan.photo.warp.PhotoWarp.paste_back`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import torch
 from aucgan.photo.au_estimate import estimate_aus
 from aucgan.photo.landmarks import FaceLandmarks, FaceMeshDetector, as_rgb_uint8
 from aucgan.photo.warp import PhotoWarp
+from aucgan.render.normals import displacement_to_normal
+from aucgan.render.shading import lambert
 
 
 def fill_invisible(texture: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
@@ -57,6 +62,10 @@ def training_domain(run_dir: str | Path) -> str:
     return "unknown"
 
 
+#: Light for turning displacement changes into shading changes on photos (front, slightly above).
+EDIT_LIGHT: tuple[float, float, float] = (0.0, -0.35, 1.0)
+SHADING_RATIO_RANGE = (0.5, 1.5)
+
 DOMAIN_WARNING = ("the model was trained on the synthetic benchmark, not on photo textures: expect a domain gap "
                   "(edits follow the synthetic maps' look; train on a set made by `aucgan prepare` for photos)")
 
@@ -76,13 +85,17 @@ class PhotoFace:
 class PhotoEditor:
     """A trained generator (:class:`aucgan.inference.Editor`) applied to face photos."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu", min_score: float = 0.5) -> None:
+    def __init__(self, run_dir: str | Path, device: str = "cpu", min_score: float = 0.5,
+                 shading_strength: float = 3.0) -> None:
+        """``shading_strength``: slope exaggeration of displacement changes shown as shading (0: colour only;
+        3 is what aucgan's previews use)."""
         from aucgan.inference import Editor
 
         self.editor = Editor(run_dir, device)
         self.warp = PhotoWarp(self.editor.size)
         self.detector = FaceMeshDetector(min_score=min_score)
         self.domain = training_domain(run_dir)
+        self.shading_strength = float(shading_strength)
         self.warnings = [DOMAIN_WARNING] if self.domain == "synthetic" else []
 
     @property
@@ -114,9 +127,21 @@ class PhotoEditor:
         """Edited photos (3, H, W) for each row of ``targets`` (N, K) intensities 0..5."""
         batch = np.concatenate([source[None], targets], axis=0)
         outs = self.editor.edit_batch(self.editor.prepare(self.model_maps(pf)), batch, source_au=source[None])
-        base = self._colour(outs[0])
-        return [self.warp.paste_back(pf.photo, self._colour(o), pf.face, source_texture=base, valid=pf.visible)
-                for o in outs[1:]]
+        base = outs[0]
+        result = []
+        for o in outs[1:]:
+            tex = pf.filled + (self._colour(o) - self._colour(base))
+            if "displacement" in o and self.shading_strength > 0:
+                tex = tex * self.shading_ratio(o["displacement"], base["displacement"])
+            result.append(self.warp.paste_back(pf.photo, tex.clamp(0, 1), pf.face, source_texture=pf.filled,
+                                               valid=pf.visible))
+        return result
+
+    def shading_ratio(self, disp: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """(1, S, S) shading of ``disp`` over shading of ``base`` (1, S, S displacements) under :data:`EDIT_LIGHT`."""
+        pair = torch.stack([disp, base]).float()
+        shade = lambert(displacement_to_normal(pair, self.shading_strength), EDIT_LIGHT)
+        return (shade[0] / shade[1].clamp_min(1e-3)).clamp(*SHADING_RATIO_RANGE)
 
     def edit(self, pf: PhotoFace, changes: dict[str, float], source_au: dict[str, float] | None = None
              ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:

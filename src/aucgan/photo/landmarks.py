@@ -12,8 +12,11 @@ mouth corners 61/291, chin 152, nose tip 4).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,11 +75,31 @@ class FaceLandmarks:
         return float(np.linalg.norm(pts[45] - pts[36]))
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence MediaPipe's native log lines (TFLite/absl write to file descriptor 2) and its Python warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no real stderr (e.g. an embedded interpreter): nothing to silence
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 def _import_mediapipe():
     os.environ.setdefault("GLOG_minloglevel", "2")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet():
             import mediapipe as mp
     except ImportError as exc:
         raise PhotoError("photos need the optional extra: pip install 'aucgan[photo]' "
@@ -112,13 +135,15 @@ class FaceMeshDetector:
         mp = _import_mediapipe()
         self.min_score = float(min_score)
         self.crop_margin = float(crop_margin)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet():
             self._detectors = [mp.solutions.face_detection.FaceDetection(model_selection=m,
                                                                          min_detection_confidence=0.2)
                                for m in (0, 1)]
             self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
                                                          refine_landmarks=True, min_detection_confidence=0.2)
+            blank = np.zeros((64, 64, 3), np.uint8)  # opens every graph now, while its log lines are silenced
+            for graph in (*self._detectors, self._mesh):
+                graph.process(blank)
 
     def close(self) -> None:
         for d in self._detectors:
@@ -135,8 +160,7 @@ class FaceMeshDetector:
         h, w = rgb.shape[:2]
         found: list[tuple[float, tuple[float, float, float, float]]] = []
         for det in self._detectors:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with _quiet():
                 result = det.process(rgb)
             for d in result.detections or []:
                 b = d.location_data.relative_bounding_box
@@ -165,8 +189,7 @@ class FaceMeshDetector:
         x0, y0 = int(max(0, np.floor(cx - half))), int(max(0, np.floor(cy - half)))
         x1, y1 = int(min(w, np.ceil(cx + half))), int(min(h, np.ceil(cy + half)))
         crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet():
             result = self._mesh.process(crop)
         if not result.multi_face_landmarks:
             raise NoFaceError(f"{where}: a face was detected (confidence {score:.2f}) but the face mesh "

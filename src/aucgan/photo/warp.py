@@ -155,6 +155,17 @@ class PhotoWarp:
         cover = torch.from_numpy(np.where(ids >= 0, vis[sel], 0.0).astype(np.float32))[None]
         return uv * 2 - 1, cover, (x0, y0, x1, y1)
 
+    def _rewarp_box(self, texture: torch.Tensor, face: FaceLandmarks, valid: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]:
+        uv, cover, box = self.photo_map(face)
+        grid = uv[None]
+        img = F.grid_sample(texture.float()[None], grid, mode="bilinear", padding_mode="border",
+                            align_corners=False)[0]
+        if valid is not None:
+            cover = cover * F.grid_sample(valid.float()[None], grid, mode="bilinear", padding_mode="zeros",
+                                          align_corners=False)[0]
+        return img * (cover > 0), cover, box
+
     def rewarp(self, texture: torch.Tensor, face: FaceLandmarks, valid: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Layout ``texture`` (C, S', S') drawn into the photo frame: (C, H, W) image (0 where the coverage is
@@ -163,16 +174,10 @@ class PhotoWarp:
         ``valid`` (1, S', S') 0..1 (e.g. the unwrap visibility) multiplies the coverage.
         """
         h, w = face.image_size
-        uv, cover, (x0, y0, x1, y1) = self.photo_map(face)
-        grid = uv[None]
-        img = F.grid_sample(texture.float()[None], grid, mode="bilinear", padding_mode="border",
-                            align_corners=False)[0]
-        if valid is not None:
-            cover = cover * F.grid_sample(valid.float()[None], grid, mode="bilinear", padding_mode="zeros",
-                                          align_corners=False)[0]
+        img, cover, (x0, y0, x1, y1) = self._rewarp_box(texture, face, valid)
         out = torch.zeros(texture.shape[0], h, w)
         alpha = torch.zeros(1, h, w)
-        out[:, y0:y1, x0:x1] = img * (cover > 0)
+        out[:, y0:y1, x0:x1] = img
         alpha[:, y0:y1, x0:x1] = cover
         return out, alpha
 
@@ -183,6 +188,7 @@ class PhotoWarp:
 
         With ``source_texture`` (the unedited layout texture, same size), only ``texture - source_texture`` is
         added to the photo. ``feather``: edge width as a fraction of the face size (outer eye corners x 2.5).
+        Only the face's box of the photo is touched.
         """
         import cv2
 
@@ -190,14 +196,17 @@ class PhotoWarp:
             raise PhotoError(f"source texture {tuple(source_texture.shape)} and texture {tuple(texture.shape)} "
                              "differ in shape")
         delta = texture if source_texture is None else texture - source_texture
-        warped, alpha = self.rewarp(delta, face, valid)
+        warped, alpha, (x0, y0, x1, y1) = self._rewarp_box(delta, face, valid)
         a = alpha[0].numpy()
         radius = max(1.0, feather * 2.5 * face.face_size)
         k = int(2 * round(radius) + 1)
-        inner = cv2.erode((a > 0.5).astype(np.uint8), np.ones((k, k), np.uint8))
+        inner = cv2.erode((a > 0.5).astype(np.uint8), np.ones((k, k), np.uint8), borderValue=0)
         soft = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), sigmaX=radius / 2.0)
         weight = torch.from_numpy(np.minimum(soft, a))[None]
-        photo = photo.float()
+        out = photo.float().clone()
+        region = out[:, y0:y1, x0:x1]
         if source_texture is None:
-            return (photo * (1 - weight) + warped * weight).clamp(0, 1)
-        return (photo + warped * weight).clamp(0, 1)
+            out[:, y0:y1, x0:x1] = region * (1 - weight) + warped * weight
+        else:
+            out[:, y0:y1, x0:x1] = region + warped * weight
+        return out.clamp(0, 1)
