@@ -72,8 +72,9 @@ class Editor:
         source = (torch.zeros_like(target) if source_au is None else
                   torch.as_tensor(source_au, dtype=torch.float32, device=self.device).reshape(-1, target.shape[1])
                   .expand(n, -1) / 5.0)
+        extra = self.extra(attrs, landmarks, n)
         out = self.G(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1),
-                     source_au=source, extra=self.extra(attrs, landmarks, n))
+                     source_au=source, **({} if extra is None else {"extra": extra}))
         decoded = self.codec.decode(out["out"].float().cpu())
         result = [{k: v[i] for k, v in decoded.items()} for i in range(target.shape[0])]
         if "attention" in out:

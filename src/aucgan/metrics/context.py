@@ -105,6 +105,16 @@ def footprints_of(ctx: EvalContext, index: torch.Tensor) -> torch.Tensor:
     return ctx.data.footprints[ctx.data.layout_index[index]]
 
 
+def extra_kwargs(extra: torch.Tensor | None, rows: slice | None = None,
+                 device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """``{"extra": extra[rows]}`` for a network call, or ``{}`` without extra conditions (so networks that
+    take none need not accept the keyword)."""
+    if extra is None:
+        return {}
+    extra = extra if rows is None else extra[rows]
+    return {"extra": extra if device is None else extra.to(device)}
+
+
 def extras_of(ctx: EvalContext, index: torch.Tensor, repeat: int = 1) -> torch.Tensor | None:
     """Extra conditions (B * repeat, D) of the samples ``index`` (each row repeated ``repeat`` times), or None
     when the evaluated generator takes none. Edits keep the source's attributes."""
@@ -132,8 +142,7 @@ def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch
     for s in range(0, x.shape[0], ctx.batch_size):
         sl = slice(s, s + ctx.batch_size)
         out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device),
-                    source_au=source_au[sl].to(ctx.device),
-                    extra=None if extra is None else extra[sl].to(ctx.device))["out"]
+                    source_au=source_au[sl].to(ctx.device), **extra_kwargs(extra, sl, ctx.device))["out"]
         outs.append(out.float().cpu())
     return torch.cat(outs)
 

@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 
 from aucgan.metrics.agreement import summarize
-from aucgan.metrics.context import EvalContext, extras_of, pick_others, pick_sources
+from aucgan.metrics.context import EvalContext, extra_kwargs, extras_of, pick_others, pick_sources
 from aucgan.metrics.registry import register_metric
 
 SALT_SOURCES, SALT_MISMATCH = 601, 602
@@ -37,8 +37,8 @@ def disc_outputs(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, extra
     ctx.D.eval()
     scores, preds = [], []
     for s in range(0, x.shape[0], ctx.batch_size):
-        ex = None if extra is None else extra[s:s + ctx.batch_size].to(ctx.device)
-        out = ctx.D(x[s:s + ctx.batch_size].to(ctx.device), au_unit[s:s + ctx.batch_size].to(ctx.device), ex)
+        out = ctx.D(x[s:s + ctx.batch_size].to(ctx.device), au_unit[s:s + ctx.batch_size].to(ctx.device),
+                    **extra_kwargs(extra, slice(s, s + ctx.batch_size), ctx.device))
         scores.append(out.score.float().reshape(-1).cpu())
         if out.au_pred is not None:
             preds.append(out.au_pred.float().cpu())

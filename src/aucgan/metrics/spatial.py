@@ -14,6 +14,7 @@ import torch
 
 from aucgan.metrics.context import (
     EvalContext,
+    extra_kwargs,
     extras_of,
     footprints_of,
     generate,
@@ -106,7 +107,7 @@ def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: 
     tangent = torch.eye(k, dtype=a.dtype, device=a.device)
 
     def f(a_: torch.Tensor) -> torch.Tensor:
-        return G(xs, a_, fps, source_au=source, extra=extras)["out"]
+        return G(xs, a_, fps, source_au=source, **extra_kwargs(extras))["out"]
 
     try:
         with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API

@@ -52,7 +52,7 @@ def sweep_grid(G: torch.nn.Module, codec: MapCodec, x: torch.Tensor, au_unit: to
         n = t.shape[0]
         out = G(x[None].expand(n, -1, -1, -1).to(device), t, fp[None].expand(n, -1, -1, -1).to(device),
                 source_au=au_unit[None].expand(n, -1).to(device),
-                extra=None if extra is None else extra[None].expand(n, -1).to(device))["out"]
+                **({} if extra is None else {"extra": extra[None].expand(n, -1).to(device)}))["out"]
         outs.append(out.float().cpu())
     views = viewable(codec.decode(torch.cat(outs)))
     cells = torch.cat(views, dim=3)                                   # (K*L, 3, H, P*W)
