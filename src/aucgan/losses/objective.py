@@ -102,7 +102,7 @@ class GANObjective:
         rec = None
         if cfg.w_rec > 0:
             rec = self.G(b.x, b.au, b.fp, source_au=b.au, extra=b.extra)["out"]
-            l_rec, s = reconstruction_loss(rec, b.x)
+            l_rec, s = reconstruction_loss(rec, b.x, b.mask)
             loss, _ = loss + cfg.w_rec * l_rec, stats.update(s)
         if cfg.w_shaded_rec > 0:
             if rec is None:
@@ -111,12 +111,12 @@ class GANObjective:
             loss, _ = loss + cfg.w_shaded_rec * l_sh, stats.update(s)
         if cfg.w_cycle > 0:
             back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra)["out"]
-            l_cyc, s = cycle_loss(back, b.x)
+            l_cyc, s = cycle_loss(back, b.x, b.mask)
             loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
         if cfg.w_detail > 0:
             swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair,
                                     source_au=b.au_pair, extra=b.extra)["out"]
-            l_det, s = detail_consistency_loss(swapped, b.x)
+            l_det, s = detail_consistency_loss(swapped, b.x, b.mask)
             loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
         if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
             l_att, s = attention_loss(out["attention"], cfg.w_attention_mean, cfg.w_attention_tv)

@@ -38,6 +38,8 @@ class Batch:
     extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.training.extras)
     target_extra: torch.Tensor | None = None  # (B, D) those of the edit targets: the expression attributes
     #                                           (emotion, valence) follow the target, the rest the source
+    mask: torch.Tensor | None = None          # (B, 1, H, W) 0..1 valid pixels of the sources (photo visibility);
+    #                                           None: every pixel (the reconstruction losses weigh by it)
 
     def to(self, device: torch.device) -> Batch:
         return Batch(**{k: None if v is None else v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
@@ -59,6 +61,12 @@ class TrainData:
         self.x = torch.stack([codec.encode(it["maps"]) for it in items]).contiguous()
         if tuple(self.x.shape[-2:]) != (size, size):
             self.x = torch.nn.functional.interpolate(self.x, size=(size, size), mode="bilinear", align_corners=False)
+        self.mask = None  # (N, 1, S, S) from "mask" maps (aucgan prepare writes photo visibility), else None
+        if any("mask" in it["maps"] for it in items):
+            ones = torch.ones(1, *self.x.shape[-2:])
+            masks = [it["maps"]["mask"].float()[:1] if "mask" in it["maps"] else ones for it in items]
+            self.mask = torch.stack([torch.nn.functional.interpolate(m[None], size=(size, size), mode="bilinear",
+                                                                     align_corners=False)[0] for m in masks])
         self.au = torch.stack([torch.as_tensor(it["au"], dtype=torch.float32) for it in items]) / 5.0
         if self.au.shape[1] != len(self.au_names):
             raise AucganError(f"the data has {self.au.shape[1]} AUs, the model expects {len(self.au_names)}")
@@ -159,6 +167,7 @@ class TrainData:
             target=target, x_pair=self.x[pair], au_pair=self.au[pair], mismatch=mismatch, index=index,
             extra=None if self.extra is None else self.extra[index],
             target_extra=self.target_extra(index, expression),
+            mask=None if self.mask is None else self.mask[index],
         )
 
     def random_batch(self, batch_size: int, gen: torch.Generator, **kwargs) -> Batch:
