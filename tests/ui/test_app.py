@@ -26,7 +26,7 @@ def test_initial_then_slider_then_prototype(cb):
     out = cb.initial(-40, 40, 3)
     source, aus, views, status = out[0], out[1:18], out[18:18 + N_VIEWS], out[-1]
     assert len(out) == 1 + 17 + N_VIEWS + 1 and "test sample" in status
-    assert all(isinstance(v, np.ndarray) for v in views)
+    assert all(isinstance(v, np.ndarray) for v in views[:-1]) and views[-1] is None   # no photo
     aus[au_indices(["AU04"])[0]] = 5.0
     moved = cb.edit(source, -40, 40, 3, *aus)
     assert len(moved) == N_VIEWS + 1 and "AU04 (cyan)" in moved[-1]

@@ -42,7 +42,7 @@ EXTRA_CONTROLS: dict[str, tuple] = {
 
 VIEW_LABELS: dict[str, str] = {
     "albedo": "albedo", "shaded": "displacement (shaded)", "normal": "normal map", "render": "relit render",
-    "change": "change |output - source| (moved AUs outlined)",
+    "change": "change |output - source| (moved AUs outlined)", "photo": "photo with the change pasted back",
 }
 
 
@@ -157,6 +157,10 @@ class Callbacks:
         paths = [files] if isinstance(files, (str, Path)) else list(files or [])
         return self._show_source(lambda: self.session.load_map_files(paths), azimuth, tilt, strength)
 
+    def upload_photo(self, file: str | None, azimuth: float, tilt: float, strength: float) -> list:
+        """An uploaded face photo, mapped into the model's layout (needs the photo extra)."""
+        return self._show_source(lambda: self.session.load_photo(file), azimuth, tilt, strength)
+
     def prototype(self, emotion: str, intensity: float, source: Source | None, azimuth: float, tilt: float,
                   strength: float, *values) -> list:
         """An expression prototype button (``values``: the extra conditions): [*AU values, *views, status]."""
@@ -258,6 +262,12 @@ def build_app(callbacks: Callbacks):
                 with gr.Tab("Map set"):
                     files = gr.File(file_count="multiple", type="filepath", label="NAME_albedo.png, "
                                     "NAME_displacement.png (+ optional layout / AU .json)", elem_id="maps-upload")
+                with gr.Tab("Photo"):
+                    no_photo = session.photo_unavailable()
+                    photo = None if no_photo else gr.File(type="filepath", label="a face photo (PNG or JPEG)",
+                                                          elem_id="photo-upload")
+                    gr.Markdown(no_photo or "The face is found (MediaPipe), unwrapped into the layout and edited; "
+                                "the change is pasted back into the photo.")
                 with gr.Tab("Model"):
                     run_box = gr.Textbox(str(session.run_dir), label="training run directory", elem_id="run-dir")
                     run_btn = gr.Button("Load run", elem_id="load-run")
@@ -302,9 +312,9 @@ def build_app(callbacks: Callbacks):
                         views[v] = gr.Image(type="numpy", format="png", label=VIEW_LABELS[v], interactive=False,
                                             elem_id=f"view-{v}")
                 with gr.Row():
-                    for v in ("render", "change"):
+                    for v in ("render", "change", "photo"):
                         views[v] = gr.Image(type="numpy", format="png", label=VIEW_LABELS[v], interactive=False,
-                                            elem_id=f"view-{v}")
+                                            elem_id=f"view-{v}", visible=v != "photo" or photo is not None)
                 status = gr.Markdown("", elem_id="status")
                 with gr.Row():
                     download_btn = gr.Button("Download maps (.zip)", elem_id="download")
@@ -322,6 +332,8 @@ def build_app(callbacks: Callbacks):
         demo.load(cb(callbacks.initial), light, source_outs)
         load_btn.click(cb(callbacks.load_sample), [sample, *light], source_outs)
         random_btn.click(cb(callbacks.random), light, source_outs)
+        if photo is not None:
+            photo.upload(cb(callbacks.upload_photo), [photo, *light], source_outs)
         files.upload(cb(callbacks.upload_maps), [files, *light], source_outs)
         for emotion, btn in proto_btns:
             btn.click(cb(lambda *a, e=emotion: callbacks.prototype(e, *a)), [proto_level, source, *light, *extras],

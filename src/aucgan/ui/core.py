@@ -1,13 +1,14 @@
 """The editor's logic without Gradio: sources, the edit, the views, downloads and input checks.
 
 One :class:`EditorSession` per process holds the run's EMA generator (one model load). A :class:`Source` (a
-test identity of the run's data, a fresh synthetic identity or an uploaded map set) is encoded once
+test identity of the run's data, a fresh synthetic identity, an uploaded map set or a photo) is encoded once
 and cached; each slider move then only runs the generator's decoder under ``torch.inference_mode`` and
 renders the views. Bad input raises :class:`UIError`, whose message the page shows.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import secrets
@@ -42,7 +43,9 @@ VIEW_STRENGTH = 3.0
 DEFAULT_AZIMUTH = -40.0
 DEFAULT_TILT = 40.0
 #: Names of the views, in the page's order.
-VIEWS: tuple[str, ...] = ("albedo", "shaded", "normal", "render", "change")
+VIEWS: tuple[str, ...] = ("albedo", "shaded", "normal", "render", "change", "photo")
+#: Height of the face crop shown for photo sources.
+PHOTO_VIEW_HEIGHT = 384
 MAP_SUFFIXES: tuple[str, ...] = ("albedo", "displacement", "normal", "image")
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 #: Outline colours of moved AUs' footprints in the change heatmap (cycled).
@@ -132,6 +135,17 @@ class Source:
     au: np.ndarray
     landmarks: np.ndarray | None = None
     attrs: dict[str, float] = field(default_factory=dict)
+    photo: PhotoContext | None = None
+
+
+@dataclass
+class PhotoContext:
+    """What pasting an edit back into an uploaded photo needs: the photo (3, H, W), its face and the layout
+    pixels the photo shows (1, S, S)."""
+
+    image: torch.Tensor
+    face: object
+    visible: torch.Tensor
 
 
 @dataclass
@@ -195,6 +209,7 @@ class EditorSession:
         self._dataset = None
         self._prepared: OrderedDict[str, tuple] = OrderedDict()
         self._lock = threading.RLock()
+        self._photo_tools = None
 
     @classmethod
     def open(cls, run_dir: str | Path, data: str | Path | None = None, device: str = "cpu",
@@ -390,6 +405,70 @@ class EditorSession:
                 raise UIError(f"{f.name}: {exc}") from None
         raise UIError(f"{f.name}: expected a layout JSON (with 'landmarks') or an AU JSON (with 'au')")
 
+    def photo_unavailable(self) -> str | None:
+        """Why photos cannot be edited here (None when they can: ``aucgan.photo`` and MediaPipe installed)."""
+        if importlib.util.find_spec("aucgan.photo") is None or importlib.util.find_spec("mediapipe") is None:
+            return "photo editing needs the photo extra: pip install 'aucgan[photo]'"
+        if not {"albedo", "image"} & set(self.editor.codec.maps):
+            return f"the model reads no colour map ({', '.join(self.editor.codec.maps)}), so photos cannot enter it"
+        return None
+
+    def load_photo(self, path: str | Path | None) -> Source:
+        """A face photo mapped into the model's layout (MediaPipe face mesh, piecewise-affine unwrap; unseen
+        layout pixels filled) with its landmark-geometry AU estimate as the source AUs."""
+        why = self.photo_unavailable()
+        if why:
+            raise UIError(why)
+        if not path:
+            raise UIError("no photo uploaded")
+        from aucgan.photo.au_estimate import estimate_aus
+        from aucgan.photo.edit import fill_invisible
+        from aucgan.photo.io import load_photo
+        from aucgan.photo.landmarks import FaceMeshDetector
+        from aucgan.photo.warp import PhotoWarp
+
+        p = check_upload(path, self.max_upload_bytes)
+        check_image_header(p)
+        try:
+            photo = load_photo(p)
+            with self._lock:
+                if self._photo_tools is None:
+                    self._photo_tools = (FaceMeshDetector(), PhotoWarp(self.size))
+                detector, warp = self._photo_tools
+                face = detector.detect(photo, where=p.name)
+                texture, visible = warp.unwrap(photo, face)
+        except AucganError as exc:
+            raise UIError(str(exc).replace(str(p.parent) + "/", "")) from None
+        filled = fill_invisible(texture, visible)
+        s = self.size
+        maps = {"albedo": filled, "image": filled, "displacement": torch.zeros(1, s, s),
+                "normal": torch.tensor([0.5, 0.5, 1.0]).view(3, 1, 1).expand(3, s, s)}
+        estimate = estimate_aus(face.ibug68)
+        au = np.array([estimate.get(a, 0.0) for a in self.au_names], np.float32)
+        return Source(key=secrets.token_hex(8), label=f"photo {p.name}",
+                      maps={m: maps[m] for m in self.editor.codec.maps}, au=au,
+                      photo=PhotoContext(photo, face, visible))
+
+    def paste_back(self, source: Source, maps: Mapping[str, torch.Tensor], scale: int) -> np.ndarray | None:
+        """The photo with the edit's change (edited minus reconstructed colour) pasted back, cropped to the face."""
+        if source.photo is None:
+            return None
+        from aucgan.photo.edit import face_crop, strip
+
+        colour = "albedo" if "albedo" in maps else "image"
+        with self._lock:
+            x, enc, fp = self._prepare(source)[:3]
+            if len(self._prepared[source.key]) == 3:       # the reconstruction at the source AUs, once
+                src_au = torch.as_tensor(source.au, device=self.editor.device).reshape(1, -1) / 5.0
+                out = self.editor.G.decode(enc, src_au, fp, self.extra_vector(source, None), source_au=src_au)
+                self._prepared[source.key] = (x, enc, fp, self.editor.codec.decode(out["out"].float().cpu())[colour])
+            base = self._prepared[source.key][3]
+            _, warp = self._photo_tools
+        ctx = source.photo
+        pasted = warp.paste_back(ctx.image, maps[colour][0], ctx.face, source_texture=base[0], valid=ctx.visible)
+        view = strip([pasted], face_crop(ctx.image, ctx.face), height=PHOTO_VIEW_HEIGHT)
+        return _to_uint8(view, 1)
+
     # -------------------------------------------------------------------------------------- the edit
     def _prepare(self, source: Source) -> tuple:
         """(network tensor, encoding, footprints) of a source, cached for the last few sources."""
@@ -435,7 +514,7 @@ class EditorSession:
         """(source, output) network tensors (1, C, S, S) for a target AU vector (0..5)."""
         G = self.editor.G
         with self._lock:
-            x, enc, fp = self._prepare(source)
+            x, enc, fp = self._prepare(source)[:3]
             t = torch.as_tensor(np.asarray(target, np.float32), device=self.editor.device).reshape(1, -1) / 5.0
             src_au = torch.as_tensor(source.au, device=self.editor.device).reshape(1, -1) / 5.0
             out = G.decode(enc, t, fp, self.extra_vector(source, extras), source_au=src_au)
@@ -472,6 +551,7 @@ class EditorSession:
         images["render"] = _to_uint8(self.relight(albedo, normal, light)[0], scale)
         moved = self.moved_aus(source, target)
         images["change"], legend = self.change_view(source, x, y, moved, scale)
+        images["photo"] = self.paste_back(source, out, scale)
         maps = {k: v[0] for k, v in out.items()}
         if "displacement" in out and "normal" not in out:
             from aucgan.render.normals import displacement_to_normal, encode_normal
