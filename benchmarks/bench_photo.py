@@ -15,8 +15,8 @@ weights). Figures are medians after warm-up, in ms per photo:
             source and target AUs (one batch of 2), paste back
   generator the generator's share of ``edit``
 
-``--example PATH`` (with a trained ``--checkpoint``) also writes the AU12 sweep strip of the astronaut
-(source, then AU12 = 0..5) as a small PNG.
+``--example PATH`` (with a trained ``--checkpoint``) also writes the AU12 sweep of the astronaut as a small
+PNG: the photo then AU12 = 0..5 on top, the amplified change below.
 """
 
 from __future__ import annotations
@@ -95,10 +95,12 @@ def measure(checkpoint: str | Path | None = None, size: int = 128, repeats: int 
     return out
 
 
-def write_example(checkpoint: str | Path, path: str | Path, height: int = 128) -> Path:
-    """The AU12 sweep strip of the astronaut (source, AU12 = 0..5) as a palette PNG."""
+def write_example(checkpoint: str | Path, path: str | Path, height: int = 160, gain: float = 8.0) -> Path:
+    """The AU12 sweep of the astronaut as a palette PNG: top row the photo then AU12 = 0..5, bottom row the
+    change |edit - photo| x ``gain`` (magma colour map; black = unchanged)."""
     import numpy as np
     import skimage.data
+    from matplotlib import colormaps
     from PIL import Image
 
     from aucgan.photo.edit import PhotoEditor, face_crop, strip
@@ -107,7 +109,12 @@ def write_example(checkpoint: str | Path, path: str | Path, height: int = 128) -
     editor = PhotoEditor(checkpoint)
     pf = editor.analyse(photo)
     frames = editor.sweep(pf, "AU12")
-    image = strip([photo, *frames], face_crop(photo, pf.face, margin=1.3), height=height)
+    box = face_crop(photo, pf.face, margin=1.3)
+    top = strip([photo, *frames], box, height=height)
+    change = [((f - photo).abs().amax(dim=0, keepdim=True) * gain).clamp(0, 1) for f in [photo, *frames]]
+    heat = strip(change, box, height=height)[0].numpy()
+    bottom = torch.from_numpy(colormaps["magma"](heat)[..., :3].astype(np.float32)).permute(2, 0, 1)
+    image = torch.cat([top, bottom], dim=1)
     arr = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
     Image.fromarray(arr).quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return Path(path)

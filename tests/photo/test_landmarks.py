@@ -4,6 +4,9 @@ import pytest
 from aucgan.layout.landmarks import validate_landmarks
 from aucgan.photo.landmarks import MP_TO_IBUG68, NoFaceError, PhotoError, as_rgb_uint8
 
+pytest.importorskip("mediapipe", reason="photo extra not installed: pip install 'aucgan[photo]'")
+pytest.importorskip("skimage.data", reason="photo extra not installed: pip install 'aucgan[photo]'")
+
 
 def test_mapping_is_68_distinct_mesh_vertices():
     assert len(MP_TO_IBUG68) == 68 and len(set(MP_TO_IBUG68)) == 68 and max(MP_TO_IBUG68) < 468

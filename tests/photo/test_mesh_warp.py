@@ -1,10 +1,14 @@
 import numpy as np
+import pytest
 import torch
 
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.photo.landmarks import MP_TO_IBUG68
 from aucgan.photo.mesh import derive_frontal_mesh, load_frontal_mesh, mesh_layout
 from aucgan.photo.warp import PhotoWarp
+
+pytest.importorskip("mediapipe", reason="photo extra not installed: pip install 'aucgan[photo]'")
+pytest.importorskip("skimage.data", reason="photo extra not installed: pip install 'aucgan[photo]'")
 
 
 def _photo(img: np.ndarray) -> torch.Tensor:

@@ -11,6 +11,9 @@ from aucgan.data.datasets import open_dataset
 
 from tests.tiny import TINY
 
+pytest.importorskip("mediapipe", reason="photo extra not installed: pip install 'aucgan[photo]'")
+pytest.importorskip("skimage.data", reason="photo extra not installed: pip install 'aucgan[photo]'")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_bench, tiny_aunet, tmp_path_factory):
