@@ -76,8 +76,12 @@ def test_train_au_cli_reports_metrics(tiny_bench, tmp_path):
 def test_demo_end_to_end_small(tmp_path):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--identities", "6", "--expressions", "4", "--size", "32",
-                 "--aunet-steps", "5", "--steps", "4"])
+                 "--aunet-steps", "5", "--judge-steps", "5", "--steps", "4", "--eval-samples", "8"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["generator_step"] == 4
+    assert set(summary["judge"]) >= {"mae", "pearson", "icc"}
     assert (out / "benchmark" / "preview.png").is_file() and (out / "edit" / "sweep_AU12.png").is_file()
+    page = (out / "comparison" / "report" / "index.html").read_text()
+    assert "preset=baseline" in page and "preset=improved" in page
+    for name in ("baseline", "improved"):
+        assert (out / "comparison" / "runs" / f"preset={name}" / "metric-au_control.jsonl").is_file()

@@ -1,9 +1,11 @@
 """The main job on the built-in synthetic benchmark, end to end, in about ten minutes on 2 CPU cores:
 
   1. synthesise a benchmark (identities x expressions, 64 px) and its preview sheet;
-  2. train the AU estimator (AUNet) and report its held-out MAE / Pearson / ICC;
-  3. train the `improved` generator briefly and write sample grids;
-  4. edit a held-out face (AU12=4, AU06=3) and write AU sweep strips.
+  2. train the AU estimator (AUNet, used by the AU-consistency loss) and an independent AU judge (another
+     architecture and seed, used only to score), and report their held-out MAE / Pearson / ICC;
+  3. train `baseline` (the existing design) and `improved` at the same budget, score both with every metric
+     and write the comparison report (comparison/report/index.html: table, sweep grids, plots);
+  4. edit a held-out face with the improved model (AU12=4, AU06=3) and write AU sweep strips.
 
 Everything goes under --out (refused if it exists, unless --force). `make demo` runs this.
 """
@@ -17,6 +19,7 @@ HELP = "run the main job on the built-in synthetic benchmark (make demo)"
 #: Slimmer networks than the presets' defaults so the whole demo fits in about ten minutes on 2 CPU cores.
 DEMO_WIDTHS = ["generator.base_channels=16", "generator.cond_hidden=32", "discriminator.base_channels=16"]
 DEMO_AUNET = ["aunet.base_channels=16"]
+DEMO_JUDGE = ["aunet.base_channels=16"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,9 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identities", type=int, default=40)
     p.add_argument("--expressions", type=int, default=24, help="expressions per identity")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--aunet-steps", type=int, default=500)
-    p.add_argument("--steps", type=int, default=400, help="generator training steps")
+    p.add_argument("--aunet-steps", type=int, default=400)
+    p.add_argument("--judge-steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=400, help="generator training steps (each compared preset)")
     p.add_argument("--preset", default="improved")
+    p.add_argument("--compare", default="baseline",
+                   help="preset trained at the same budget and compared in the report ('none' to skip)")
+    p.add_argument("--eval-samples", type=int, default=48, help="evaluation samples per metric")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
 
@@ -43,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.fsutil import check_output
     from aucgan.training.aunet_loop import train_aunet
     from aucgan.training.config import AUNetTrainConfig, load_config
-    from aucgan.training.loop import training_loop
 
     out = Path(args.out)
     if out.exists() and args.force:
@@ -59,21 +65,32 @@ def run(args: argparse.Namespace) -> int:
     write_dataset(data, identities=args.identities, expressions=args.expressions, size=args.size, seed=args.seed)
     say(f"    benchmark in {data}, preview sheet {data / 'preview.png'}")
 
-    say(f"2/4 training the AU estimator ({args.aunet_steps} steps)")
     size_set = [f"data.size={args.size}"]
-    aunet_cfg = load_config("aunet", [f"steps={args.aunet_steps}", f"seed={args.seed}", *size_set, *DEMO_AUNET],
-                            schema=AUNetTrainConfig)
-    metrics = train_aunet(aunet_cfg, data, out / "aunet")
-    say(f"    held-out AU estimator: MAE {metrics['mean']['mae']:.3f}, Pearson {metrics['mean']['pearson']:.3f}, "
-        f"ICC {metrics['mean']['icc']:.3f} (over {metrics['held_out_samples']} samples)")
+    estimators = {}
+    for name, preset, steps, widths in (("aunet", "aunet", args.aunet_steps, DEMO_AUNET),
+                                        ("judge", "aunet-judge", args.judge_steps, DEMO_JUDGE)):
+        role = "AU estimator for the loss" if name == "aunet" else "independent AU judge"
+        say(f"2/4 training the {role} ({preset}, {steps} steps)")
+        seed = [f"seed={args.seed}"] if name == "aunet" else []
+        acfg = load_config(preset, [f"steps={steps}", *seed, *size_set, *widths], schema=AUNetTrainConfig)
+        m = train_aunet(acfg, data, out / name)
+        estimators[name] = m["mean"]
+        say(f"    held-out {name}: MAE {m['mean']['mae']:.3f}, Pearson {m['mean']['pearson']:.3f}, "
+            f"ICC {m['mean']['icc']:.3f} (over {m['held_out_samples']} samples)")
 
-    say(f"3/4 training the {args.preset!r} generator ({args.steps} steps)")
-    cfg = load_config(args.preset, [f"steps={args.steps}", f"seed={args.seed}", f"aunet.checkpoint={out / 'aunet'}",
-                                    f"sample_every={max(args.steps // 4, 1)}", f"ckpt_every={args.steps}",
-                                    f"log_every={max(args.steps // 20, 1)}", *size_set, *DEMO_WIDTHS])
-    run_dir = out / "runs" / args.preset
-    result = training_loop(cfg, data, run_dir)
-    say(f"    run dir {run_dir}: samples in {run_dir / 'samples'}, stats in {run_dir / 'stats.jsonl'}")
+    presets = [args.preset] + ([] if args.compare == "none" else [args.compare])
+    say(f"3/4 training {' and '.join(presets)} ({args.steps} steps each), scoring and comparing them")
+    shared = [f"seed={args.seed}", f"sample_every={max(args.steps // 4, 1)}", f"ckpt_every={args.steps}",
+              f"log_every={max(args.steps // 20, 1)}", *size_set, *DEMO_WIDTHS]
+    code = cli_main(["ablate", "--base", args.preset, "--vary", f"preset={','.join(presets)}",
+                     "--steps", str(args.steps), "--data", str(data), "--aunet", str(out / "aunet"),
+                     "--judge", str(out / "judge"), "--out", str(out / "comparison"), "--samples",
+                     str(args.eval_samples), "--no-progress", *sum((["--set", o] for o in shared), [])])
+    if code != 0:
+        return code
+    run_dir = out / "comparison" / "runs" / f"preset={args.preset}"
+    report = out / "comparison" / "report" / "index.html"
+    say(f"    report {report} (table: {report.parent / 'summary.md'})")
 
     say("4/4 editing a held-out face: AU12=4, AU06=3 and AU sweeps")
     with (data / "manifest.csv").open(newline="") as fh:
@@ -82,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
                      "--au", "AU12=4,AU06=3", "--sweep", "AU12", "AU04", "AU01", "AU17", "--out", str(out / "edit")])
     if code != 0:
         return code
-    summary = {"benchmark": str(data), "aunet": metrics["mean"], "generator_run": str(run_dir),
-               "generator_step": result.step, "edit": str(out / "edit"), "seconds": round(time.perf_counter() - t0, 1)}
+    summary = {"benchmark": str(data), "aunet": estimators["aunet"], "judge": estimators["judge"],
+               "generator_run": str(run_dir), "report": str(report), "edit": str(out / "edit"),
+               "seconds": round(time.perf_counter() - t0, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     say(f"done: {out / 'summary.json'}")
     return 0
