@@ -5,7 +5,7 @@ Run: .venv/bin/python -m benchmarks.bench_options --option adam --preset improve
 
 Options and their variants:
   adam           Adam kernels: single (per-tensor loop), foreach (multi-tensor), fused; also times opt.step() alone
-  channels_last  contiguous (NCHW) vs channels_last (NHWC) networks and batch
+  channels_last  contiguous (NCHW) vs channels_last (NHWC) batch only (cl_batch) vs batch and weights (cl_all)
   compile        eager vs torch.compile(G) (inductor); compile time reported separately
   threads        torch intra-op threads 1 vs N (--threads, default: torch's default)
   profile        no A/B: torch.profiler table of one step (top ops by self CPU time)
@@ -102,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         print(profile_step(mk()))
         return 0
     if args.option == "adam":
-        variants = {impl: (mk(adam_impl=impl), noop) for impl in ("single", "foreach", "fused")}
+        variants = {impl: (mk(adam_impl=impl, channels_last=False), noop) for impl in ("single", "foreach", "fused")}
     elif args.option == "channels_last":
-        variants = {"contiguous": (mk(), noop), "channels_last": (mk(channels_last=True), noop)}
+        variants = {"contiguous": (mk(channels_last=False), noop), "cl_batch": (mk(channels_last=True), noop),
+                    "cl_all": (mk(channels_last="all"), noop)}
     elif args.option == "compile":
         variants = {"eager": (mk(compile_g=False), noop), "compiled": (mk(compile_g=True), noop)}
         args.warmup = max(args.warmup, 3)  # guards on requires_grad toggles compile a few graphs

@@ -49,7 +49,7 @@ from aucgan.training.build import build_aunet, build_disc, build_generator, make
 from aucgan.training.config import TrainConfig, load_config, preset_names
 from aucgan.training.data import Batch
 from aucgan.training.decomposed import make_renderer
-from aucgan.training.perf import make_adam, maybe_compile
+from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
 
 PRESETS = ("baseline", "ganimation", "improved", "decomposed", "cascade", "sean", "relative")
 QUICK_OVERRIDES = ("generator.base_channels=8", "generator.max_channels=32", "generator.latent_dim=16",
@@ -194,9 +194,9 @@ class TrainSetup:
 
 
 def build_setup(preset: str, size: int, batch: int, overrides: Sequence[str] = (), adam_impl: str | None = None,
-                channels_last: bool = False, compile_g: bool | None = None) -> TrainSetup:
-    """Build a preset's networks at ``size``/``batch`` as the training loop does (optimiser and compile
-    settings from the config unless given)."""
+                channels_last: bool | str | None = None, compile_g: bool | None = None) -> TrainSetup:
+    """Build a preset's networks at ``size``/``batch`` as the training loop does (optimiser, channels-last
+    and compile settings from the config unless given; ``channels_last="all"`` also converts the weights)."""
     cfg = load_config(preset, [f"data.size={size}", f"data.batch_size={batch}", "aunet.checkpoint=unused",
                                *overrides])
     codec = make_codec(cfg.data)
@@ -205,15 +205,17 @@ def build_setup(preset: str, size: int, batch: int, overrides: Sequence[str] = (
     aunet = build_aunet(cfg.aunet, cfg.data, cfg.render).requires_grad_(False).eval()
     gen = torch.Generator().manual_seed(0)
     b = make_batch(cfg, gen)
-    if channels_last:
+    if channels_last is None:
+        channels_last = cfg.optim.channels_last
+    if channels_last == "all":
         G, D, aunet = (m.to(memory_format=torch.channels_last) for m in (G, D, aunet))
-        b = Batch(**{k: v.contiguous(memory_format=torch.channels_last) if v is not None and v.dim() == 4 else v
-                     for k, v in b.__dict__.items()})
-    impl = adam_impl if adam_impl is not None else getattr(cfg.optim, "adam_impl", "auto")
+    if channels_last:
+        b = to_channels_last(b)
+    impl = adam_impl if adam_impl is not None else cfg.optim.adam_impl
     betas = (cfg.optim.beta1, cfg.optim.beta2)
     opt_g = make_adam(G.parameters(), cfg.optim.lr_g, betas, impl)
     opt_d = make_adam(D.parameters(), cfg.optim.lr_d, betas, impl)
-    do_compile = compile_g if compile_g is not None else getattr(cfg.optim, "compile", False)
+    do_compile = compile_g if compile_g is not None else cfg.optim.compile
     obj = GANObjective(maybe_compile(G, do_compile), D, aunet, cfg.loss,
                        disp_channels=codec.slices().get("displacement"), renderer=make_renderer(cfg.render),
                        codec=codec)

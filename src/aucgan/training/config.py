@@ -143,6 +143,10 @@ class OptimConfig:
     decay_start: float = 0.5          # linear decay of the learning rates to 0 from this fraction of the run
     ema_decay: float = 0.999
     ema_rampup: float = 0.05          # EMA half-life grows as this share of the steps so far (StyleGAN2-ADA)
+    # speed settings (measured in docs/performance.md); none changes the model or the loss
+    adam_impl: str = "fused"          # fused | foreach | single | auto (torch's default for the device)
+    channels_last: bool = False       # NHWC batches (activations follow; weights stay NCHW)
+    compile: bool = False             # torch.compile (inductor) the generator's forward passes
 
 
 @dataclass(frozen=True)

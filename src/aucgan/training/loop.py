@@ -28,6 +28,7 @@ from aucgan.training.config import TrainConfig, to_dict
 from aucgan.training.data import Batch, TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
+from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
 from aucgan.training.rundir import write_config
 from aucgan.training.samples import save_sample_grid
 from aucgan.training.stats import StatsWriter, check_finite
@@ -120,9 +121,10 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
                               "`aucgan train-au --data DATA` and pass --aunet RUN_DIR (or --set aunet.checkpoint=DIR)")
         aunet, _ = load_aunet(config.aunet.checkpoint, device)
     betas = (config.optim.beta1, config.optim.beta2)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.optim.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.optim.lr_d, betas=betas)
-    objective = GANObjective(G, D, aunet, config.loss, disp_channels=codec.slices().get("displacement"),
+    opt_g = make_adam(G.parameters(), config.optim.lr_g, betas, config.optim.adam_impl)
+    opt_d = make_adam(D.parameters(), config.optim.lr_d, betas, config.optim.adam_impl)
+    objective = GANObjective(maybe_compile(G, config.optim.compile), D, aunet, config.loss,
+                             disp_channels=codec.slices().get("displacement"),
                              renderer=make_renderer(config.render), codec=codec)
 
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
@@ -174,6 +176,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             scalars: dict[str, float] = {}
             for _ in range(max(1, config.loss.n_critic)):
                 b: Batch = train_data.random_batch(bs, gen, **kw).to(device)
+                if config.optim.channels_last:
+                    b = to_channels_last(b)
                 G.requires_grad_(False)
                 D.requires_grad_(True)
                 opt_d.zero_grad(set_to_none=True)
@@ -183,6 +187,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
                 opt_d.step()
                 scalars.update(s)
             b = train_data.random_batch(bs, gen, **kw).to(device)
+            if config.optim.channels_last:
+                b = to_channels_last(b)
             G.requires_grad_(True)
             D.requires_grad_(False)
             opt_g.zero_grad(set_to_none=True)

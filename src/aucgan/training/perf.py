@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from aucgan.errors import AucganError
+from aucgan.training.data import Batch
 
 ADAM_IMPLS = ("auto", "foreach", "fused", "single")
 
@@ -30,6 +31,12 @@ def make_adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, flo
     elif impl == "single":
         kwargs["foreach"] = False
     return torch.optim.Adam(params, lr=lr, betas=betas, **kwargs)
+
+
+def to_channels_last(batch: Batch) -> Batch:
+    """``batch`` with its 4-D tensors (maps, footprints) in channels-last (NHWC) memory format."""
+    return Batch(**{k: v.contiguous(memory_format=torch.channels_last) if v is not None and v.dim() == 4 else v
+                    for k, v in batch.__dict__.items()})
 
 
 def maybe_compile(module: nn.Module, enabled: bool) -> nn.Module:
