@@ -32,6 +32,13 @@ def test_train_au_on_shaded_renders(tiny_bench, tmp_path):
     assert net.renderer.cavity_strength == 30
     x = torch.rand(2, 4, 32, 32) * 2 - 1
     assert net.predict(x).shape == (2, 17)
+    # the au_control metric's judge reads shaded renders the same way (through the codec adapter)
+    from aucgan.au import AU_NAMES
+    from aucgan.data.codec import MapCodec
+    from aucgan.metrics.evaluate import load_judge
+
+    judge = load_judge(tmp_path / "aunet", MapCodec(("displacement", "albedo")), AU_NAMES, torch.device("cpu"))
+    torch.testing.assert_close(judge.predict(x), net.predict(x))
     bad = load_config("aunet", [*TINY_AUNET, "aunet.input=photo"], schema=AUNetTrainConfig)
     with pytest.raises(ConfigError, match="aunet.input"):
         train_aunet(bad, tiny_bench, tmp_path / "bad", progress=False)
