@@ -79,5 +79,6 @@ def test_page_builds(cb):
     from aucgan.ui.app import build_app
 
     demo = build_app(cb)
+    assert demo.analytics_enabled is False
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"au-AU12", "au-AU45", "view-change", "light-azimuth", "proto-happiness", "download"} <= ids
