@@ -82,3 +82,26 @@ def test_page_builds(cb):
     assert demo.analytics_enabled is False
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"au-AU12", "au-AU45", "view-change", "light-azimuth", "proto-happiness", "download"} <= ids
+
+
+def test_server_refuses_uploads_over_the_limit(ui_run, tmp_path):
+    pytest.importorskip("gradio", reason="the page needs the ui extra: pip install 'aucgan[ui]'")
+    import socket
+
+    import httpx
+
+    from aucgan.ui.app import launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = launch(Callbacks(EditorSession.open(ui_run, max_upload_mb=0.01), tmp_path / "work"), port=port,
+                  block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/gradio_api/upload"
+        big = httpx.post(url, files={"files": ("big_albedo.png", b"\0" * 20_000)}, timeout=30)
+        small = httpx.post(url, files={"files": ("small_albedo.png", b"\0" * 2_000)}, timeout=30)
+    finally:
+        demo.close()
+    assert big.status_code == 413 and "maximum allowed size" in big.text
+    assert small.status_code == 200

@@ -348,9 +348,8 @@ def launch(callbacks: Callbacks, host: str = "127.0.0.1", port: int = 7860, bloc
     """Serve the page; ``block=False`` returns the running app (``.close()`` stops it)."""
     demo = build_app(callbacks)
     demo.queue(default_concurrency_limit=1)
-    max_mb = callbacks.session.max_upload_bytes / 2**20
     demo.launch(server_name=host, server_port=int(port), share=False, inbrowser=False, show_api=False,
-                max_file_size=f"{max_mb:g}mb", prevent_thread_lock=not block, quiet=not block,
+                max_file_size=int(callbacks.session.max_upload_bytes), prevent_thread_lock=not block, quiet=not block,
                 allowed_paths=[str(callbacks.work_dir)])
     return demo
 
