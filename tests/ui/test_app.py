@@ -105,3 +105,23 @@ def test_server_refuses_uploads_over_the_limit(ui_run, tmp_path):
         demo.close()
     assert big.status_code == 413 and "maximum allowed size" in big.text
     assert small.status_code == 200
+
+
+def test_extra_condition_controls(tiny_bench, tmp_path):
+    pytest.importorskip("aucgan.training.extras")
+    from tests.ui.conftest import TINY_G, write_untrained_run
+
+    run = write_untrained_run(tmp_path / "run", [*TINY_G, "generator.extra_attrs=[emotion,age,landmarks]"],
+                              tiny_bench)
+    cb = Callbacks(EditorSession.open(run), tmp_path / "work")
+    assert cb.extra_names == ("emotion", "age")          # landmarks come from the face, not a control
+    out = cb.initial(0, 30, 3)
+    source, aus, extras = out[0], out[1:18], out[18:20]
+    assert extras[0] in ("neutral", "happiness", "sadness", "surprise", "fear", "anger", "disgust")
+    assert 10 <= extras[1] <= 90
+    a = cb.edit(source, 0, 30, 3, *aus, "happiness", 25.0)
+    b = cb.edit(source, 0, 30, 3, *aus, "anger", 80.0)
+    assert not np.array_equal(a[0], b[0])
+    assert "unknown emotion 'bored'" in cb.edit(source, 0, 30, 3, *aus, "bored", 25.0)[-1]
+    proto = cb.prototype("fear", 3.0, source, 0, 30, 3, "fear", 30.0)
+    assert proto[au_indices(["AU20"])[0]] == 3.0
