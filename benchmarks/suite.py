@@ -11,7 +11,9 @@ Figures (medians over repeats after warm-up, all in this process with the same t
   ``flops_per_image`` = FLOPs of one step counted with ``torch.utils.flop_counter``'s formulas (:class:`FlopCount`)
   (forward, backward and double backward of convolutions, matmuls and the like; element-wise ops are not
   counted, as usual for model FLOP utilisation) / images per step; ``achieved_gflops`` = FLOPs per step /
-  step time; ``mfu`` = achieved / peak. Timed steps skip the lazy R1 step (every ``r1_every`` steps).
+  step time; ``mfu`` = achieved / peak (``mfu_local``: / the matmul peak measured right before and after
+  the row, the fairer ratio when other processes load the machine). Timed steps skip the lazy R1 step
+  (every ``r1_every`` steps).
   ``peak_mem_mb``: the largest resident set size (sampled from ``/proc/self/statm`` every 5 ms) during the
   build and the steps, above the RSS measured right before building the networks (after ``malloc_trim``
   so that memory freed by earlier configurations does not hide new allocations). Falls back to the
@@ -289,20 +291,27 @@ def inference_ms(setup: TrainSetup, batch: int, repeats: int, budget_s: float) -
 
 
 def bench_training(preset: str, size: int, batch: int, repeats: int, budget_s: float, peak_gflops: float,
-                   overrides: Sequence[str] = (), infer_repeats: int = 7) -> dict:
-    """One row of the table: training throughput, FLOPs, MFU, peak memory and inference for a preset/size."""
+                   overrides: Sequence[str] = (), infer_repeats: int = 7, peak_n: int = 2048) -> dict:
+    """One row of the table: training throughput, FLOPs, MFU, peak memory and inference for a preset/size.
+
+    ``mfu`` divides by ``peak_gflops`` (the run's peak); ``mfu_local`` by the matmul peak measured right before
+    and after this row's steps, which follows the load when other processes share the cores."""
+    local = [matmul_peak(peak_n, 2)["gflops_median"]]
     with PeakRSS() as mem:
         setup = build_setup(preset, size, batch, overrides)
         steps = plain_steps(setup.cfg)
         flops = count_step_flops(setup, next(steps))  # doubles as the warm-up step
         times = timed(lambda: setup.step(next(steps)), warmup=0, repeats=repeats, budget_s=budget_s)
     step_s = statistics.median(times)
+    local.append(matmul_peak(peak_n, 2)["gflops_median"])
+    local_peak = statistics.mean(local)
     row = {"preset": preset, "size": size, "batch": batch, "n_critic": setup.n_critic,
            "train_images_per_s": round(setup.images_per_step / step_s, 3),
            "train_step_ms": round(1000 * step_s, 1), "timed_steps": len(times),
            "flops_per_image": flops // setup.images_per_step,
            "achieved_gflops": round(flops / step_s / 1e9, 2),
            "mfu": round(flops / step_s / 1e9 / peak_gflops, 4) if peak_gflops > 0 else None,
+           "local_peak_gflops": round(local_peak, 2), "mfu_local": round(flops / step_s / 1e9 / local_peak, 4),
            "peak_mem_mb": round(mem.mb, 1),
            "G_params_M": round(count_parameters(setup.G) / 1e6, 3),
            "D_params_M": round(count_parameters(setup.D) / 1e6, 3)}
@@ -394,17 +403,18 @@ def run_suite(presets: Sequence[str] | None = None, sizes: Sequence[int] = (64, 
     log(f"fp32 matmul peak ({peak['n']}x{peak['n']}, {torch.get_num_threads()} threads): "
         f"{peak['gflops_median']} GFLOP/s median, {peak['gflops_best']} best")
     header = (f"{'preset':<11}{'px':>4}{'bs':>4}{'img/s':>8}{'step ms':>9}{'MFLOP/img':>10}{'GFLOP/s':>9}"
-              f"{'MFU':>7}{'mem MB':>8}{'inf b1':>8}{'inf b16':>8}")
+              f"{'MFU':>7}{'MFUloc':>7}{'mem MB':>8}{'inf b1':>8}{'inf b16':>8}")
     log(header + "   (inference: ms per map)")
     rows = []
     for size in sizes:
         for preset in presets:
             r = bench_training(preset, size, batch, repeats, budget, peak["gflops_median"], overrides,
-                               infer_repeats=2 if quick else 7)
+                               infer_repeats=2 if quick else 7, peak_n=peak["n"])
             rows.append(r)
             mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
             log(f"{preset:<11}{size:>4}{batch:>4}{r['train_images_per_s']:>8.2f}{r['train_step_ms']:>9.0f}"
-                f"{r['flops_per_image'] / 1e6:>10.0f}{r['achieved_gflops']:>9.2f}{mfu:>7}{r['peak_mem_mb']:>8.0f}"
+                f"{r['flops_per_image'] / 1e6:>10.0f}{r['achieved_gflops']:>9.2f}{mfu:>7}"
+                f"{100 * r['mfu_local']:>6.1f}%{r['peak_mem_mb']:>8.0f}"
                 f"{r['infer_ms_per_map_b1']:>8.1f}{r['infer_ms_per_map_b16']:>8.1f}")
     data = []
     for size in sizes:

@@ -22,6 +22,7 @@ def test_quick_suite_writes_every_figure(tmp_path, capsys):
         assert r["size"] == 32 and r["batch"] == 2
         assert r["train_images_per_s"] > 0 and r["flops_per_image"] > 0 and 0 < r["mfu"]
         assert r["achieved_gflops"] == pytest.approx(r["mfu"] * res["peak"]["gflops_median"], rel=0.02, abs=0.01)
+        assert 0 < r["mfu_local"] and r["local_peak_gflops"] > 0
         assert r["peak_mem_mb"] >= 0 and r["infer_ms_per_map_b1"] > 0 and r["infer_ms_per_map_b16"] > 0
     assert rows["ganimation"]["n_critic"] == 5  # 1 + 5 batches per step enter its images/s
     (d,) = res["data"]
