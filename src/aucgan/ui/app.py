@@ -348,7 +348,7 @@ def launch(callbacks: Callbacks, host: str = "127.0.0.1", port: int = 7860, bloc
     """Serve the page; ``block=False`` returns the running app (``.close()`` stops it)."""
     demo = build_app(callbacks)
     demo.queue(default_concurrency_limit=1)
-    demo.launch(server_name=host, server_port=int(port), share=False, inbrowser=False, show_api=False,
+    demo.launch(server_name=host, server_port=int(port), share=False, inbrowser=False,
                 max_file_size=int(callbacks.session.max_upload_bytes), prevent_thread_lock=not block, quiet=not block,
                 allowed_paths=[str(callbacks.work_dir)])
     return demo
