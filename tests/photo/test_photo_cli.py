@@ -63,12 +63,12 @@ def test_edit_without_a_face_fails_with_one_line(tiny_run, tmp_path, capsys):
     assert "wall.png: no face found" in capsys.readouterr().err
 
 
-def _openface_csv(path, frames):
+def _openface_csv(path, frames, low=()):
     cols = ["frame", "face_id", "timestamp", "confidence", "success"] + [f"{a}_r" for a in AU_NAMES]
     lines = [", ".join(cols)]
     for f in frames:
         aus = [round((0.7 * f + 0.3 * k) % 5, 2) for k in range(len(AU_NAMES))]
-        lines.append(", ".join(map(str, [f, 0, 0.04 * f, 0.97, 1, *aus])))
+        lines.append(", ".join(map(str, [f, 0, 0.04 * f, 0.3 if f in low else 0.97, 1, *aus])))
     path.write_text("\n".join(lines) + "\n")
     return {f: aus for f, aus in zip(frames, [[round((0.7 * f + 0.3 * k) % 5, 2) for k in range(17)]
                                               for f in frames])}
@@ -82,14 +82,15 @@ def test_prepare_a_photo_folder_then_train_on_it(astronaut, tiny_aunet, tmp_path
     Image.fromarray(np.full((128, 128, 3), 40, np.uint8)).save(photos / "frame_000003.png")  # no face
     Image.fromarray(astronaut[::2, ::2]).save(photos / "frame_000004.png")                   # no AU row
     (photos / "frame_000005.png").write_bytes(b"not an image")
-    aus = _openface_csv(tmp_path / "photos.csv", [1, 2, 3, 5])
+    Image.fromarray(astronaut).save(photos / "frame_000006.png")                              # OpenFace unsure
+    aus = _openface_csv(tmp_path / "photos.csv", [1, 2, 3, 5, 6], low=(6,))
     out = tmp_path / "set"
-    args = ["prepare", str(photos), "--aus", str(tmp_path / "photos.csv"), "--out", str(out), "--size", "32",
-            "--quiet"]
+    args = ["prepare", str(photos), "--aus", str(tmp_path / "photos.csv"), "--out", str(out),
+            "--min-au-confidence", "0.8", "--size", "32", "--quiet"]
     assert main(args) == 0
-    assert "prepared 2 of 5 photos" in capsys.readouterr().out
+    assert "prepared 2 of 6 photos" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    assert report["skipped_by_reason"] == {"no face": 1, "missing AU row": 1, "unreadable": 1}
+    assert report["skipped_by_reason"] == {"no face": 1, "missing AU row": 1, "unreadable": 1, "low confidence": 1}
     ds = open_dataset(out)
     assert len(ds) == 2 and set(ds.map_names) == {"albedo", "displacement", "mask"}
     np.testing.assert_allclose(ds.au_matrix()[0], aus[1], atol=1e-5)

@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", type=float, default=0.5, help="minimum face detector confidence (0..1)")
     p.add_argument("--min-visible", type=float, default=0.5,
                    help="minimum visible share of the layout's face area (0..1)")
+    p.add_argument("--min-au-confidence", type=float, default=0.0,
+                   help="skip photos whose OpenFace AU row has a lower 'confidence' (0..1)")
     p.add_argument("--quiet", action="store_true", help="no line per photo")
     p.add_argument("--force", action="store_true", help="start again, replacing a previous prepare in --out")
 
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.photo.prepare import prepare_dataset
 
     report = prepare_dataset(args.photos, args.aus, args.out, size=args.size, min_score=args.min_score,
-                             min_visible=args.min_visible, force=args.force,
+                             min_visible=args.min_visible, min_au_confidence=args.min_au_confidence,
+                             force=args.force,
                              log=None if args.quiet else print)
     reasons = ", ".join(f"{n} {r}" for r, n in report["skipped_by_reason"].items())
     print(f"prepared {report['prepared']} of {report['photos']} photos into {args.out}"

@@ -106,9 +106,10 @@ def list_photos(folder: str | Path) -> list[Path]:
 
 
 def _state(photos_dir: Path, aus: Path, size: int, min_score: float, min_visible: float,
-           au_names: Sequence[str]) -> dict:
+           min_au_confidence: float, au_names: Sequence[str]) -> dict:
     return {"format": f"{FORMAT}-prepare", "photos": str(photos_dir.resolve()), "aus": str(aus.resolve()),
-            "size": size, "min_score": min_score, "min_visible": min_visible, "au_names": list(au_names)}
+            "size": size, "min_score": min_score, "min_visible": min_visible,
+            "min_au_confidence": min_au_confidence, "au_names": list(au_names)}
 
 
 def _claim_output(out: Path, state: dict, force: bool) -> list[dict]:
@@ -153,17 +154,20 @@ def _reason(exc: PhotoError) -> str:
 
 
 def prepare_dataset(photos_dir: str | Path, aus: str | Path, out: str | Path, size: int = 128,
-                    min_score: float = 0.5, min_visible: float = 0.5, au_names: Sequence[str] = AU_NAMES,
-                    force: bool = False, log: Callable[[str], None] | None = None) -> dict:
+                    min_score: float = 0.5, min_visible: float = 0.5, min_au_confidence: float = 0.0,
+                    au_names: Sequence[str] = AU_NAMES, force: bool = False,
+                    log: Callable[[str], None] | None = None) -> dict:
     """Prepare ``out`` from the photos of ``photos_dir`` and their AU labels; return the report (also written).
 
-    ``min_visible``: the share of the layout's face area that must be visible (head turned too far below it).
+    ``min_score``: face detector confidence; ``min_au_confidence``: OpenFace's own ``confidence`` of the AU row;
+    below either the photo is skipped as "low confidence". ``min_visible``: the share of the layout's face
+    area that must be visible (head turned too far below it).
     """
     photos_dir, aus, out = Path(photos_dir), Path(aus), Path(out)
     names = au_set(list(au_names))
     photos = list_photos(photos_dir)
     labels, label_problems = read_au_labels(aus, photos_dir, names)
-    state = _state(photos_dir, aus, size, min_score, min_visible, names)
+    state = _state(photos_dir, aus, size, min_score, min_visible, min_au_confidence, names)
     done = {r["photo"]: r for r in _claim_output(out, state, force)}
     warp = PhotoWarp(size)
     layout_face = face_mask(canonical_layout().landmarks[None], (size, size))
@@ -178,6 +182,10 @@ def prepare_dataset(photos_dir: str | Path, aus: str | Path, out: str | Path, si
             label = labels.get(photo_path.resolve())
             if label is None:
                 record.update(status="skipped", reason="missing AU row")
+            elif label.confidence is not None and label.confidence < min_au_confidence:
+                record.update(status="skipped", reason="low confidence",
+                              detail=f"{label.source}: OpenFace confidence {label.confidence:g} < "
+                                     f"{min_au_confidence:g}")
             else:
                 detector = detector or FaceMeshDetector(min_score=min_score)
                 record.update(_prepare_one(photo_path, label, out, warp, layout_face, detector, min_visible))
