@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from benchmarks.__main__ import main
@@ -37,6 +38,7 @@ def test_helpers():
     times = timed(lambda: calls.append(1), warmup=2, repeats=4)
     assert len(times) == 4 and len(calls) == 6
     assert len(timed(lambda: None, warmup=0, repeats=10, budget_s=0.0)) == 2  # budget stops after two
+    assert len(timed(lambda: time.sleep(0.01), warmup=1, repeats=10, budget_s=0.001)) == 1  # slow: after one
     with PeakRSS() as mem:
         block = bytearray(64 * 2 ** 20)
         block[::4096] = b"x" * len(block[::4096])
