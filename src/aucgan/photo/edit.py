@@ -120,8 +120,8 @@ class PhotoEditor:
                 "normal": torch.tensor([0.5, 0.5, 1.0]).view(3, 1, 1).expand(3, s, s)}
         return {k: maps[k] for k in self.editor.codec.maps}
 
-    def _colour(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
-        return out["albedo"] if "albedo" in out else out["image"]
+    def _colour(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        return out.get("albedo", out.get("image"))
 
     def edit_targets(self, pf: PhotoFace, source: np.ndarray, targets: np.ndarray) -> list[torch.Tensor]:
         """Edited photos (3, H, W) for each row of ``targets`` (N, K) intensities 0..5."""
@@ -130,7 +130,8 @@ class PhotoEditor:
         base = outs[0]
         result = []
         for o in outs[1:]:
-            tex = pf.filled + (self._colour(o) - self._colour(base))
+            colour, base_colour = self._colour(o), self._colour(base)
+            tex = pf.filled if colour is None else pf.filled + (colour - base_colour)
             if "displacement" in o and self.shading_strength > 0:
                 tex = tex * self.shading_ratio(o["displacement"], base["displacement"])
             result.append(self.warp.paste_back(pf.photo, tex.clamp(0, 1), pf.face, source_texture=pf.filled,
