@@ -122,5 +122,5 @@ def test_relative_mode_learns_that_zero_delta_reproduces_the_input(tiny_bench, t
         same = G1(x, au, fp, source_au=au)["out"]
         err1 = float((same - x).abs().mean())
         moved = float((G1(x, (au + 0.5).clamp(0, 1), fp, source_au=au)["out"] - same).abs().mean())
-    assert err1 < 0.7 * err0
+    assert err1 < 0.7 * err0, (err0, err1)
     assert moved > 1e-3                      # a non-zero delta still edits
