@@ -111,7 +111,10 @@ def test_extra_condition_controls(tiny_bench, tmp_path):
     pytest.importorskip("aucgan.training.extras")
     from tests.ui.conftest import TINY_G, write_untrained_run
 
-    run = write_untrained_run(tmp_path / "run", [*TINY_G, "generator.extra_attrs=[emotion,age,landmarks]"],
+    # a direct head: improved's au_residual head changes the maps only where AUs move, so attributes alone
+    # (same AUs) would rightly change nothing
+    run = write_untrained_run(tmp_path / "run", [*TINY_G, "generator.extra_attrs=[emotion,age,landmarks]",
+                                                 "generator.head=direct", "generator.au_mode=absolute"],
                               tiny_bench)
     cb = Callbacks(EditorSession.open(run), tmp_path / "work")
     assert cb.extra_names == ("emotion", "age")          # landmarks come from the face, not a control

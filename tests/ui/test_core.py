@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from aucgan.au import AU_NAMES, au_indices
+from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE
 from aucgan.inference import Editor
 from aucgan.ui.core import (
     DEFAULT_AZIMUTH,
@@ -109,7 +110,9 @@ def test_download_round_trips_through_upload(ui_session, tmp_path):
     back = ui_session.load_map_files(files)
     assert np.allclose(back.au, target)
     assert torch.allclose(back.maps["albedo"], result.maps["albedo"], atol=1 / 255 + 1e-6)
-    assert torch.allclose(back.maps["displacement"], result.maps["displacement"], atol=1e-3)
+    # the 16-bit PNG stores the range [offset, offset + scale]; an edit beyond it is clipped in the file
+    stored = result.maps["displacement"].clamp(DEFAULT_DISP_OFFSET, DEFAULT_DISP_OFFSET + DEFAULT_DISP_SCALE)
+    assert torch.allclose(back.maps["displacement"], stored, atol=1e-3)
 
 
 def _png(path, size, mode="RGB"):
@@ -181,7 +184,9 @@ def test_run_without_data_uses_synthetic_identities(tmp_path):
 
 def test_extra_conditions_change_the_output(tmp_path, tiny_bench):
     pytest.importorskip("aucgan.training.extras")
-    run = write_untrained_run(tmp_path / "extra", [*TINY_G, "generator.extra_attrs=[emotion,age]"], tiny_bench)
+    # a direct head: the au_residual head changes maps only where AUs move (attributes alone change nothing)
+    run = write_untrained_run(tmp_path / "extra", [*TINY_G, "generator.extra_attrs=[emotion,age]",
+                                                   "generator.head=direct", "generator.au_mode=absolute"], tiny_bench)
     s = EditorSession.open(run)
     assert s.extra_names == ("emotion", "age")
     src = s.first_source()
