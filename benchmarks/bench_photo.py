@@ -34,19 +34,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import machine_line  # noqa: E402
-
-
-def _untrained_run(run: Path, preset: str, size: int) -> Path:
-    from aucgan.training.build import build_generator
-    from aucgan.training.checkpoint import save_checkpoint
-    from aucgan.training.config import load_config, to_dict
-    from aucgan.training.rundir import write_config
-
-    torch.manual_seed(0)
-    cfg = load_config(preset, [f"data.size={size}"])
-    write_config(run, to_dict(cfg))
-    save_checkpoint(run / "checkpoints", {"G_ema": build_generator(cfg)}, {}, {"step": 0}, rng=False)
-    return run
+from benchmarks.runs import untrained_run  # noqa: E402
 
 
 def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
@@ -70,7 +58,7 @@ def measure(checkpoint: str | Path | None = None, size: int = 128, repeats: int 
     img = skimage.data.astronaut()
     photo = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
     with tempfile.TemporaryDirectory(prefix="bench-photo-") as tmp:
-        run = checkpoint or _untrained_run(Path(tmp) / "run", "improved", size)
+        run = checkpoint or untrained_run(Path(tmp) / "run", "improved", size)
         editor = PhotoEditor(run)
         warp, det = editor.warp, editor.detector
         face = det.detect(img)

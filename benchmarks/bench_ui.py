@@ -26,19 +26,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import machine_line  # noqa: E402
-
-
-def _untrained_run(run: Path, preset: str, size: int) -> Path:
-    from aucgan.training.build import build_generator
-    from aucgan.training.checkpoint import save_checkpoint
-    from aucgan.training.config import load_config, to_dict
-    from aucgan.training.rundir import write_config
-
-    torch.manual_seed(0)
-    cfg = load_config(preset, [f"data.size={size}"])
-    write_config(run, to_dict(cfg))
-    save_checkpoint(run / "checkpoints", {"G_ema": build_generator(cfg)}, {}, {"step": 0}, rng=False)
-    return run
+from benchmarks.runs import untrained_run  # noqa: E402
 
 
 def _stats(samples: list[float], cpu: list[float]) -> dict[str, float]:
@@ -68,7 +56,7 @@ def measure(preset: str = "improved", size: int = 128, repeats: int = 30) -> dic
     from aucgan.ui.core import EditorSession
 
     with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
-        run = _untrained_run(Path(tmp) / "run", preset, size)
+        run = untrained_run(Path(tmp) / "run", preset, size)
         t = time.perf_counter()
         session = EditorSession.open(run)
         load_s = time.perf_counter() - t

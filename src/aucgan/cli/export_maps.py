@@ -33,40 +33,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import numpy as np
 
-    from aucgan.au import au_vector, parse_au_spec
-    from aucgan.cli.generate import _load_file_source
+    from aucgan.au import parse_au_spec
+    from aucgan.cli.generate import load_source
     from aucgan.errors import AucganError
     from aucgan.export.maps import write_map_set
     from aucgan.export.mesh import write_obj
     from aucgan.fsutil import check_output
     from aucgan.inference import Editor
-    from aucgan.layout.landmarks import canonical_layout, load_layout
+    from aucgan.layout.landmarks import canonical_layout
 
     out = check_output(args.out, force=args.force, what="output folder")
     if args.views < 0 or args.mesh_grid < 4:
         raise AucganError("--views must be >= 0 and --mesh-grid >= 4")
     editor = Editor(args.run_dir)
-    landmarks, source_au, attrs, layout_name = None, None, {}, "canonical"
-    if args.data and not Path(args.source).is_file():
-        from aucgan.data.datasets import open_dataset
-
-        ds = open_dataset(args.data, size=(editor.size, editor.size), au_names=editor.au_names)
-        item = ds.get_by_id(args.source)
-        maps = {k: v for k, v in item["maps"].items() if k in editor.codec.maps}
-        source_au = np.asarray(item["au"], np.float32)
-        landmarks = item.get("landmarks")
-        attrs = {k: float(v) for k, v in item.get("attrs", {}).items()}
-        layout_name = "synthetic" if ds.kind == "synth" else f"{ds.kind} data set"
-    else:
-        maps = _load_file_source(args.source, editor)
-        if args.source_au:
-            source_au = au_vector(parse_au_spec(args.source_au), editor.au_names)
-        if args.layout:
-            landmarks, layout_name = load_layout(args.layout).landmarks, f"user layout {args.layout}"
+    maps, source_au, landmarks, attrs, layout_name = load_source(args, editor)
     target = editor.target_vector(source_au, parse_au_spec(args.au) if args.au else {})
     attrs.update(parse_attrs(args.attr) if args.attr else {})
     edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs, source_au))

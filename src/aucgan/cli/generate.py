@@ -56,26 +56,18 @@ def _load_file_source(path_str: str, editor) -> dict:
     return maps
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
+def load_source(args: argparse.Namespace, editor) -> tuple[dict, object, object, dict, str]:
+    """The source of an edit from ``--data/--source`` (a sample id) or map files (``--source``, with
+    ``--source-au`` and ``--layout``): ``(maps, source AUs or None, landmarks or None, attributes,
+    layout description)``. Shared by ``generate`` and ``export-maps``."""
     from pathlib import Path
 
     import numpy as np
-    import torch
 
-    from aucgan.au import au_vector, format_au, parse_au_spec
-    from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, save_displacement, save_rgb
-    from aucgan.errors import AucganError
-    from aucgan.fsutil import atomic_write_text, check_output
-    from aucgan.inference import Editor
+    from aucgan.au import au_vector, parse_au_spec
     from aucgan.layout.landmarks import load_layout
-    from aucgan.render.normals import displacement_to_normal, encode_normal
-    from aucgan.training.samples import NORMAL_STRENGTH, viewable
 
-    changes = parse_au_spec(args.au)
-    out = check_output(args.out, force=args.force, what="output folder")
-    editor = Editor(args.checkpoint)
-    landmarks, source_au, attrs = None, None, {}
+    landmarks, source_au, attrs, layout_name = None, None, {}, "canonical"
     if args.data and not Path(args.source).is_file():
         from aucgan.data.datasets import open_dataset
 
@@ -85,12 +77,33 @@ def run(args: argparse.Namespace) -> int:
         source_au = np.asarray(item["au"], np.float32)
         landmarks = item.get("landmarks")
         attrs = {k: float(v) for k, v in item.get("attrs", {}).items()}
+        layout_name = "synthetic" if ds.kind == "synth" else f"{ds.kind} data set"
     else:
         maps = _load_file_source(args.source, editor)
         if args.source_au:
             source_au = au_vector(parse_au_spec(args.source_au), editor.au_names)
         if args.layout:
-            landmarks = load_layout(args.layout).landmarks
+            landmarks, layout_name = load_layout(args.layout).landmarks, f"user layout {args.layout}"
+    return maps, source_au, landmarks, attrs, layout_name
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from aucgan.au import format_au, parse_au_spec
+    from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, save_displacement, save_rgb
+    from aucgan.errors import AucganError
+    from aucgan.fsutil import atomic_write_text, check_output
+    from aucgan.inference import Editor
+    from aucgan.render.normals import displacement_to_normal, encode_normal
+    from aucgan.training.samples import NORMAL_STRENGTH, viewable
+
+    changes = parse_au_spec(args.au)
+    out = check_output(args.out, force=args.force, what="output folder")
+    editor = Editor(args.checkpoint)
+    maps, source_au, landmarks, attrs, _ = load_source(args, editor)
     missing = [m for m in editor.codec.maps if m not in maps]
     if missing:
         raise AucganError(f"the source lacks map(s) {missing} that the model needs")
