@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aucgan.errors import AucganError
@@ -25,10 +26,13 @@ def check_output(path: str | Path, force: bool = False, what: str = "output") ->
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path`` then rename it over ``path`` atomically."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path`` then rename it over ``path`` atomically.
+
+    The temporary file keeps ``path``'s suffix (``.x.png.abc.tmp.png``), so writers that pick the format by
+    extension (image and EXR writers) write the right one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,6 +42,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+def clear_owned(folder: Path, names: Iterable[str]) -> None:
+    """Remove the entries ``names`` (files or folders) that a writer owns inside ``folder``, leaving the rest:
+    what ``--force`` replaces in an output folder."""
+    for name in names:
+        target = folder / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

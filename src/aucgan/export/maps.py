@@ -13,7 +13,6 @@ Files (``prefix`` defaults to ``face``)::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from PIL import Image
 
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, save_displacement, save_rgb
 from aucgan.errors import AucganError
-from aucgan.fsutil import atomic_write_text
+from aucgan.fsutil import atomic_write, atomic_write_text
 from aucgan.render.normals import displacement_to_normal, encode_normal
 from aucgan.render.shaded import Renderer, turntable
 
@@ -47,17 +46,6 @@ def write_exr(path: Path, disp: np.ndarray) -> None:
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     with OpenEXR.File(header, {"Y": arr}) as f:
         f.write(str(path))
-
-
-def _atomic(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file with the same suffix (image writers pick the format by it), then rename."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _save_png_srgb(path: Path, rgb: torch.Tensor) -> None:
@@ -88,22 +76,22 @@ def write_map_set(out: str | Path, maps: dict[str, torch.Tensor], *, landmarks: 
     files: dict[str, str] = {}
     if "albedo" in maps:
         files["albedo"] = f"{prefix}_albedo.png"
-        _atomic(out / files["albedo"], lambda p: _save_png_srgb(p, maps["albedo"]))
+        atomic_write(out / files["albedo"], lambda p: _save_png_srgb(p, maps["albedo"]))
     if "displacement" in maps:
         disp = maps["displacement"].detach().float().cpu()
         files["displacement"] = f"{prefix}_displacement.png"
-        _atomic(out / files["displacement"], lambda p: save_displacement(p, disp, disp_scale, disp_offset))
+        atomic_write(out / files["displacement"], lambda p: save_displacement(p, disp, disp_scale, disp_offset))
         if exr or (exr is None and have_openexr()):
             files["displacement_exr"] = f"{prefix}_displacement.exr"
-            _atomic(out / files["displacement_exr"], lambda p: write_exr(p, disp[0].numpy()))
+            atomic_write(out / files["displacement_exr"], lambda p: write_exr(p, disp[0].numpy()))
         normal = displacement_to_normal(disp[None], normal_strength)[0]
         files["normal"] = f"{prefix}_normal.png"
-        _atomic(out / files["normal"], lambda p: save_rgb(p, encode_normal(normal)))
+        atomic_write(out / files["normal"], lambda p: save_rgb(p, encode_normal(normal)))
         if "albedo" in maps and turntable_views > 0:
             strip = turntable(maps["albedo"].detach().float().cpu(), disp, turntable_views,
                               Renderer(normal_strength=normal_strength))
             files["turntable"] = f"{prefix}_turntable.png"
-            _atomic(out / files["turntable"], lambda p: save_rgb(p, strip))
+            atomic_write(out / files["turntable"], lambda p: save_rgb(p, strip))
     any_map = next(iter(maps.values()))
     h, w = any_map.shape[-2:]
     sidecar = {

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import torch
 from aucgan.au import AU_NAMES, au_indices, au_set
 from aucgan.data.errors import DataError
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, MapIOError
-from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text
+from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text, clear_owned
 from aucgan.layout.atlas import face_mask
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.photo.edit import fill_invisible
@@ -118,12 +117,7 @@ def _claim_output(out: Path, state: dict, force: bool) -> list[dict]:
         raise OutputExistsError(f"output {out} exists and is not a folder")
     state_path = out / STATE_FILE
     if force and out.is_dir():
-        for name in OWNED:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        clear_owned(out, OWNED)
     elif out.is_dir() and any(out.iterdir()):
         if not state_path.is_file():
             raise OutputExistsError(f"output {out} exists and is not a prepared photo data set; "

@@ -19,7 +19,6 @@ import csv
 import io
 import json
 import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -33,7 +32,7 @@ from aucgan.data.synth.config import GENERATOR_VERSION, SynthConfig, SynthError
 from aucgan.data.synth.dataset import identity_expressions, sample_name, split_identities
 from aucgan.data.synth.identity import IdentityBatch, identity_name, make_identities
 from aucgan.data.synth.render import render
-from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text
+from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text, clear_owned
 from aucgan.render.normals import displacement_to_normal, encode_normal
 from aucgan.render.shading import shade_for_view
 
@@ -56,12 +55,7 @@ def _prepare(out: Path, force: bool) -> None:
         if not force:
             raise OutputExistsError(f"output folder {out} already exists and is not empty; "
                                     "pass --force to overwrite")
-        for name in _OWN:
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        clear_owned(out, _OWN)
     (out / "maps").mkdir(parents=True, exist_ok=True)
     (out / "landmarks").mkdir(exist_ok=True)
 
