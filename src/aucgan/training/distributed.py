@@ -1,20 +1,21 @@
-"""Multi-process helpers that are no-ops in a single process (rosinality's ``distributed.py``, stylegan3's
-``InfiniteSampler``). Launch with ``torchrun --nproc_per_node=N``; ranks come from the environment
-(``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``).
+"""Multi-process helpers that are no-ops in a single process (rosinality's ``distributed.py``): process-group
+set-up, reductions of logged scalars, and the data-parallel replica helpers the training loop uses (broadcast
+rank 0's weights, average gradients with one all-reduce, measure replica drift). Launch with
+``torchrun --nproc_per_node=N``; ranks come from the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+``MASTER_ADDR``, ``MASTER_PORT``).
 """
 
 from __future__ import annotations
 
 import os
-import random
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from aucgan.errors import AucganError
 
@@ -31,10 +32,6 @@ class DistInfo:
     world_size: int
     local_rank: int
     device: torch.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -58,10 +55,6 @@ def get_rank() -> int:
 
 def get_world_size() -> int:
     return dist.get_world_size() if is_initialized() else 1
-
-
-def is_main() -> bool:
-    return get_rank() == 0
 
 
 def _comm_device() -> torch.device:
@@ -103,11 +96,6 @@ def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> D
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 
-def barrier() -> None:
-    if get_world_size() > 1:
-        dist.barrier()
-
-
 def cleanup() -> None:
     """Leave the process group (no-op when none is up)."""
     if is_initialized():
@@ -147,70 +135,39 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
-def all_gather_tensor(t: torch.Tensor) -> torch.Tensor:
-    """Every rank's tensor concatenated along dim 0, in rank order (all ranks must pass the same shape)."""
+def sync_gradients(module: nn.Module, world_size: int) -> None:
+    """Average gradients over ranks with one all-reduce (works with double-backward penalties, unlike DDP hooks)."""
+    if world_size <= 1:
+        return
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.flatten() for p in params])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset:offset + n].view_as(p))
+        offset += n
+
+
+def broadcast_module(module: nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank."""
     if get_world_size() <= 1:
-        return t
-    device = _comm_device()
-    local = t.detach().to(device).contiguous()
-    parts = [torch.empty_like(local) for _ in range(get_world_size())]
-    dist.all_gather(parts, local)
-    return torch.cat(parts, dim=0).to(t.device)
+        return
+    for t in list(module.parameters()) + list(module.buffers()):
+        dist.broadcast(t.data, src=0)
 
 
-def rank_seed(seed: int, rank: int = 0) -> int:
-    """A 32-bit seed derived from (seed, rank): distinct per rank, identical across runs."""
-    return int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0])
-
-
-def seed_everything(seed: int, rank: int = 0) -> int:
-    """Seed torch (CPU and CUDA), numpy and python ``random`` with :func:`rank_seed`; return that seed."""
-    s = rank_seed(seed, rank)
-    random.seed(s)
-    np.random.seed(s)
-    torch.manual_seed(s)
-    return s
-
-
-class InfiniteSampler(torch.utils.data.Sampler):
-    """An endless, deterministic stream of dataset indices sharded over ranks (stylegan3's sampler).
-
-    The order is a permutation from ``seed``; after each index, the element is swapped with one at most
-    ``window`` (a fraction of the data set) positions earlier, so later passes are reshuffled gradually.
-    Global position ``i`` of the stream goes to rank ``i % world_size``: the ranks' streams interleave to
-    exactly the single-process stream, and no two ranks read the same position. ``start`` skips that many
-    of this rank's indices (resume).
-    """
-
-    def __init__(self, dataset_len: int | Sized, rank: int = 0, world_size: int = 1, shuffle: bool = True,
-                 seed: int = 0, window: float = 0.5, start: int = 0) -> None:
-        n = dataset_len if isinstance(dataset_len, int) else len(dataset_len)
-        if n <= 0:
-            raise AucganError("InfiniteSampler needs a non-empty data set")
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise AucganError(f"InfiniteSampler: rank {rank} is outside 0..{world_size - 1}")
-        if not 0.0 <= window <= 1.0:
-            raise AucganError(f"InfiniteSampler: window must be a fraction in [0, 1], got {window}")
-        super().__init__()
-        self.n, self.rank, self.world_size = n, rank, world_size
-        self.shuffle, self.seed, self.window, self.start = shuffle, seed, window, start
-
-    def __iter__(self) -> Iterator[int]:
-        order = np.arange(self.n)
-        rnd = None
-        window = 0
-        if self.shuffle:
-            rnd = np.random.RandomState(self.seed)
-            rnd.shuffle(order)
-            window = int(np.rint(order.size * self.window))
-        idx, yielded = 0, 0
-        while True:
-            i = idx % order.size
-            if idx % self.world_size == self.rank:
-                if yielded >= self.start:
-                    yield int(order[i])
-                yielded += 1
-            if window >= 2:
-                j = (i - rnd.randint(window)) % order.size
-                order[i], order[j] = order[j], order[i]
-            idx += 1
+def replica_divergence(module: nn.Module) -> float:
+    """Largest absolute difference between this rank's parameters and rank 0's (0.0 in one process)."""
+    if get_world_size() <= 1:
+        return 0.0
+    flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    diff = (flat - ref).abs().max()
+    dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+    return float(diff)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from aucgan.au import au_set
 from aucgan.data.datasets import open_dataset
@@ -49,44 +48,6 @@ def lr_factor(step: int, total: int, decay_start: float) -> float:
     return max(0.0, 1.0 - (step - start) / max(1, total - start))
 
 
-def sync_gradients(module: nn.Module, world_size: int) -> None:
-    """Average gradients over ranks with one all-reduce (works with double-backward penalties, unlike DDP hooks)."""
-    if world_size <= 1:
-        return
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.flatten() for p in params])
-    torch.distributed.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
-
-
-def broadcast_module(module: nn.Module) -> None:
-    """Copy rank 0's parameters and buffers to every rank."""
-    if dist_utils.get_world_size() <= 1:
-        return
-    for t in list(module.parameters()) + list(module.buffers()):
-        torch.distributed.broadcast(t.data, src=0)
-
-
-def replica_divergence(module: nn.Module) -> float:
-    """Largest absolute difference between this rank's parameters and rank 0's (0.0 in one process)."""
-    if dist_utils.get_world_size() <= 1:
-        return 0.0
-    flat = torch.cat([p.detach().flatten() for p in module.parameters()])
-    ref = flat.clone()
-    torch.distributed.broadcast(ref, src=0)
-    diff = (flat - ref).abs().max()
-    torch.distributed.all_reduce(diff, op=torch.distributed.ReduceOp.MAX)
-    return float(diff)
-
-
 def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, resume: bool = False,
                   progress: bool = True, dataset=None, stop_at: int | None = None) -> TrainResult:
     """Train G/D on ``data`` for ``config.steps`` steps, writing stats, samples and checkpoints to ``run_dir``.
@@ -111,8 +72,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     torch.manual_seed(config.seed)
     G = build_generator(config).to(device)
     D = build_disc(config).to(device)
-    broadcast_module(G)
-    broadcast_module(D)
+    dist_utils.broadcast_module(G)
+    dist_utils.broadcast_module(D)
     ema = EMA(G, decay=config.optim.ema_decay, rampup=config.optim.ema_rampup)
     aunet = None
     if config.loss.w_au > 0 and config.loss.au_source in ("aunet", "both"):
@@ -183,7 +144,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
                 opt_d.zero_grad(set_to_none=True)
                 loss_d, s = objective.discriminator_phase(b, step, gen)
                 loss_d.backward()
-                sync_gradients(D, world)
+                dist_utils.sync_gradients(D, world)
                 opt_d.step()
                 scalars.update(s)
             b = train_data.random_batch(bs, gen, **kw).to(device)
@@ -194,7 +155,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             opt_g.zero_grad(set_to_none=True)
             loss_g, s = objective.generator_phase(b)
             loss_g.backward()
-            sync_gradients(G, world)
+            dist_utils.sync_gradients(G, world)
             opt_g.step()
             scalars.update(s)
             ema.update(G)
@@ -228,7 +189,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         if stats_writer is not None:
             stats_writer.close()
     if world > 1:
-        last["dist/replica_max_diff"] = max(replica_divergence(G), replica_divergence(D))
+        last["dist/replica_max_diff"] = max(dist_utils.replica_divergence(G), dist_utils.replica_divergence(D))
         if rank == 0:
             with (run_dir / "stats.jsonl").open("a") as fh:
                 fh.write(json.dumps({"step": step, "dist/world_size": world,
