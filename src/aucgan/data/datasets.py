@@ -8,10 +8,8 @@ decoding; images are decoded when an item is asked for (or all at once with ``pr
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,41 +19,13 @@ from torch.utils.data import Dataset
 
 from aucgan.au import AU_NAMES, AUError, au_set
 from aucgan.data.errors import DataError
-from aucgan.data.ganimation import AU_FILE, IMAGE_DIR, is_ganimation_folder, read_ganimation
+from aucgan.data.folder import MANIFEST_NAMES, find_manifest, is_synth_folder, read_manifest, read_synth_folder
+from aucgan.data.ganimation import AU_FILE, ganimation_samples, is_ganimation_folder
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, MapIOError, load_displacement, load_rgb
-from aucgan.data.openface import (
-    find_image_dir,
-    image_dir_candidates,
-    join_images,
-    looks_like_openface_csv,
-    read_openface_csv,
-)
-from aucgan.data.sample import Sample
+from aucgan.data.openface import looks_like_openface_csv, openface_samples
+from aucgan.data.sample import Sample, SampleMeta
 
-KINDS = ("openface", "ganimation", "synth", "manifest")
 LANDMARK_TOLERANCE = 0.02  # normalised landmarks may overshoot their image by this much (then clipped)
-
-
-@dataclass(frozen=True, eq=False)
-class SampleMeta:
-    """Everything known about a sample without decoding its maps.
-
-    ``maps``: map name -> image file. ``missing``: why the sample has no image file (OpenFace/GANimation rows
-    whose image was not found), reported when the sample is loaded or validated. ``landmarks``: (68, 2) in
-    0..1; ``landmarks_px``: (68, 2) pixels of the sample's maps, normalised by their size when loaded.
-    ``source``: the file (and line) the annotation came from, for error messages.
-    """
-
-    id: str
-    au: np.ndarray
-    maps: dict[str, Path]
-    identity: str | None = None
-    split: str | None = None
-    attrs: dict[str, float] = field(default_factory=dict)
-    landmarks: np.ndarray | None = None
-    landmarks_px: np.ndarray | None = None
-    source: str = ""
-    missing: str | None = None
 
 
 def _header_hw(path: Path) -> tuple[int, int]:
@@ -258,11 +228,6 @@ class MapDataset(Dataset):
                     continue
         return dict(out)
 
-    def validate(self, decode: bool = True) -> None:
-        """Raise :class:`DataError` listing every problem :meth:`check_files` finds (decoding all maps)."""
-        problems = self.check_files(decode=decode)
-        if problems:
-            raise DataError(f"{self.root}: " + " | ".join(problems))
 
 
 def normalise_landmarks(points_px: np.ndarray, hw: tuple[int, int]) -> np.ndarray | None:
@@ -293,8 +258,6 @@ def select_split(samples: Sequence[SampleMeta], split: str | None, source: Path)
 def detect_kind(path: str | Path) -> tuple[str, Path]:
     """``(kind, root)`` of a data set path: an OpenFace CSV, a GANimation folder, a synthetic benchmark
     folder, or a manifest (folder with ``manifest.csv``/``manifest.json``, or the manifest file itself)."""
-    from aucgan.data.folder import MANIFEST_NAMES, find_manifest, is_synth_folder  # imports this module
-
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -342,67 +305,13 @@ def open_dataset(path: str | Path, split: str | None = None, size: int | tuple[i
     hw = (size, size) if isinstance(size, int) else size
     disp = (DEFAULT_DISP_SCALE, DEFAULT_DISP_OFFSET)
     if kind == "openface":
-        samples, problems = _openface_samples(root, names, strict, images, join, min_confidence, success_only)
+        samples, problems = openface_samples(root, names, strict, images, join, min_confidence, success_only)
     elif kind == "ganimation":
-        samples, problems = _ganimation_samples(root, names, strict)
+        samples, problems = ganimation_samples(root, names, strict)
     else:
-        from aucgan.data.folder import read_manifest, read_synth_folder  # imports this module
-
         reader = read_synth_folder if kind == "synth" else read_manifest
         data = reader(root, names, strict)
         samples, problems, disp = data.samples, data.problems, (data.disp_scale, data.disp_offset)
     samples = select_split(samples, split, root)
     return MapDataset(samples, kind, root, names, size=hw, disp_scale=disp[0], disp_offset=disp[1],
                       problems=problems, preload=preload)
-
-
-def _openface_samples(path: Path, au_names, strict, images, join, min_confidence, success_only):
-    table = read_openface_csv(path, au_names, min_confidence=min_confidence, success_only=success_only,
-                              strict=strict)
-    rule = join or table.default_join
-    problems = list(table.problems)
-    folder = Path(images) if images is not None else find_image_dir(path, rule)
-    if folder is None:
-        looked = ", ".join(str(d) for d in image_dir_candidates(path, rule))
-        problems.append(f"{path}: no image folder found (looked for {looked}); pass images=DIR (--images)")
-        files: list[Path | None] = [None] * len(table.records)
-    else:
-        files = join_images(table, folder, rule)
-    samples = []
-    for record, image in zip(table.records, files):
-        identity = None
-        if record.frame is not None:  # one video per identity (OpenFace face ids separate people)
-            identity = table.stem if record.face == 0 else f"{table.stem}_face{record.face}"
-        missing = None
-        if image is None:
-            what = f"frame {record.frame} face {record.face}" if rule == "frame" else f"stem {table.stem!r}"
-            missing = f"no image for {what} ({'no image folder' if folder is None else f'in {folder}'})"
-        samples.append(SampleMeta(id=table.record_id(record), au=record.au,
-                                  maps={} if image is None else {"image": image}, identity=identity,
-                                  landmarks_px=record.landmarks_px, source=f"{path}: line {record.line}",
-                                  missing=missing))
-    return samples, problems
-
-
-def _ganimation_samples(folder: Path, au_names, strict):
-    data = read_ganimation(folder, au_names, strict=strict)
-    samples = []
-    for rec in data.records:
-        missing = None if rec.image is not None else f"{folder / IMAGE_DIR}: no image named {rec.stem}.*"
-        maps = {} if rec.image is None else {"image": rec.image}
-        samples.append(SampleMeta(id=rec.stem, au=rec.au, maps=maps, split=rec.split,
-                                  source=f"{folder / AU_FILE}: entry {rec.stem!r}",
-                                  missing=missing))
-    return samples, list(data.problems)
-
-
-def read_json(path: Path, what: str) -> object:
-    """Parse a JSON file, turning I/O and syntax errors into :class:`DataError` naming the file."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such {what} file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the {what} ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: the {what} is not valid JSON (line {exc.lineno}: {exc.msg})") from None

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from aucgan.au import AU_NAMES, EMOTIONS, AUError, au_set, canonical_au, check_intensity
-from aucgan.data.datasets import SampleMeta, read_json
-from aucgan.data.errors import DataError, open_csv
+from aucgan.data.errors import DataError, open_csv, read_json
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE
+from aucgan.data.sample import SampleMeta
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 CARD_NAME = "dataset.json"

@@ -19,6 +19,7 @@ from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, AUError, au_indices, au_set
 from aucgan.data.errors import DataError
 from aucgan.data.openface import IMAGE_EXTENSIONS
 from aucgan.data.safe_pickle import load_pickle
+from aucgan.data.sample import SampleMeta
 
 AU_FILE = "aus_openface.pkl"
 IMAGE_DIR = "imgs"
@@ -101,7 +102,7 @@ def read_ganimation(folder: str | Path, au_names: Sequence[str] = AU_NAMES,
     An AU vector of the wrong length, with NaN or outside 0..5, or a listed id without an AU entry raises
     :class:`DataError` (file, entry/line, field); with ``strict=False`` it is skipped and reported in
     ``problems``. A missing image is a problem (``image`` None), not an error here: the data set reports it
-    when the sample is loaded or validated.
+    when the sample is loaded or its files are checked.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -169,3 +170,17 @@ def read_ganimation(folder: str | Path, au_names: Sequence[str] = AU_NAMES,
                         f"{', '.join(missing_images[:3])})")
     records = [GanimationRecord(stem, aus[stem], images.get(stem), split_of.get(stem)) for stem in order]
     return GanimationData(folder, names, records, problems)
+
+
+def ganimation_samples(folder: Path, au_names: Sequence[str], strict: bool = True
+                       ) -> tuple[list[SampleMeta], list[str]]:
+    """The samples of a GANimation folder (AU pickle + images + optional id lists) and the problems noticed."""
+    data = read_ganimation(folder, au_names, strict=strict)
+    samples = []
+    for rec in data.records:
+        missing = None if rec.image is not None else f"{folder / IMAGE_DIR}: no image named {rec.stem}.*"
+        maps = {} if rec.image is None else {"image": rec.image}
+        samples.append(SampleMeta(id=rec.stem, au=rec.au, maps=maps, split=rec.split,
+                                  source=f"{folder / AU_FILE}: entry {rec.stem!r}",
+                                  missing=missing))
+    return samples, list(data.problems)

@@ -32,6 +32,7 @@ import numpy as np
 
 from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, AUError, au_set, canonical_au
 from aucgan.data.errors import DataError, open_csv
+from aucgan.data.sample import SampleMeta
 
 LAYOUTS = ("FeatureExtraction", "FeatureExtraction-old", "FaceLandmarkImg")
 JOIN_RULES = ("frame", "stem")
@@ -385,3 +386,35 @@ def join_images(table: OpenFaceTable, image_dir: str | Path, rule: str | None = 
             image = index.get((None, r.frame))
         out.append(image)
     return out
+
+
+def openface_samples(path: Path, au_names: Sequence[str], strict: bool = True, images: str | Path | None = None,
+                     join: str | None = None, min_confidence: float = 0.0, success_only: bool = True
+                     ) -> tuple[list[SampleMeta], list[str]]:
+    """The samples of an OpenFace CSV joined to its images (one identity per video and face id), and the
+    problems noticed; rows without an image carry the reason in ``missing``."""
+    table = read_openface_csv(path, au_names, min_confidence=min_confidence, success_only=success_only,
+                              strict=strict)
+    rule = join or table.default_join
+    problems = list(table.problems)
+    folder = Path(images) if images is not None else find_image_dir(path, rule)
+    if folder is None:
+        looked = ", ".join(str(d) for d in image_dir_candidates(path, rule))
+        problems.append(f"{path}: no image folder found (looked for {looked}); pass images=DIR (--images)")
+        files: list[Path | None] = [None] * len(table.records)
+    else:
+        files = join_images(table, folder, rule)
+    samples = []
+    for record, image in zip(table.records, files):
+        identity = None
+        if record.frame is not None:  # one video per identity (OpenFace face ids separate people)
+            identity = table.stem if record.face == 0 else f"{table.stem}_face{record.face}"
+        missing = None
+        if image is None:
+            what = f"frame {record.frame} face {record.face}" if rule == "frame" else f"stem {table.stem!r}"
+            missing = f"no image for {what} ({'no image folder' if folder is None else f'in {folder}'})"
+        samples.append(SampleMeta(id=table.record_id(record), au=record.au,
+                                  maps={} if image is None else {"image": image}, identity=identity,
+                                  landmarks_px=record.landmarks_px, source=f"{path}: line {record.line}",
+                                  missing=missing))
+    return samples, problems

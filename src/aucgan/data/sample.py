@@ -1,8 +1,10 @@
-"""The sample structure every reader and the synthetic benchmark yield (DESIGN.md section 1)."""
+"""The sample structure every reader and the synthetic benchmark yield (DESIGN.md section 1), and what the readers
+know of a sample before its maps are decoded (:class:`SampleMeta`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,6 +54,23 @@ class Sample:
         return out
 
 
-def as_au_tensor(values: np.ndarray | list[float]) -> torch.Tensor:
-    """A float32 AU tensor from any sequence of intensities."""
-    return torch.as_tensor(np.asarray(values, np.float32))
+@dataclass(frozen=True, eq=False)
+class SampleMeta:
+    """Everything known about a sample without decoding its maps.
+
+    ``maps``: map name -> image file. ``missing``: why the sample has no image file (OpenFace/GANimation rows
+    whose image was not found), reported when the sample is loaded or its files are checked. ``landmarks``: (68, 2) in
+    0..1; ``landmarks_px``: (68, 2) pixels of the sample's maps, normalised by their size when loaded.
+    ``source``: the file (and line) the annotation came from, for error messages.
+    """
+
+    id: str
+    au: np.ndarray
+    maps: dict[str, Path]
+    identity: str | None = None
+    split: str | None = None
+    attrs: dict[str, float] = field(default_factory=dict)
+    landmarks: np.ndarray | None = None
+    landmarks_px: np.ndarray | None = None
+    source: str = ""
+    missing: str | None = None

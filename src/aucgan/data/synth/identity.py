@@ -171,10 +171,6 @@ class IdentityBatch:
                    if isinstance(getattr(self, f.name), Tensor) and (include_basis or f.name != "basis")}
         return replace(self, params=tuple(self.params[i] for i in idx.tolist()), **tensors)
 
-    def repeat_each(self, n: int) -> IdentityBatch:
-        """Every identity ``n`` times in a row (identity-major order)."""
-        return self.take(torch.arange(len(self)).repeat_interleave(int(n)))
-
 
 def _noise(params: Sequence[Identity], size: int) -> dict[str, Tensor]:
     """Per-identity noise fields (B, H, W), each from the identity's own stream, in a fixed order.
