@@ -3,26 +3,32 @@
 :class:`GANObjective` owns no networks' weights and no optimiser: it receives G, D and the frozen AU
 estimator, computes each phase's total loss from the loss functions of this package, and returns
 ``(loss, scalars)`` so the training loop stays a plain function.
+
+It asks the networks what they can do through capabilities their interfaces declare, not through their
+classes: a discriminator with ``has_local_patches`` also judges region crops (``D.local``, ``D.local_au_index``;
+:class:`~aucgan.models.patch.GlobalLocalDiscriminator`), and an AU estimator with ``reads_renders`` reads SH-lit
+renders and takes the lighting (``aunet(maps, sh)``; :class:`~aucgan.models.shaded.ShadedAUNet`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
 from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
-from aucgan.models.patch import GlobalLocalDiscriminator
-from aucgan.models.shaded import ShadedAUNet
 from aucgan.render.sh import random_lighting
 from aucgan.render.shaded import Renderer
-from aucgan.training.config import LossConfig
-from aucgan.training.data import Batch
+
+if TYPE_CHECKING:  # the loss weights' schema; only its fields are read here
+    from aucgan.training.config import LossConfig
 
 AU_SOURCES = ("aunet", "disc", "both")
 ACTIVE_AU_DELTA = 0.02  # unit-scale change that counts an AU as edited (for the locality mask)
@@ -65,8 +71,8 @@ class GANObjective:
             raise ValueError("loss.w_shaded_rec renders the maps: give the objective a renderer and the codec")
 
     def read_aus(self, maps: torch.Tensor) -> torch.Tensor:
-        """AU logits of the frozen estimator; one that reads shaded renders sees random lighting every call."""
-        if isinstance(self.aunet, ShadedAUNet):
+        """AU logits of the frozen estimator; one that reads renders sees random lighting every call."""
+        if self.aunet.reads_renders:
             return self.aunet(maps, random_lighting(maps.shape[0]).to(maps.device))
         return self.aunet(maps)
 
@@ -96,7 +102,7 @@ class GANObjective:
                 l_au, s = au_loss(cfg.au_loss, d_fake.au_logits, b.target, pred_is_logits=True)
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/dau_{k.split('/')[-1]}": v for k, v in s.items()})
-        if isinstance(self.D, GlobalLocalDiscriminator):
+        if self.D.has_local_patches and (cfg.w_patch_adv > 0 or cfg.w_patch_au > 0):
             l_patch, s = self._patch_generator_loss(fake, b)
             loss, _ = loss + l_patch, stats.update(s)
         rec = None
@@ -160,7 +166,7 @@ class GANObjective:
         if lazy_r1:
             l_r1, s = r1_penalty(d_real.score, real_in, cfg.r1_gamma)
             loss, _ = loss + l_r1 * cfg.r1_every, stats.update(s)
-        if isinstance(self.D, GlobalLocalDiscriminator):
+        if self.D.has_local_patches and (cfg.w_patch_adv > 0 or cfg.w_patch_au > 0):
             l_patch, s = self._patch_discriminator_loss(b, fake)
             loss, _ = loss + l_patch, stats.update(s)
         stats["D/total"] = float(loss.detach())
@@ -172,12 +178,13 @@ class GANObjective:
         ``au_source`` disc/both, of their aux heads' AU terms on the region's AUs (x ``w_patch_au``)."""
         cfg, stats = self.cfg, {}
         local = self.D.local(fake, b.target, b.fp, b.target_extra)
-        index = self.D.patches.index
+        index = self.D.local_au_index
         loss = fake.new_zeros(())
         for region, d in local.items():
-            l_adv, _ = g_adv_loss(cfg.adversarial, d.score)
-            loss = loss + cfg.w_patch_adv * l_adv / len(local)
-            stats[f"G/patch_{region}"] = float(l_adv.detach())
+            if cfg.w_patch_adv > 0:
+                l_adv, _ = g_adv_loss(cfg.adversarial, d.score)
+                loss = loss + cfg.w_patch_adv * l_adv / len(local)
+                stats[f"G/patch_{region}"] = float(l_adv.detach())
             if cfg.w_patch_au > 0 and cfg.au_source in ("disc", "both") and d.au_logits is not None:
                 l_au, _ = au_loss(cfg.au_loss, d.au_logits, b.target[:, index[region]], pred_is_logits=True)
                 loss = loss + cfg.w_patch_au * l_au / len(local)
@@ -189,13 +196,14 @@ class GANObjective:
         heads' AU regression on real crops (x ``w_patch_au``)."""
         cfg, stats = self.cfg, {}
         real = self.D.local(b.x, b.au, b.fp, b.extra)
-        fakes = self.D.local(fake, b.target, b.fp, b.target_extra)
-        index = self.D.patches.index
+        fakes = self.D.local(fake, b.target, b.fp, b.target_extra) if cfg.w_patch_adv > 0 else {}
+        index = self.D.local_au_index
         loss = b.x.new_zeros(())
         for region, d_real in real.items():
-            l_adv, _ = d_adv_loss(cfg.adversarial, d_real.score, fakes[region].score)
-            loss = loss + cfg.w_patch_adv * l_adv / len(real)
-            stats[f"D/patch_{region}"] = float(l_adv.detach())
+            if cfg.w_patch_adv > 0:
+                l_adv, _ = d_adv_loss(cfg.adversarial, d_real.score, fakes[region].score)
+                loss = loss + cfg.w_patch_adv * l_adv / len(real)
+                stats[f"D/patch_{region}"] = float(l_adv.detach())
             if cfg.w_patch_au > 0 and d_real.au_logits is not None:
                 l_au, _ = au_loss(cfg.au_loss, d_real.au_logits, b.au[:, index[region]], pred_is_logits=True)
                 loss = loss + cfg.w_patch_au * l_au / len(real)

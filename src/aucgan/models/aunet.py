@@ -15,6 +15,8 @@ feature vector that feature-space metrics read.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
@@ -44,7 +46,13 @@ class AUNet(nn.Module):
 
     ``depth`` stride-2 stages with widths ``base_channels * 2**i`` (capped at ``max_channels``); any H, W
     (>= 2**depth) works.
+
+    ``reads_renders``: part of every AU estimator's interface (the AU loss reads it). False: the estimator reads
+    the maps themselves. An estimator of SH-lit renders (:class:`aucgan.models.shaded.ShadedAUNet`) sets it
+    and takes the lighting as ``forward(x, sh)``.
     """
+
+    reads_renders: ClassVar[bool] = False
 
     def __init__(self, in_channels: int, num_aus: int = 17, base_channels: int = 32, depth: int = 4,
                  arch: str = "cnn", *, hidden: int = 128, max_channels: int = 256) -> None:

@@ -49,10 +49,16 @@ class DOutput:
 
 
 class PatchDiscriminator(nn.Module):
-    """The shared trunk and heads; subclasses set ``condition`` (concat | projection | none) and ``aux``."""
+    """The shared trunk and heads; subclasses set ``condition`` (concat | projection | none) and ``aux``.
+
+    ``has_local_patches``: part of every discriminator's interface (the loss phases read it). False here; a
+    discriminator that also judges region crops sets it and offers ``local(x, au, footprints, extra)`` and
+    ``local_au_index`` (:class:`aucgan.models.patch.GlobalLocalDiscriminator`).
+    """
 
     condition: ClassVar[str] = "none"
     aux: ClassVar[bool] = False
+    has_local_patches: ClassVar[bool] = False
 
     def __init__(self, in_channels: int, num_aus: int = 17, extra_dim: int = 0, base_channels: int = 32,
                  max_channels: int = 256, num_down: int = 4, spectral_norm: bool = False,

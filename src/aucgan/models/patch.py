@@ -18,6 +18,7 @@ optimiser, one checkpoint file); calling it is calling the global discriminator,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -99,7 +100,12 @@ class LocalDiscriminators(nn.Module):
 
 
 class GlobalLocalDiscriminator(nn.Module):
-    """The global discriminator (called as usual) and :class:`LocalDiscriminators` in one module."""
+    """The global discriminator (called as usual) and :class:`LocalDiscriminators` in one module.
+
+    ``has_local_patches`` tells the loss phases to add the local terms through :meth:`local` and
+    :attr:`local_au_index` (see :class:`~aucgan.models.discriminator.PatchDiscriminator`)."""
+
+    has_local_patches: ClassVar[bool] = True
 
     def __init__(self, glob: PatchDiscriminator, patches: LocalDiscriminators) -> None:
         super().__init__()
@@ -111,3 +117,8 @@ class GlobalLocalDiscriminator(nn.Module):
     def local(self, x: Tensor, au: Tensor, footprints: Tensor, extra: Tensor | None = None) -> dict[str, DOutput]:
         """The local discriminators' verdicts ``{region: DOutput}`` (AUs: the full (B, K) vector)."""
         return self.patches(x, au, footprints, extra)
+
+    @property
+    def local_au_index(self) -> dict[str, list[int]]:
+        """``{region: AU columns}``: which AUs of the full vector each local discriminator judges."""
+        return self.patches.index

@@ -12,6 +12,8 @@ evaluations are repeatable; callers may pass ``sh`` explicitly.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
@@ -24,7 +26,11 @@ EVAL_LIGHTING_SEED = 20240
 
 
 class ShadedAUNet(nn.Module):
-    """``net`` (an :class:`AUNet` over 3-channel renders) applied to shaded renders of map tensors."""
+    """``net`` (an :class:`AUNet` over 3-channel renders) applied to shaded renders of map tensors.
+
+    ``reads_renders`` (the AU estimators' capability flag, see :class:`AUNet`): ``forward`` takes ``sh``."""
+
+    reads_renders: ClassVar[bool] = True
 
     def __init__(self, net: AUNet, codec: MapCodec, renderer: Renderer, lighting: str = "random") -> None:
         super().__init__()

@@ -8,11 +8,11 @@ Footprints are computed once per distinct landmark set (one per identity on the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
 from aucgan.au import EMOTIONS, PROTOTYPES, au_indices
+from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
 from aucgan.data.synth.expression import EMOTION_VALENCE
 from aucgan.errors import AucganError
@@ -21,28 +21,6 @@ from aucgan.layout.landmarks import canonical_layout
 from aucgan.training.extras import EXPRESSION_ATTRS, extra_slices, extras_of_items, ordered_attrs
 
 TARGET_MODES = ("shuffle", "prototype", "mixed")
-
-
-@dataclass
-class Batch:
-    """One training batch; AUs in unit scale (0..1)."""
-
-    x: torch.Tensor            # (B, C, H, W) network-scaled maps
-    au: torch.Tensor           # (B, K) source AUs
-    fp: torch.Tensor           # (B, K, H, W) AU footprints of each sample's layout
-    target: torch.Tensor       # (B, K) edit target AUs
-    x_pair: torch.Tensor       # (B, C, H, W) another sample of the same identity (or the sample itself)
-    au_pair: torch.Tensor      # (B, K)
-    mismatch: torch.Tensor     # (B, K) AUs of other samples (for matching-aware discriminators)
-    index: torch.Tensor        # (B,) sample indices
-    extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.training.extras)
-    target_extra: torch.Tensor | None = None  # (B, D) those of the edit targets: the expression attributes
-    #                                           (emotion, valence) follow the target, the rest the source
-    mask: torch.Tensor | None = None          # (B, 1, H, W) 0..1 valid pixels of the sources (photo visibility);
-    #                                           None: every pixel (the reconstruction losses weigh by it)
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(**{k: None if v is None else v.to(device, non_blocking=True) for k, v in self.__dict__.items()})
 
 
 class TrainData:
@@ -90,11 +68,6 @@ class TrainData:
     @property
     def num_identities(self) -> int:
         return len(self._same_identity)
-
-    def sample_targets(self, au: torch.Tensor, gen: torch.Generator, mode: str, prototype_prob: float,
-                       noise: float) -> torch.Tensor:
-        """Edit targets (unit scale): AUs of other samples, emotion prototypes at random intensities, or a mix."""
-        return self._targets(au, gen, mode, prototype_prob, noise)[0]
 
     def _targets(self, au: torch.Tensor, gen: torch.Generator, mode: str, prototype_prob: float,
                  noise: float) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from aucgan.data.batch import Batch
 from aucgan.errors import AucganError
-from aucgan.training.data import Batch
 
 ADAM_IMPLS = ("auto", "foreach", "fused", "single")
 
