@@ -37,8 +37,8 @@ from aucgan.data.synth.config import SynthConfig
 from aucgan.data.synth.render import render
 from aucgan.layout.atlas import face_mask
 from aucgan.models.decomposed import APERTURE_AUS
+from aucgan.runs import load_aunet, load_generator, make_codec
 from aucgan.training.aunet_loop import train_aunet
-from aucgan.training.build import load_aunet, load_generator, make_codec
 from aucgan.training.config import AUNetTrainConfig, load_config
 from aucgan.training.data import TrainData
 from aucgan.training.loop import training_loop

@@ -16,7 +16,7 @@ import torch
 from aucgan.au import au_indices, au_set, au_vector
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
-from aucgan.training.build import load_generator, make_codec
+from aucgan.runs import load_generator, make_codec
 from aucgan.training.extras import MissingAttributeError, extra_vector
 
 

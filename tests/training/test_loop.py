@@ -104,7 +104,7 @@ def test_relative_mode_learns_that_zero_delta_reproduces_the_input(tiny_bench, t
     """Ling et al.'s identity loss: after a few steps G(x, delta=0) is closer to x than the untrained G."""
     from aucgan.au import au_set
     from aucgan.data.datasets import open_dataset
-    from aucgan.training.build import load_generator, make_codec
+    from aucgan.runs import load_generator, make_codec
     from aucgan.training.data import TrainData
 
     cfg = _cfg("relative", tiny_aunet, "steps=12", "loss.w_au=0", "loss.w_d_au=0", "loss.w_adv=0.1",

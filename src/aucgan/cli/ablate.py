@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
     from aucgan.report.compare import build_comparison
-    from aucgan.training.checkpoint import latest_checkpoint
+    from aucgan.runs import checkpoint_steps, record_data
     from aucgan.training.config import load_config, replace_path, to_dict
     from aucgan.training.loop import training_loop
 
@@ -146,14 +146,13 @@ def run(args: argparse.Namespace) -> int:
     for i, (name, preset, overrides) in enumerate(variants, 1):
         cfg = replace_path(load_config(preset, overrides), "name", name)
         run_dir = out / "runs" / name
-        ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
-        done = ckpt is not None and json.loads((Path(ckpt) / "meta.json").read_text())["step"] == cfg.steps
+        steps = checkpoint_steps(run_dir)
+        done = bool(steps) and steps[-1] == cfg.steps
         state = "trained already" if done else f"training {cfg.steps} steps"
         print(f"[{i}/{len(variants)}] {name}: {state}", flush=True)
         if not done:
-            training_loop(cfg, args.data, run_dir, resume=ckpt is not None, progress=not args.no_progress)
-        if not (run_dir / "data.json").is_file():
-            atomic_write_text(run_dir / "data.json", json.dumps({"path": str(args.data)}))
+            training_loop(cfg, args.data, run_dir, resume=bool(steps), progress=not args.no_progress)
+        record_data(run_dir, args.data)
         atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"preset": preset, "overrides": overrides,
                                                                          "config": to_dict(cfg)}, indent=1))
         evaluate(run_dir, EvalOptions(data=args.data, judge=args.judge, features=args.features,

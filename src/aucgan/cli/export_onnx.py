@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.errors import AucganError
     from aucgan.export.onnx import check_onnx, export_onnx
     from aucgan.fsutil import check_output
-    from aucgan.training.build import load_generator
+    from aucgan.runs import load_generator
 
     out = check_output(args.out, force=args.force, what="output file")
     if out.suffix != ".onnx":

@@ -87,6 +87,7 @@ def launch_procs(args: argparse.Namespace, batch_size: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from aucgan.errors import AucganError
+    from aucgan.runs import CKPT_DIR, LOG_FILE
     from aucgan.training import distributed as dist_utils
     from aucgan.training.config import to_dict
     from aucgan.training.loop import training_loop
@@ -117,11 +118,11 @@ def run(args: argparse.Namespace) -> int:
     if info.rank == 0:
         print(f"run directory: {run_dir}", flush=True)
     if info.rank == 0:
-        with Logger(run_dir / "log.txt"):
+        with Logger(run_dir / LOG_FILE):
             result = training_loop(config, args.data, run_dir, resume=args.resume, progress=not args.no_progress)
     else:
         result = training_loop(config, args.data, run_dir, resume=args.resume, progress=False)
     if info.rank == 0:
-        print(f"finished at step {result.step}; checkpoints in {run_dir / 'checkpoints'}")
+        print(f"finished at step {result.step}; checkpoints in {run_dir / CKPT_DIR}")
     dist_utils.cleanup()
     return 0

@@ -4,7 +4,8 @@ The context holds the generator under test (EMA), the map codec and AU names, th
 :class:`~aucgan.training.data.TrainData` (network-scaled maps, AUs in unit scale, footprints), and the
 optional pieces some metrics need: the independent AU judge, the run's discriminator, held-out real maps
 and a ground-truth renderer (synthetic benchmark only). Every random choice derives from ``ctx.seed``
-and a per-use salt, so two evaluations of the same checkpoint score the same samples.
+and a per-use salt, so two evaluations of the same checkpoint score the same samples. Networks trained on
+another map encoding, size or AU set (the judge, a feature extractor) enter through :class:`CodecAdapter`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from aucgan.data.codec import MapCodec
+from aucgan.errors import AucganError
 
 if TYPE_CHECKING:
     from aucgan.training.data import TrainData
@@ -26,6 +28,40 @@ if TYPE_CHECKING:
 ACTIVE_UNIT = 0.02
 
 FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
+
+
+class EvalError(AucganError, ValueError):
+    """The run, data, judge or options of an evaluation do not fit together."""
+
+
+class CodecAdapter(nn.Module):
+    """Feeds maps encoded with the generator's codec to a network trained on another encoding, size or AU
+    set: decode, re-encode, resize; ``predict`` returns the generator's AU columns."""
+
+    def __init__(self, net: nn.Module, source: MapCodec, target: MapCodec, size: int,
+                 au_columns: Sequence[int] | None = None) -> None:
+        super().__init__()
+        missing = [m for m in target.maps if m not in source.maps]
+        if missing:
+            raise EvalError(f"the network reads map(s) {missing} that the generator does not write")
+        self.net, self.source, self.target, self.size = net, source, target, size
+        self.au_columns = None if au_columns is None else list(au_columns)
+
+    def translate(self, x: torch.Tensor) -> torch.Tensor:
+        if self.source == self.target and x.shape[-1] == self.size:
+            return x
+        y = self.target.encode(self.source.decode(x))
+        if y.shape[-1] != self.size:
+            y = nn.functional.interpolate(y, size=(self.size, self.size), mode="bilinear",
+                                          align_corners=False)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.translate(x))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net.predict(self.translate(x))
+        return out if self.au_columns is None else out[:, self.au_columns]
 
 
 class GroundTruth(Protocol):
@@ -159,11 +195,6 @@ def judge_read(ctx: EvalContext, x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------- map statistics
-
-def map_slices(ctx: EvalContext) -> dict[str, slice]:
-    """Channel range of each named map in the network tensor."""
-    return ctx.codec.slices()
-
 
 def decode(ctx: EvalContext, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Network tensor -> named maps in natural units (albedo 0..1, displacement in its own units)."""

@@ -3,7 +3,8 @@
 
 The evaluation data is the data set's test split (the run's own data by default: ``RUN/data.json``), the
 realism reference a seeded subset of its train split. The judge and the feature extractor may have been
-trained on another map encoding or AU set than the generator: :class:`CodecAdapter` translates.
+trained on another map encoding or AU set than the generator: :class:`~aucgan.metrics.context.CodecAdapter`
+translates.
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from aucgan.au import au_indices, au_set
 from aucgan.data.codec import MapCodec
 from aucgan.errors import AucganError
-from aucgan.metrics.context import EvalContext, GroundTruth
+from aucgan.metrics.context import CodecAdapter, EvalContext, EvalError, GroundTruth
 from aucgan.metrics.registry import REQUIREMENTS, get_metric, metric_names, parse_metric_list, run_metrics
+from aucgan.runs import (
+    DATA_FILE,
+    load_aunet,
+    load_discriminator,
+    load_generator,
+    make_codec,
+    pick_device,
+    recorded_data_path,
+)
 
 #: The most evaluation samples held in memory (a seeded subset of a larger test split).
 MAX_EVAL_SAMPLES = 512
-
-
-class EvalError(AucganError, ValueError):
-    """The run, data, judge or options of an evaluation do not fit together."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,10 @@ def resolve_data_path(run_dir: str | Path, data: str | None) -> Path:
     """``--data`` if given, else the path recorded in ``RUN/data.json``; an error saying what to pass."""
     if data:
         return Path(data)
-    record = Path(run_dir) / "data.json"
-    if record.is_file():
-        try:
-            return Path(json.loads(record.read_text())["path"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvalError(f"{record}: expected {{\"path\": ...}} ({exc})") from None
-    raise EvalError(f"{run_dir}: no data.json recording the training data; pass --data DATASET_DIR")
+    recorded = recorded_data_path(run_dir)
+    if recorded is None:
+        raise EvalError(f"{run_dir}: no {DATA_FILE} recording the training data; pass --data DATASET_DIR")
+    return recorded
 
 
 def _seeded_subset(n: int, limit: int, seed: int) -> list[int]:
@@ -91,41 +93,9 @@ def load_split(path: Path, codec: MapCodec, au_names: Sequence[str], size: int, 
                      extra_attrs=extra_attrs)
 
 
-class CodecAdapter(nn.Module):
-    """Feeds maps encoded with the generator's codec to a network trained on another encoding, size or AU
-    set: decode, re-encode, resize; ``predict`` returns the generator's AU columns."""
-
-    def __init__(self, net: nn.Module, source: MapCodec, target: MapCodec, size: int,
-                 au_columns: Sequence[int] | None = None) -> None:
-        super().__init__()
-        missing = [m for m in target.maps if m not in source.maps]
-        if missing:
-            raise EvalError(f"the network reads map(s) {missing} that the generator does not write")
-        self.net, self.source, self.target, self.size = net, source, target, size
-        self.au_columns = None if au_columns is None else list(au_columns)
-
-    def translate(self, x: torch.Tensor) -> torch.Tensor:
-        if self.source == self.target and x.shape[-1] == self.size:
-            return x
-        y = self.target.encode(self.source.decode(x))
-        if y.shape[-1] != self.size:
-            y = nn.functional.interpolate(y, size=(self.size, self.size), mode="bilinear",
-                                          align_corners=False)
-        return y
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.translate(x))
-
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net.predict(self.translate(x))
-        return out if self.au_columns is None else out[:, self.au_columns]
-
-
 def load_judge(run_dir: str | Path, codec: MapCodec, au_names: Sequence[str],
                device: torch.device) -> CodecAdapter:
     """The frozen AU judge of ``run_dir`` (``aucgan train-au``), adapted to the generator's codec and AUs."""
-    from aucgan.training.build import load_aunet, make_codec
-
     net, cfg = load_aunet(run_dir, device)
     judge_aus = au_set(cfg.data.au_set)
     missing = [a for a in au_names if a not in judge_aus]
@@ -154,8 +124,6 @@ def load_truth(path: Path, codec: MapCodec, au_names: Sequence[str], size: int) 
 def build_context(run_dir: str | Path, options: EvalOptions,
                   log: Callable[[str], None] = print) -> EvalContext:
     """Load everything the metrics may need for the run's latest checkpoint."""
-    from aucgan.training.build import load_discriminator, load_generator, make_codec, pick_device
-
     run_dir = Path(run_dir)
     device = pick_device(options.device)
     G, cfg, step = load_generator(run_dir, device)

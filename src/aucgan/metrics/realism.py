@@ -16,7 +16,9 @@ import torch
 from scipy import linalg
 
 from aucgan.data.codec import MapCodec
+from aucgan.errors import AucganError
 from aucgan.metrics.context import (
+    CodecAdapter,
     EvalContext,
     FeatureExtractor,
     extras_of,
@@ -27,6 +29,7 @@ from aucgan.metrics.context import (
 )
 from aucgan.metrics.registry import register_metric
 from aucgan.metrics.swd import swd
+from aucgan.runs import load_aunet, make_codec
 
 SALT_SOURCES, SALT_TARGETS, SALT_KID = 501, 502, 503
 NO_FEATURES = ("FID/KID skipped: no feature extractor given (pass --features AUNET_RUN_DIR, a local "
@@ -64,10 +67,6 @@ def aunet_features(run_dir: str | Path, codec: MapCodec,
                    device: torch.device | str = "cpu") -> FeatureExtractor:
     """A feature extractor from an AU estimator run dir: the input of its last linear layer (penultimate
     activations) for maps encoded with ``codec``. Weights load from safetensors; nothing is downloaded."""
-    from aucgan.errors import AucganError
-    from aucgan.metrics.evaluate import CodecAdapter
-    from aucgan.training.build import load_aunet, make_codec
-
     net, cfg = load_aunet(run_dir, device)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     if not linears:

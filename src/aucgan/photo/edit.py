@@ -45,11 +45,14 @@ def fill_invisible(texture: torch.Tensor, visible: torch.Tensor) -> torch.Tensor
 def training_domain(run_dir: str | Path) -> str:
     """``"photo"``, ``"synthetic"`` or ``"unknown"``: what the run was trained on (from ``RUN/data.json``)."""
     from aucgan.data.folder import is_synth_folder
+    from aucgan.errors import AucganError
+    from aucgan.runs import recorded_data_path
 
-    record = Path(run_dir) / "data.json"
     try:
-        path = Path(json.loads(record.read_text())["path"])
-    except (OSError, KeyError, TypeError, ValueError):
+        path = recorded_data_path(run_dir)
+    except AucganError:
+        return "unknown"
+    if path is None:
         return "unknown"
     if is_synth_folder(path):
         return "synthetic"

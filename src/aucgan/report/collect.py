@@ -3,7 +3,6 @@ and line the runs up in the summary table (headline figures, best per column).""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from aucgan.errors import AucganError
 from aucgan.metrics.registry import get_metric, latest_results, metric_names
+from aucgan.runs import CONFIG_FILE, STATS_FILE, read_json, read_stats
 
 
 class ReportError(AucganError, ValueError):
@@ -60,32 +60,14 @@ class Column:
         return f"{self.metric}: {self.key}"
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    if not path.is_file():
-        return rows
-    for i, text in enumerate(path.read_text().splitlines(), 1):
-        if text.strip():
-            try:
-                rows.append(json.loads(text))
-            except json.JSONDecodeError as exc:
-                raise ReportError(f"{path}:{i}: not a JSON line ({exc.msg})") from None
-    return rows
-
-
 def collect_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
     """Read a run directory (config.json, metric-*.jsonl, stats.jsonl)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
-    config = {}
-    if (path / "config.json").is_file():
-        try:
-            config = json.loads((path / "config.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path / 'config.json'}: not JSON ({exc.msg})") from None
-    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path),
-                     stats=_read_jsonl(path / "stats.jsonl"))
+    config = read_json(path / CONFIG_FILE, "training run") if (path / CONFIG_FILE).is_file() else {}
+    stats = read_stats(path) if (path / STATS_FILE).is_file() else []
+    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats)
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:

@@ -10,6 +10,7 @@ import torch
 
 from aucgan.report.collect import RunRecord, collect_run, run_names
 from aucgan.report.html import slug, write_report
+from aucgan.runs import checkpoint_steps, load_generator, make_codec, pick_device
 
 
 def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int, device: torch.device,
@@ -19,7 +20,6 @@ def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int
     from aucgan.metrics.evaluate import load_split, resolve_data_path
     from aucgan.report.plots import sweep_figure
     from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
-    from aucgan.training.build import load_generator, make_codec
 
     G, cfg, step = load_generator(record.path, device)
     codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
@@ -44,8 +44,6 @@ def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: 
                      sweep_faces: int = 2, device: str = "auto", title: str = "aucgan comparison",
                      names: Sequence[str] | None = None, log: Callable[[str], None] = print) -> Path:
     """Write the report over ``run_dirs`` into ``out_dir``; returns the HTML path."""
-    from aucgan.training.build import pick_device
-
     out_dir = Path(out_dir)
     names = list(names) if names is not None else run_names(run_dirs)
     records = [collect_run(p, n) for p, n in zip(run_dirs, names)]
@@ -53,7 +51,7 @@ def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: 
     if sweep_faces > 0:
         dev, cache = pick_device(device), {}
         for r in records:
-            if not (r.path / "checkpoints").is_dir():
+            if not checkpoint_steps(r.path):
                 log(f"{r.name}: no checkpoints, no sweep grids")
                 continue
             sweeps[r.name] = render_sweeps(r, out_dir, data, sweep_faces, dev, cache)

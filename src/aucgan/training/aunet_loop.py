@@ -12,14 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from aucgan.au import au_set
 from aucgan.data.datasets import open_dataset
+from aucgan.device import pick_device
 from aucgan.errors import AucganError
-from aucgan.fsutil import atomic_write, atomic_write_text
+from aucgan.fsutil import atomic_write_text
 from aucgan.metrics.agreement import summarize
-from aucgan.training.build import build_aunet, make_codec, pick_device
+from aucgan.runs import AUNET_METRICS, CONFIG_FILE, STATS_FILE, save_aunet
+from aucgan.training.build import build_aunet, make_codec
 from aucgan.training.config import AUNetTrainConfig, to_dict
 from aucgan.training.data import TrainData
 
@@ -46,7 +47,7 @@ def predict_intensities(net: torch.nn.Module, x: torch.Tensor, batch_size: int =
 
 def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path, progress: bool = True,
                 holdout_fraction: float = 0.2) -> dict:
-    """Train an AUNet on ``data``; write ``aunet.safetensors``, ``config.json``, ``metrics.json``; return metrics."""
+    """Train an AUNet on ``data``; write the AU-estimator run (:mod:`aucgan.runs`); return its metrics."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
@@ -73,12 +74,12 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(config.steps, 1))
     gen = torch.Generator().manual_seed(config.seed)
-    atomic_write_text(run_dir / "config.json", json.dumps(to_dict(config), indent=1))
+    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(to_dict(config), indent=1))
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=config.steps, desc=config.name, dynamic_ncols=True)
-    log = (run_dir / "stats.jsonl").open("a")
+    log = (run_dir / STATS_FILE).open("a")
     t0 = time.perf_counter()
     net.train()
     try:
@@ -110,7 +111,6 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
     metrics = summarize(y_te.numpy() * 5.0, pred, au_names)
     metrics.update({"held_out_samples": int(x_te.shape[0]), "train_samples": int(x_tr.shape[0]),
                     "steps": config.steps, "seconds": round(time.perf_counter() - t0, 2)})
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    atomic_write(run_dir / "aunet.safetensors", lambda p: save_file(state, str(p)))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=1))
+    save_aunet(run_dir, net)
+    atomic_write_text(run_dir / AUNET_METRICS, json.dumps(metrics, indent=1))
     return metrics

@@ -348,6 +348,13 @@ def _load_module(module: nn.Module, state: dict[str, torch.Tensor], where: Path)
     module.load_state_dict(state, strict=True)
 
 
+def load_weights(module: nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> None:
+    """Load one safetensors state dict (a checkpoint's ``<module>.safetensors``, an AU estimator's weights) into
+    ``module``; :class:`CheckpointError` names missing/unexpected keys and mismatched shapes."""
+    path = Path(path)
+    _load_module(module, _read_tensors(path, map_location), path)
+
+
 def _load_optimizer(opt: Optimizer, state: dict[str, Any], where: Path) -> None:
     groups, own_groups = state.get("param_groups", []), opt.state_dict()["param_groups"]
     sizes, own_sizes = [len(g.get("params", [])) for g in groups], [len(g["params"]) for g in own_groups]
@@ -390,8 +397,7 @@ def load_checkpoint(path: str | Path, modules: Mapping[str, nn.Module],
             raise CheckpointError(f"{folder}: no {kind} {_few(absent)} in the checkpoint "
                                   f"(it has: {', '.join(saved) or 'none'})")
     for name, module in modules.items():
-        file = folder / f"{name}.safetensors"
-        _load_module(module, _read_tensors(file, map_location), file)
+        load_weights(module, folder / f"{name}.safetensors", map_location)
     for name, opt in optimizers.items():
         file = folder / f"optim-{name}.safetensors"
         structure = _read_json(folder / f"optim-{name}.json")

@@ -16,15 +16,17 @@ from pathlib import Path
 import torch
 
 from aucgan.au import au_set
+from aucgan.data.batch import Batch
 from aucgan.data.datasets import open_dataset
+from aucgan.device import pick_device
 from aucgan.errors import AucganError
-from aucgan.fsutil import atomic_write_text
 from aucgan.losses.objective import GANObjective
+from aucgan.runs import CKPT_DIR, STATS_FILE, load_aunet, record_data
 from aucgan.training import distributed as dist_utils
-from aucgan.training.build import build_disc, build_generator, load_aunet, make_codec, pick_device
+from aucgan.training.build import build_disc, build_generator, make_codec
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from aucgan.training.config import TrainConfig, to_dict
-from aucgan.training.data import Batch, TrainData
+from aucgan.training.data import TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
 from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
@@ -101,8 +103,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         ema.num_updates = int(meta.get("ema_updates", step))
     if rank == 0:
         write_config(run_dir, to_dict(config), resume=resume)
-        if data is not None and not (run_dir / "data.json").is_file():
-            atomic_write_text(run_dir / "data.json", json.dumps({"path": str(Path(data).resolve())}))
+        if data is not None:
+            record_data(run_dir, data)
     stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     mode="prototype", noise=0.0).to(device)
@@ -112,7 +114,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         if world > 1:
             states = dist_utils.all_gather_object(gen.get_state())
         if rank == 0:
-            save_checkpoint(run_dir / "checkpoints", modules={"G": G, "G_ema": ema.module, "D": D},
+            save_checkpoint(run_dir / CKPT_DIR, modules={"G": G, "G_ema": ema.module, "D": D},
                             optimizers={"opt_g": opt_g, "opt_d": opt_d},
                             meta={"step": step, "config": to_dict(config), "ema_updates": ema.num_updates,
                                   "data_rng": [s.tolist() for s in states]},
@@ -191,7 +193,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     if world > 1:
         last["dist/replica_max_diff"] = max(dist_utils.replica_divergence(G), dist_utils.replica_divergence(D))
         if rank == 0:
-            with (run_dir / "stats.jsonl").open("a") as fh:
+            with (run_dir / STATS_FILE).open("a") as fh:
                 fh.write(json.dumps({"step": step, "dist/world_size": world,
                                      "dist/replica_max_diff": last["dist/replica_max_diff"]}) + "\n")
     if not all(math.isfinite(v) for v in last.values()):

@@ -1,4 +1,6 @@
-"""Run directories (stylegan3 style): auto-numbered folders, the resolved config, and a copy of the log."""
+"""Creating run directories (stylegan3 style): auto-numbered folders, the resolved config, and a copy of the log.
+
+The files' names are :mod:`aucgan.runs`'s, which also loads runs back."""
 
 from __future__ import annotations
 
@@ -11,9 +13,8 @@ from typing import Any, TextIO
 
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write_text
+from aucgan.runs import CONFIG_FILE
 
-CONFIG_FILE = "config.json"
-LOG_FILE = "log.txt"
 _RUN_ID_RE = re.compile(r"^(\d+)")
 
 

@@ -1,5 +1,5 @@
 """Training statistics: append-only ``stats.jsonl`` (one JSON object per call, stylegan3 style), an
-optional TensorBoard mirror, a NaN/Inf guard, and PNG sample grids.
+optional TensorBoard mirror and a NaN/Inf guard (reading them back: :func:`aucgan.runs.read_stats`).
 """
 
 from __future__ import annotations
@@ -8,17 +8,15 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from aucgan.errors import AucganError
-from aucgan.fsutil import atomic_write
+from aucgan.runs import STATS_FILE
 
-STATS_FILE = "stats.jsonl"
 _TB_WARNED = False
 
 
@@ -27,7 +25,7 @@ class NonFiniteLossError(AucganError, FloatingPointError):
 
 
 class StatsError(AucganError, ValueError):
-    """An unreadable stats file or an image grid with inconsistent tiles."""
+    """Scalars that cannot be written to the stats file."""
 
 
 def _summary_writer(log_dir: Path) -> Any | None:
@@ -110,35 +108,6 @@ class StatsWriter:
         self.close()
 
 
-def read_stats(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``stats.jsonl`` (or of ``run_dir/stats.jsonl``), in order.
-
-    A malformed line is an error naming file and line, except a truncated *last* line (a run killed
-    mid-write), which is skipped with a warning.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / STATS_FILE
-    if not path.is_file():
-        raise StatsError(f"{path}: no such stats file")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    out = []
-    for i, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            if i == len(lines):
-                warnings.warn(f"{path}:{i}: skipping a truncated last line", RuntimeWarning, stacklevel=2)
-                break
-            raise StatsError(f"{path}:{i}: not a JSON object per line ({exc})") from None
-        out.append(record)
-    return out
-
-
 def check_finite(scalars: Mapping[str, float], step: int) -> None:
     """Raise :class:`NonFiniteLossError` naming every scalar that is NaN or infinite at ``step``."""
     bad = []
@@ -149,50 +118,3 @@ def check_finite(scalars: Mapping[str, float], step: int) -> None:
     if bad:
         raise NonFiniteLossError(f"loss became NaN/Inf at step {step}: {', '.join(bad)}; stopping (the last "
                                  "good checkpoint is kept; try a lower learning rate or loss weight)")
-
-
-# --------------------------------------------------------------------------------------------- image grid
-def _tile(t: torch.Tensor, where: str) -> np.ndarray:
-    t = t.detach().float().cpu()
-    if t.dim() == 2:
-        t = t[None]
-    if t.dim() != 3 or t.shape[0] not in (1, 3):
-        raise StatsError(f"image grid {where}: expected (1|3, H, W) or (H, W), got {tuple(t.shape)}")
-    t = t.expand(3, -1, -1).clamp(0, 1).nan_to_num(0.0)
-    return (t.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-
-
-def save_image_grid(path: str | Path, tensor_rows: Sequence[Sequence[torch.Tensor] | torch.Tensor],
-                    labels: Sequence[str] | None = None, pad: int = 2) -> Path:
-    """Write rows of maps as one PNG (atomically) and return its path.
-
-    ``tensor_rows``: a sequence of rows, each a sequence of (1|3, H, W) maps in 0..1 or an (N, C, H, W)
-    tensor; one-channel maps are shown grey. All tiles share H and W; rows may differ in length (short
-    rows are padded white). ``labels``, if given, caption the columns in a header strip.
-    """
-    from PIL import Image, ImageDraw
-
-    rows = [[_tile(t, f"row {r} column {c}") for c, t in enumerate(row)] for r, row in enumerate(tensor_rows)]
-    if not rows or not any(rows):
-        raise StatsError("image grid: no tiles")
-    h, w = next(t for row in rows for t in row).shape[:2]
-    for r, row in enumerate(rows):
-        for c, t in enumerate(row):
-            if t.shape[:2] != (h, w):
-                raise StatsError(f"image grid row {r} column {c}: tile is {t.shape[0]}x{t.shape[1]}, "
-                                 f"the first is {h}x{w}")
-    cols = max(len(row) for row in rows)
-    if labels is not None and len(labels) > cols:
-        raise StatsError(f"image grid: {len(labels)} labels for {cols} columns")
-    header = 14 if labels else 0
-    canvas = np.full((header + pad + len(rows) * (h + pad), pad + cols * (w + pad), 3), 255, dtype=np.uint8)
-    for r, row in enumerate(rows):
-        for c, t in enumerate(row):
-            y, x = header + pad + r * (h + pad), pad + c * (w + pad)
-            canvas[y:y + h, x:x + w] = t
-    image = Image.fromarray(canvas)
-    if labels:
-        draw = ImageDraw.Draw(image)
-        for c, text in enumerate(labels):
-            draw.text((pad + c * (w + pad) + 1, 1), str(text), fill=(0, 0, 0))
-    return atomic_write(Path(path), lambda tmp: image.save(tmp, format="PNG"))

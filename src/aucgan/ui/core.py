@@ -87,16 +87,6 @@ def light_direction(azimuth: float, tilt: float) -> tuple[float, float, float]:
     return (math.sin(t) * math.sin(a), -math.sin(t) * math.cos(a), math.cos(t))
 
 
-def recorded_data_path(run_dir: str | Path) -> Path | None:
-    """The data set a training run recorded in ``RUN/data.json``, or None when there is none (or it is bad)."""
-    record = Path(run_dir) / "data.json"
-    try:
-        path = json.loads(record.read_text())["path"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Path(path) if isinstance(path, str) and path else None
-
-
 def check_upload(path: str | Path, max_bytes: int) -> Path:
     """An uploaded file that exists and is at most ``max_bytes``; otherwise :class:`UIError`."""
     p = Path(path)
@@ -218,6 +208,7 @@ class EditorSession:
              max_upload_mb: float = MAX_UPLOAD_MB, seed: int = 0) -> EditorSession:
         """Load a training run's EMA generator; :class:`UIError` naming the folder if it is not a usable run."""
         from aucgan.inference import Editor
+        from aucgan.runs import recorded_data_path
 
         run = Path(str(run_dir).strip())
         if not str(run_dir).strip() or not run.is_dir():
