@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from html.parser import HTMLParser
 
 import pytest
@@ -56,11 +57,46 @@ def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet
         assert lines[0]["judge_independent"] is False
         assert name in printed
     realism = json.loads((run / "metric-realism.jsonl").read_text())["results"]["summary"]
-    assert realism["swd"] > 0 and realism["fid"] is not None
+    assert all(math.isfinite(realism[k]) for k in ("swd", "swd_floor", "fid", "fid_floor", "kid", "kid_floor"))
+    assert realism["swd_excess"] == pytest.approx(realism["swd"] - realism["swd_floor"])
+    # the held-out reference is other faces than the test sources, and the edits change the maps
+    assert realism["swd_floor"] > 0 and realism["fid_floor"] > 0
+    assert realism["swd"] != realism["swd_floor"] and realism["fid"] != realism["fid_floor"]
     paired = json.loads((run / "metric-paired_fidelity.jsonl").read_text())["results"]["summary"]
-    assert paired["l1_footprint/displacement"] >= 0
+    for name in ("displacement", "albedo"):
+        assert 0 < paired[f"l1_footprint/{name}"] < 2 and math.isfinite(paired[f"psnr_footprint/{name}"])
+        assert 0 < paired[f"source_l1_footprint/{name}"] != paired[f"l1_footprint/{name}"]
     sens = json.loads((run / "metric-sensitivity.jsonl").read_text())
     assert (run / sens["arrays"]).is_file()
+
+
+def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tiny_bench, tiny_aunet, tmp_path, capsys):
+    """The no-edit reference: with its per-AU residual head zeroed, the improved generator returns its input, so
+    every distance to the real maps equals its real-vs-real floor and every error the unedited source's."""
+    import torch
+
+    from aucgan.runs import CKPT_DIR, CONFIG_FILE, load_generator
+    from aucgan.training.checkpoint import save_checkpoint
+
+    G, cfg, step = load_generator(runs[1])
+    assert cfg.generator.head == "au_residual"
+    with torch.no_grad():
+        G.head.weight.zero_()
+        G.head.bias.zero_()
+    still = tmp_path / "still"
+    still.mkdir()
+    (still / CONFIG_FILE).write_text((runs[1] / CONFIG_FILE).read_text())
+    save_checkpoint(still / CKPT_DIR, {"G_ema": G}, {}, {"step": step}, rng=False)
+    code = main(["eval", str(still), "--data", str(tiny_bench), "--features", str(tiny_aunet),
+                 "--metrics", "realism,paired_fidelity", *FAST])
+    assert code == 0, capsys.readouterr().err
+    realism = json.loads((still / "metric-realism.jsonl").read_text())["results"]["summary"]
+    for key in ("swd", "fid", "kid"):
+        assert realism[key] == realism[f"{key}_floor"], key
+    assert realism["swd_excess"] == 0.0
+    paired = json.loads((still / "metric-paired_fidelity.jsonl").read_text())["results"]["summary"]
+    for name in ("displacement", "albedo"):
+        assert paired[f"l1_footprint/{name}"] == paired[f"source_l1_footprint/{name}"] > 0
 
 
 def test_eval_uses_the_recorded_data_and_skips_what_it_cannot_run(runs, tiny_bench, capsys):

@@ -1,0 +1,140 @@
+"""The package's module graph: every module imports, no module imports itself back through others, and the
+layers that read runs reach training only where noted."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import aucgan
+
+SRC = Path(aucgan.__file__).parent
+#: Cycles through imports inside functions that another change removes (cli/generate <-> cli/export_maps: the
+#: edit-source loader moves to the inference layer). Module-level cycles are never allowed.
+KNOWN_FUNCTION_LEVEL_CYCLES = {frozenset({"aucgan.cli.generate", "aucgan.cli.export_maps"})}
+#: Layers that load trained runs do so through aucgan.runs; of the training package they may use only these.
+RUN_READERS = ("aucgan.inference", "aucgan.metrics", "aucgan.report", "aucgan.ui")
+TRAINING_ALLOWED_FOR_READERS = {
+    "aucgan.training.extras",   # extra-condition vectors of a sample (the generator's input format)
+    "aucgan.training.data",     # TrainData: the evaluation split as the tensors the generator was trained on
+    "aucgan.training.samples",  # the map views shared by training's sample grids and the report's sweeps
+}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(SRC.rglob("*.py")):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(node: ast.AST, module_level: bool) -> list[ast.AST]:
+    """Import statements under ``node``, skipping ``if TYPE_CHECKING:`` blocks and, with ``module_level``,
+    function and class bodies (what runs when the module is imported)."""
+    found = []
+    for child in ast.iter_child_nodes(node):
+        if _is_type_checking(child):
+            continue
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            found.append(child)
+        elif not (module_level and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))):
+            found.extend(_imports(child, module_level))
+    return found
+
+
+def _targets(node: ast.AST) -> set[str]:
+    """The aucgan modules an import statement loads (the named submodule, else its package/module)."""
+    names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+             else [f"{node.module}.{a.name}" for a in node.names] if node.module else [])
+    out = set()
+    for name in names:
+        while name and name not in MODULES:
+            name = name.rpartition(".")[0]
+        if name.startswith("aucgan"):
+            out.add(name)
+    return out
+
+
+def _graph(module_level: bool) -> dict[str, set[str]]:
+    graph = {}
+    for name, path in MODULES.items():
+        deps: set[str] = set()
+        for node in _imports(ast.parse(path.read_text()), module_level):
+            deps |= _targets(node)
+        graph[name] = deps - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan)."""
+    index, low, stack, on_stack, comps = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return comps
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if not m.endswith("__main__")])
+def test_every_module_imports(name):
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:  # an optional extra (gradio, mediapipe, onnx) that is not installed
+        if exc.name is None or exc.name.split(".")[0] == "aucgan":
+            raise
+        pytest.skip(f"{name} needs {exc.name}, an optional extra that is not installed")
+
+
+def test_no_import_cycles_at_module_level():
+    assert _cycles(_graph(module_level=True)) == []
+
+
+def test_no_import_cycles_through_imports_inside_functions():
+    cycles = [c for c in _cycles(_graph(module_level=False)) if frozenset(c) not in KNOWN_FUNCTION_LEVEL_CYCLES]
+    assert cycles == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_run_readers_load_runs_through_aucgan_runs():
+    graph = _graph(module_level=False)
+    bad = {f"{m} -> {d}" for m, deps in graph.items() if m.startswith(RUN_READERS)
+           for d in deps if d.startswith("aucgan.training") and d not in TRAINING_ALLOWED_FOR_READERS}
+    assert sorted(bad) == []
