@@ -29,7 +29,7 @@ from aucgan.training.data import Batch, TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
 from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
-from aucgan.training.rundir import write_config
+from aucgan.training.rundir import write_config, write_run_layout
 from aucgan.training.samples import save_sample_grid
 from aucgan.training.stats import StatsWriter, check_finite
 
@@ -142,6 +142,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         write_config(run_dir, to_dict(config), resume=resume)
         if data is not None and not (run_dir / "data.json").is_file():
             atomic_write_text(run_dir / "data.json", json.dumps({"path": str(Path(data).resolve())}))
+        write_run_layout(run_dir, train_data.layout)
     stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     mode="prototype", noise=0.0).to(device)

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write_text
+from aucgan.layout.landmarks import Layout, load_layout
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.txt"
@@ -187,3 +188,28 @@ class Logger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The map space a run was trained in, when its data set names one (FLAME UV, ...): edits of the run's
+#: generator compute footprints in it. Absent for the built-in layout.
+LAYOUT_FILE = "layout.json"
+
+
+def write_run_layout(run_dir: str | Path, layout: Layout | None) -> None:
+    """Record the training data's layout in ``RUN/layout.json`` (nothing for the built-in layout). A resumed run
+    must keep its layout: a different one is an error."""
+    if layout is None:
+        return
+    path = Path(run_dir) / LAYOUT_FILE
+    if path.is_file():
+        if read_run_layout(run_dir) != layout:
+            raise RunDirError(f"{path}: the run was trained in layout {read_run_layout(run_dir).name!r}; the data "
+                              f"set's layout {layout.name!r} differs (a run keeps one map space)")
+        return
+    atomic_write_text(path, json.dumps(layout.to_json(), indent=1))
+
+
+def read_run_layout(run_dir: str | Path) -> Layout | None:
+    """The layout ``RUN/layout.json`` records, or None (a run in the built-in layout)."""
+    path = Path(run_dir) / LAYOUT_FILE
+    return load_layout(path) if path.is_file() else None
