@@ -142,3 +142,18 @@ def test_generate_and_eval_run_on_the_flame_benchmark(flame, flame_run, capsys):
     line = json.loads((run / "metric-paired_fidelity.jsonl").read_text().splitlines()[-1])
     assert line["results"]["summary"]["l1_footprint/displacement"] >= 0
     assert (run / "metric-locality.jsonl").is_file()
+
+
+def test_the_editor_page_works_in_the_run_layout(flame, flame_run):
+    from aucgan.ui.core import EditorSession
+
+    layout = load_layout(flame["layout_json"])
+    session = EditorSession.open(flame_run["run"], data=flame["bench"])
+    synthetic = session.synthetic_identity(12345)         # a fresh identity, rendered in FLAME UV
+    assert np.abs(synthetic.landmarks - layout.landmarks).max() < 0.02
+    sample = session.load_sample(session.sample_ids()[0])
+    target = np.zeros(len(AU_NAMES), np.float32)
+    target[AU_NAMES.index("AU01")] = 5.0
+    for source in (synthetic, sample):
+        src, out = session.edit(source, target)
+        assert out.shape == src.shape and torch.isfinite(out).all()
