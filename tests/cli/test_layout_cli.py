@@ -157,3 +157,4 @@ def test_the_editor_page_works_in_the_run_layout(flame, flame_run):
     for source in (synthetic, sample):
         src, out = session.edit(source, target)
         assert out.shape == src.shape and torch.isfinite(out).all()
+    assert "built-in layout" in session.photo_unavailable()                # photos unwrap into the canonical layout

@@ -408,7 +408,11 @@ class EditorSession:
         raise UIError(f"{f.name}: expected a layout JSON (with 'landmarks') or an AU JSON (with 'au')")
 
     def photo_unavailable(self) -> str | None:
-        """Why photos cannot be edited here (None when they can: ``aucgan.photo`` and MediaPipe installed)."""
+        """Why photos cannot be edited here (None when they can: ``aucgan.photo`` and MediaPipe installed, a
+        colour map, the built-in layout)."""
+        if self.editor.layout is not None:
+            return (f"photos are unwrapped into aucgan's built-in layout; this run works in layout "
+                    f"{self.editor.layout.name!r}")
         if importlib.util.find_spec("aucgan.photo") is None or importlib.util.find_spec("mediapipe") is None:
             return "photo editing needs the photo extra: pip install 'aucgan[photo]'"
         if not {"albedo", "image"} & set(self.editor.codec.maps):
