@@ -76,7 +76,8 @@ def test_atlas_draws_the_flame_layout(flame):
 def test_benchmark_records_its_layout_and_varies_little_around_it(flame):
     bench = flame["bench"]
     card = json.loads((bench / "dataset.json").read_text())
-    assert card["layout"] == "layout.json" and card["params"]["layout_jitter"] == 0.25
+    assert card["layout_file"] == "layout.json" and card["layout"] == "flame"
+    assert card["params"]["layout_jitter"] == 0.25
     layout = load_layout(flame["layout_json"])
     assert load_layout(bench / "layout.json") == layout
     ds = open_dataset(bench, size=(SIZE, SIZE))

@@ -13,11 +13,12 @@ A manifest has one row (CSV) or object (JSON list) per sample:
   layout coordinates unless ``"units": "pixels"``.
 
 A ``dataset.json`` beside the manifest may give the displacement encoding
-``{"displacement": {"scale", "offset"}}`` and the map space, ``{"layout": "layout.json"}`` (a layout JSON
-file beside it, e.g. FLAME UV: its landmarks are the default of samples without their own, its face mask
-bounds the AU footprints). The synthetic benchmark folder (``dataset.json`` with
-``"format": "aucgan-synth"``, ``manifest.csv``, ``maps/``, ``landmarks/``; see ``docs/benchmark.md``) is a
-manifest with a card that fixes the displacement encoding and the identity split.
+``{"displacement": {"scale", "offset"}}`` and the map space, ``{"layout_file": "layout.json"}`` (a layout
+JSON file beside it, e.g. FLAME UV: its landmarks are the default of samples without their own, its face
+mask bounds the AU footprints; a card's ``layout`` field is only the layout's name). The synthetic
+benchmark folder (``dataset.json`` with ``"format": "aucgan-synth"``, ``manifest.csv``, ``maps/``,
+``landmarks/``; see ``docs/benchmark.md``) is a manifest with a card that fixes the displacement encoding
+and the identity split.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from aucgan.layout.landmarks import Layout, LayoutError, load_layout
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 CARD_NAME = "dataset.json"
+LAYOUT_FILE_FIELD = "layout_file"
 SYNTH_FORMAT = "aucgan-synth"
 SYNTH_FORMAT_VERSIONS = (1,)
 MAP_COLUMNS = ("albedo", "displacement", "normal", "image", "mask")
@@ -347,16 +349,17 @@ def _displacement_encoding(card: dict, card_path: Path, required: bool) -> tuple
 
 
 def card_layout(card: dict, card_path: Path) -> Layout | None:
-    """The layout a data set card names (field ``layout``: a JSON file relative to the card), else None."""
-    name = card.get("layout")
+    """The layout of a data set card (field ``layout_file``: a layout JSON relative to the card), else None.
+    The card's ``layout`` field, where present, is the layout's name only (``aucgan prepare`` writes it)."""
+    name = card.get(LAYOUT_FILE_FIELD)
     if name is None:
         return None
     if not isinstance(name, str) or not name.strip():
-        raise DataError(f"{card_path}: field 'layout' must name a layout JSON file beside the card")
+        raise DataError(f"{card_path}: field {LAYOUT_FILE_FIELD!r} must name a layout JSON file beside the card")
     try:
         return load_layout(card_path.parent / name.strip())
     except LayoutError as exc:
-        raise DataError(f"{card_path}: field 'layout': {exc}") from None
+        raise DataError(f"{card_path}: field {LAYOUT_FILE_FIELD!r}: {exc}") from None
 
 
 def read_manifest(path: str | Path, au_names: Sequence[str] = AU_NAMES, strict: bool = True) -> FolderData:

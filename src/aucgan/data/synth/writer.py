@@ -9,9 +9,10 @@ Folder contract (read by the dataset readers)::
     DIR/maps/<sample_id>_{albedo,displacement,normal}.png
     DIR/landmarks/<identity>.json
     DIR/preview.png
-    DIR/layout.json     only for a benchmark rendered in another layout than the built-in one (card field
-                        ``layout``: this file's name); identities vary around its landmarks, its mask bounds
-                        the AUs, and every reader (ground truth, training, editing) takes the layout from it
+    DIR/layout.json     only for a benchmark rendered in another layout than the built-in one (card fields
+                        ``layout``: its name, ``layout_file``: this file); identities vary around its landmarks,
+                        its mask bounds the AUs, and every reader (ground truth, training, editing) takes the
+                        layout from it
 
 The card is written last, so a folder without one is an interrupted write.
 """
@@ -151,7 +152,8 @@ def write_dataset(out: Path | str, identities: int, expressions: int, size: int 
     }
     if cfg.layout is not None:
         atomic_write_text(out / LAYOUT_FILE, json.dumps(cfg.layout.to_json(), indent=1))
-        card["layout"] = LAYOUT_FILE
+        card["layout"] = cfg.layout.name
+        card["layout_file"] = LAYOUT_FILE
     atomic_write_text(out / "dataset.json", json.dumps(card, indent=1))
     return out
 
