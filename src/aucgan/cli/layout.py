@@ -1,6 +1,6 @@
 """Write aucgan layout JSON files from other tools' UV spaces.
 
-``flame``: FLAME's UV space from a DECA ``data/`` folder (your own copy; aucgan never ships or downloads
+flame: FLAME's UV space from a DECA data/ folder (your own copy; aucgan never ships or downloads
 DECA's files): the 68 landmarks from head_template.obj + landmark_embedding.npy (x = u, y = 1 - v) and the
 face mask uv_face_eye_mask.png (channel 0 / 255, the mask DECA multiplies uv_z by). The layout JSON is what
 --layout takes in `aucgan atlas`, `aucgan synth` and `aucgan generate`.

@@ -139,10 +139,10 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         gen.set_state(torch.tensor(meta["data_rng"][rank % len(meta["data_rng"])], dtype=torch.uint8))
         ema.num_updates = int(meta.get("ema_updates", step))
     if rank == 0:
+        write_run_layout(run_dir, train_data.layout)   # first: a resumed run refuses another layout
         write_config(run_dir, to_dict(config), resume=resume)
         if data is not None and not (run_dir / "data.json").is_file():
             atomic_write_text(run_dir / "data.json", json.dumps({"path": str(Path(data).resolve())}))
-        write_run_layout(run_dir, train_data.layout)
     stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     mode="prototype", noise=0.0).to(device)
