@@ -16,7 +16,7 @@ import torch
 from aucgan.au import au_indices, au_set, au_vector
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
-from aucgan.runs import load_generator, make_codec
+from aucgan.runs import load_generator, make_codec, read_run_layout
 from aucgan.training.extras import MissingAttributeError, extra_vector
 
 
@@ -29,14 +29,23 @@ class Editor:
         self.codec = make_codec(self.config.data)
         self.au_names = au_set(self.config.data.au_set)
         self.size = self.config.data.size
+        self.layout = read_run_layout(run_dir)     # the run's map space (None: the built-in layout)
         self._fp_cache: dict[bytes, torch.Tensor] = {}
 
+    @property
+    def default_landmarks(self) -> np.ndarray:
+        """Landmarks of edits that bring none: the run's layout's (else the canonical layout's)."""
+        return (self.layout or canonical_layout()).landmarks
+
     def footprints(self, landmarks: torch.Tensor | np.ndarray | None) -> torch.Tensor:
-        """AU footprints (1, K, S, S) for a landmark set (the canonical layout when None), cached."""
-        lm = torch.as_tensor(canonical_layout().landmarks if landmarks is None else landmarks, dtype=torch.float32)
+        """AU footprints (1, K, S, S) for a landmark set (the run's layout when None; bounded by its face mask,
+        if it has one), cached."""
+        lm = torch.as_tensor(self.default_landmarks if landmarks is None else landmarks, dtype=torch.float32)
         key = lm.numpy().tobytes()
         if key not in self._fp_cache:
-            self._fp_cache[key] = au_footprints(lm.reshape(1, 68, 2), (self.size, self.size), self.au_names)
+            mask = None if self.layout is None else self.layout.mask_image
+            self._fp_cache[key] = au_footprints(lm.reshape(1, 68, 2), (self.size, self.size), self.au_names,
+                                                mask=mask)
         return self._fp_cache[key].to(self.device)
 
     def prepare(self, maps: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -85,13 +94,12 @@ class Editor:
     def extra(self, attrs: Mapping[str, object] | None, landmarks: torch.Tensor | np.ndarray | None = None,
               n: int = 1) -> torch.Tensor | None:
         """The model's extra condition (n, D) from attribute values (None for models without extras); the
-        landmarks default to the edit's (else the canonical layout's). A missing attribute is named."""
+        landmarks default to the edit's (else the run layout's). A missing attribute is named."""
         names = self.config.generator.extra_attrs
         if not names:
             return None
         values = dict(attrs or {})
-        if landmarks is not None:
-            values.setdefault("landmarks", landmarks)
+        values.setdefault("landmarks", self.default_landmarks if landmarks is None else landmarks)
         missing = [n for n in names if n != "landmarks" and values.get(n) is None]
         if missing:
             raise MissingAttributeError(f"the model conditions on {', '.join(repr(n) for n in missing)} but the edit "

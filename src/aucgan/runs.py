@@ -34,6 +34,7 @@ from safetensors.torch import save_file
 from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write, atomic_write_text
+from aucgan.layout.landmarks import Layout, load_layout
 from aucgan.training.build import build_aunet, build_disc, build_generator, make_codec
 from aucgan.training.checkpoint import (
     CKPT_DIR,
@@ -59,6 +60,9 @@ LOG_FILE = "log.txt"
 STATS_FILE = "stats.jsonl"
 AUNET_WEIGHTS = "aunet.safetensors"
 AUNET_METRICS = "metrics.json"
+#: The map space a run was trained in, when its data set names one (FLAME UV, ...): edits of the run's
+#: generator compute footprints in it. Absent for the built-in layout.
+LAYOUT_FILE = "layout.json"
 
 
 class RunError(AucganError, ValueError):
@@ -99,6 +103,12 @@ def recorded_data_path(run_dir: str | Path) -> Path | None:
 
 
 # ------------------------------------------------------------------------------------------------ stats
+def read_run_layout(run_dir: str | Path) -> Layout | None:
+    """The layout ``RUN/layout.json`` records, or None (a run in the built-in layout)."""
+    path = Path(run_dir) / LAYOUT_FILE
+    return load_layout(path) if path.is_file() else None
+
+
 def read_stats(path: str | Path) -> list[dict[str, Any]]:
     """The records of a ``stats.jsonl`` (or of ``RUN/stats.jsonl``), in order.
 

@@ -204,3 +204,31 @@ def test_manifest_lookup(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"samples": []}))
     with pytest.raises(DataError, match="must be a list of objects"):
         read_manifest(tmp_path)
+
+
+def test_a_card_may_name_the_layout_of_its_maps(tmp_path):
+    from aucgan.data.datasets import open_dataset
+    from aucgan.layout.landmarks import Layout, load_layout
+
+    write_synth_folder(tmp_path / "b")
+    assert read_synth_folder(tmp_path / "b").layout is None and open_dataset(tmp_path / "b").layout is None
+    card_path = tmp_path / "b" / "dataset.json"
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card, "layout": "aucgan-canonical"}))   # a name only, as prepare writes
+    assert read_synth_folder(tmp_path / "b").layout is None
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:12, 4:12] = 1.0
+    layout = Layout("uv", canonical_layout().landmarks, (16, 16), mask_image=mask)
+    layout.save(tmp_path / "b" / "uv.json")
+    card_path.write_text(json.dumps({**card, "layout": "uv", "layout_file": "uv.json"}))
+    expected = load_layout(tmp_path / "b" / "uv.json")
+    assert read_synth_folder(tmp_path / "b").layout == expected
+    assert open_dataset(tmp_path / "b", split="test").layout == expected
+    manifest_card = {"displacement": card["displacement"], "layout_file": "uv.json"}   # a plain manifest folder too
+    card_path.write_text(json.dumps(manifest_card))
+    assert read_manifest(tmp_path / "b").layout == expected
+    for bad, message in [("missing.json", "field 'layout_file': .*no such layout file"),
+                         (3, "field 'layout_file' must name a layout")]:
+        card_path.write_text(json.dumps({**card, "layout_file": bad}))
+        with pytest.raises(DataError, match=f"dataset.json: {message}"):
+            read_synth_folder(tmp_path / "b")

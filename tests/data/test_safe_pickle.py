@@ -132,3 +132,91 @@ def test_no_other_module_in_src_unpickles():
     offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")
                  if p.name != "safe_pickle.py" and pattern.search(p.read_text())]
     assert offenders == []
+
+
+# ------------------------------------------------------------------ torch tensors (DECA's landmark_embedding.npy)
+
+def _deca_like_embedding(path: Path) -> dict:
+    """An ``np.save``'d dict as DECA's ``landmark_embedding.npy``: numpy arrays beside torch tensors."""
+    import torch
+
+    data = {"full_lmk_faces_idx": np.arange(68, dtype=np.int64).reshape(1, 68),
+            "full_lmk_bary_coords": np.full((1, 68, 3), 1.0 / 3.0),
+            "dynamic_lmk_faces_idx": torch.arange(12, dtype=torch.int64).reshape(3, 4),
+            "dynamic_lmk_bary_coords": torch.linspace(0, 1, 36, dtype=torch.float32).reshape(3, 4, 3)}
+    np.save(path, data, allow_pickle=True)
+    return data
+
+
+def test_npy_dict_with_torch_tensors_loads_only_when_torch_is_allowed(tmp_path):
+    import torch
+
+    from aucgan.data.safe_pickle import load_npy
+
+    path = tmp_path / "landmark_embedding.npy"
+    data = _deca_like_embedding(path)
+    with pytest.raises(DataError, match=r"refused to unpickle global torch\.") as err:
+        load_npy(path)
+    assert str(path) in str(err.value)
+    out = load_npy(path, allow_torch=True)
+    assert set(out) == set(data)
+    np.testing.assert_array_equal(out["full_lmk_faces_idx"], data["full_lmk_faces_idx"])
+    assert isinstance(out["dynamic_lmk_bary_coords"], torch.Tensor)
+    assert torch.equal(out["dynamic_lmk_faces_idx"], data["dynamic_lmk_faces_idx"])
+    assert torch.equal(out["dynamic_lmk_bary_coords"], data["dynamic_lmk_bary_coords"])
+    assert not out["dynamic_lmk_bary_coords"].requires_grad
+
+
+def test_npy_plain_arrays_load_without_pickle(tmp_path):
+    from aucgan.data.safe_pickle import load_npy
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(load_npy(path), np.arange(6.0).reshape(2, 3))
+    (tmp_path / "bad.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(DataError, match="not a numpy .npy file"):
+        load_npy(tmp_path / "bad.npy")
+    with pytest.raises(DataError, match="no such numpy file"):
+        load_npy(tmp_path / "absent.npy")
+
+
+def test_torch_allowance_still_refuses_every_other_global(tmp_path):
+    from aucgan.data.safe_pickle import load_npy
+
+    marker = tmp_path / "pwned"
+    path = tmp_path / "landmark_embedding.npy"
+    np.save(path, {"full_lmk_faces_idx": _SystemCall(f"touch {marker}")}, allow_pickle=True)
+    with pytest.raises(DataError, match=r"refused to unpickle global posix\.system|refused.*system"):
+        load_npy(path, allow_torch=True)
+    assert not marker.exists()
+    with pytest.raises(DataError, match="builtin__.eval"):
+        loads_restricted(pickle.dumps(_EvalCall(), protocol=2), allow_torch=True)
+
+
+class _StorageBytes:
+    """Pickles as ``torch.storage._load_from_bytes(payload)``: what a tensor's storage names."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __reduce__(self):
+        import torch.storage
+
+        return (torch.storage._load_from_bytes, (self.payload,))
+
+
+def test_storage_bytes_are_read_with_weights_only_and_must_hold_a_storage(tmp_path):
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"not": "a storage"}, buf, _use_new_zipfile_serialization=False)
+    with pytest.raises(DataError, match="not a torch storage"):
+        loads_restricted(pickle.dumps(_StorageBytes(buf.getvalue())), allow_torch=True)
+    marker = tmp_path / "pwned"
+    evil = io.BytesIO()
+    torch.save(_SystemCall(f"touch {marker}"), evil, _use_new_zipfile_serialization=False)
+    with pytest.raises(DataError, match="not a readable plain-data pickle"):
+        loads_restricted(pickle.dumps(_StorageBytes(evil.getvalue())), allow_torch=True)
+    assert not marker.exists()

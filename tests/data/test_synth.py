@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -205,3 +207,36 @@ def test_on_the_fly_dataset_matches_render():
         SyntheticDataset(identities=4, expressions_per_identity=3, size=32, seed=5, split="val")
     with pytest.raises(IndexError):
         ds[12]
+
+
+def test_layout_config_and_a_masked_layout():
+    import numpy as np
+
+    from aucgan.data.synth.config import in_layout
+    from aucgan.layout.landmarks import Layout, canonical_layout
+
+    assert in_layout(None) == SynthConfig() and "layout" not in SynthConfig().to_dict()
+    base = canonical_layout()
+    mask = np.zeros((64, 64), np.float32)
+    mask[20:, :] = 1.0                                    # no face above row 20 (of 64)
+    flame_like = Layout("uv", base.landmarks, (64, 64), mask_image=mask, identity_jitter=0.25)
+    assert in_layout(flame_like).layout_jitter == 0.25 and in_layout(flame_like, 0.5).layout_jitter == 0.5
+    assert in_layout(Layout("plain", base.landmarks)).layout_jitter == 1.0
+    cfg = replace(in_layout(flame_like), size=32)
+    assert "layout" not in cfg.to_dict()
+    ids_masked = make_identities([0, 1], seed=7, config=cfg)
+    ids_plain = make_identities([0, 1], seed=7, config=replace(cfg, layout=Layout("x", base.landmarks)))
+    torch.testing.assert_close(ids_masked.landmarks, ids_plain.landmarks)    # same variation of the same points
+    shift = (ids_masked.landmarks - torch.as_tensor(base.landmarks)).abs().amax(dim=(1, 2))
+    wide = (make_identities([0, 1], 7, CFG).landmarks - torch.as_tensor(base.landmarks)).abs().amax(dim=(1, 2))
+    assert (shift > 0).all() and (shift < 0.3 * wide + 1e-6).all()
+    au = torch.full((2, NUM_AUS), 5.0)
+    outside = flame_like.mask_at((32, 32)) == 0                          # rows above ~9 of 32
+    assert outside[:8].all() and not outside[12:].any()
+    change = render(ids_masked, au)["displacement"] - render(ids_masked, torch.zeros(2, NUM_AUS))["displacement"]
+    assert float(change[:, 0][:, outside].abs().max()) == 0.0
+    assert float(ids_masked.static[:, 0][:, outside].abs().max()) == 0.0
+    plain = render(ids_plain, au)["displacement"] - render(ids_plain, torch.zeros(2, NUM_AUS))["displacement"]
+    assert float(plain[:, 0][:, outside].abs().max()) > 0.0              # the forehead lines reach up there
+    with pytest.raises(SynthError, match="layout must be a Layout"):
+        SynthConfig(layout="flame.json")

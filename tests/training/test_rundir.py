@@ -67,3 +67,23 @@ def test_logger_tees_lines_and_keeps_the_final_state_of_progress_lines(tmp_path,
     with Logger(log):
         print("second session")
     assert log.read_text().endswith("second session\n")
+
+
+def test_run_layout_is_recorded_once_and_kept(tmp_path):
+    import numpy as np
+
+    from aucgan.layout.landmarks import Layout, canonical_layout, load_layout
+    from aucgan.runs import LAYOUT_FILE, read_run_layout
+    from aucgan.training.rundir import RunDirError, write_run_layout
+
+    write_run_layout(tmp_path, None)
+    assert not (tmp_path / LAYOUT_FILE).exists() and read_run_layout(tmp_path) is None
+    mask = np.ones((16, 16), np.float32)
+    (tmp_path / "src.json").write_text(json.dumps(
+        Layout("uv", canonical_layout().landmarks, (16, 16), mask_image=mask).to_json()))
+    layout = load_layout(tmp_path / "src.json")
+    write_run_layout(tmp_path, layout)
+    assert read_run_layout(tmp_path) == layout
+    write_run_layout(tmp_path, layout)                   # resuming with the same layout is fine
+    with pytest.raises(RunDirError, match="a run keeps one map space"):
+        write_run_layout(tmp_path, Layout("other", canonical_layout().landmarks, (16, 16)))

@@ -1,8 +1,12 @@
 """Draw the region atlas of a layout: numbered landmarks, region masks and the AU footprints.
 
+With a layout that has a face mask (e.g. FLAME UV from `aucgan layout flame`), regions and footprints are
+drawn over the mask and multiplied by it, as everything else in aucgan uses them.
+
 Examples:
   aucgan atlas --out atlas.png
   aucgan atlas --layout my_uv_layout.json --size 512 --out atlas.png --force
+  aucgan atlas --layout flame_layout.json --out flame_atlas.png
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ HELP = "draw a layout's landmarks, region masks and AU footprints (a PNG figure)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layout", help="layout JSON (name, size, 68 landmarks); default: the built-in layout")
+    p.add_argument("--layout", help="layout JSON (name, size, 68 landmarks, optional face mask), e.g. from "
+                                   "`aucgan layout flame`; default: the built-in layout")
     p.add_argument("--size", type=int, default=256, help="mask resolution in pixels (default 256)")
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -59,8 +64,12 @@ def atlas_figure(layout, size: int):
     grid = fig.add_gridspec(4, 6, height_ratios=[2.2, 1, 1, 1])
     ax = fig.add_subplot(grid[0, 0:3])
     ax.imshow(face, cmap="Greys", vmin=0, vmax=3, extent=(0, size, size, 0))
-    poly = np.vstack([layout.face_polygon(), layout.face_polygon()[:1]]) * size
-    ax.plot(poly[:, 0], poly[:, 1], "-", color="0.5", lw=1)
+    if layout.mask_image is not None:  # the map space's own mask: outline it where it crosses one half
+        centres = (np.arange(size) + 0.5)
+        ax.contour(centres, centres, face, levels=[0.5], colors="0.5", linewidths=1)
+    else:
+        poly = np.vstack([layout.face_polygon(), layout.face_polygon()[:1]]) * size
+        ax.plot(poly[:, 0], poly[:, 1], "-", color="0.5", lw=1)
     ax.plot(lm[:, 0], lm[:, 1], ".", color="tab:red", ms=4)
     for i, (x, y) in enumerate(lm):
         ax.annotate(str(i), (x, y), fontsize=6, color="tab:blue", xytext=(2, 2), textcoords="offset points")
@@ -92,7 +101,8 @@ def atlas_figure(layout, size: int):
         ax.set_axis_off()
     ax = fig.add_subplot(grid[3, 5])
     ax.set_axis_off()
-    ax.text(0.0, 0.5, "AU footprints: where each AU\nchanges the face (0..1),\nderived from the landmarks",
+    note = "\nand multiplied by the\nlayout's face mask" if layout.mask_image is not None else ""
+    ax.text(0.0, 0.5, "AU footprints: where each AU\nchanges the face (0..1),\nderived from the landmarks" + note,
             fontsize=9, va="center")
     fig.tight_layout()
     return fig

@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.export.mesh import write_obj
     from aucgan.fsutil import check_output
     from aucgan.inference import Editor
-    from aucgan.layout.landmarks import canonical_layout
 
     out = check_output(args.out, force=args.force, what="output folder")
     if args.views < 0 or args.mesh_grid < 4:
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     target = editor.target_vector(source_au, parse_au_spec(args.au) if args.au else {})
     attrs.update(parse_attrs(args.attr) if args.attr else {})
     edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs, source_au))
-    lm = np.asarray(canonical_layout().landmarks if landmarks is None else landmarks, np.float64)
+    lm = np.asarray(editor.default_landmarks if landmarks is None else landmarks, np.float64)
     sidecar = write_map_set(
         out, {k: v for k, v in edited.items() if k in ("albedo", "displacement")}, landmarks=lm,
         au=dict(zip(editor.au_names, [round(float(v), 3) for v in target])), turntable_views=args.views,

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attr", default=None,
                    help="extra conditions for models that take them, e.g. emotion=happiness,age=40 "
                         "(default: the source sample's own)")
-    p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default canonical)")
+    p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default: the run's "
+                                   "layout, RUN/layout.json, else the built-in one)")
     p.add_argument("--sweep", nargs="*", default=None, metavar="AU",
                    help="AUs to sweep 0..5 in strips (default: the AUs named in --au)")
     p.add_argument("--out", required=True, help="output folder (refused if it exists and is not empty)")
@@ -67,7 +68,8 @@ def load_source(args: argparse.Namespace, editor) -> tuple[dict, object, object,
     from aucgan.au import au_vector, parse_au_spec
     from aucgan.layout.landmarks import load_layout
 
-    landmarks, source_au, attrs, layout_name = None, None, {}, "canonical"
+    landmarks, source_au, attrs = None, None, {}
+    layout_name = "canonical" if editor.layout is None else f"run layout {editor.layout.name!r}"
     if args.data and not Path(args.source).is_file():
         from aucgan.data.datasets import open_dataset
 
@@ -78,6 +80,8 @@ def load_source(args: argparse.Namespace, editor) -> tuple[dict, object, object,
         landmarks = item.get("landmarks")
         attrs = {k: float(v) for k, v in item.get("attrs", {}).items()}
         layout_name = "synthetic" if ds.kind == "synth" else f"{ds.kind} data set"
+        if ds.layout is not None:
+            layout_name += f" in layout {ds.layout.name!r}"
     else:
         maps = _load_file_source(args.source, editor)
         if args.source_au:

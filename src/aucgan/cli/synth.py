@@ -4,9 +4,14 @@ The folder holds dataset.json (card), manifest.csv, maps/ (albedo, 16-bit displa
 landmarks/ (one JSON per identity) and preview.png (identities x AUs). Identity NNNN of a seed is the same
 whatever the other arguments, so any (identity, AU vector) pair can be re-rendered later.
 
+With --layout the benchmark is rendered in that map space (e.g. FLAME UV from `aucgan layout flame`):
+identities vary around the layout's landmarks (--layout-jitter; FLAME layouts ask for little), its face mask
+bounds every AU, and the folder keeps the layout (layout.json) for the ground truth and every reader.
+
 Examples:
   aucgan synth --out bench --identities 200 --expressions 20
   aucgan synth --out bench64 --identities 50 --expressions 10 --size 64 --seed 3 --force
+  aucgan synth --out flame_bench --layout flame_layout.json --size 256
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--test-fraction", type=float, default=0.2,
                    help="fraction of identities held out as the test split (default 0.2)")
+    p.add_argument("--layout", help="layout JSON to render in (e.g. from `aucgan layout flame`); default: the "
+                                   "built-in layout")
+    p.add_argument("--layout-jitter", type=float, default=None,
+                   help="scale of the per-identity landmark variation (default: the layout's identity_jitter, "
+                        "else 1.0)")
     p.add_argument("--force", action="store_true", help="overwrite an existing benchmark folder")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -34,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from aucgan.data.synth import SynthError, write_dataset
+    from aucgan.data.synth.config import in_layout
+    from aucgan.layout.landmarks import load_layout
 
     if args.identities < 1 or args.expressions < 1:
         raise SynthError(f"--identities and --expressions must be >= 1, "
@@ -42,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
         raise SynthError(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
     if not 16 <= args.size <= 2048:
         raise SynthError(f"--size must be between 16 and 2048 pixels, got {args.size}")
+    if args.layout_jitter is not None and not args.layout_jitter >= 0:
+        raise SynthError(f"--layout-jitter must be >= 0, got {args.layout_jitter}")
+    layout = load_layout(args.layout) if args.layout else None
+    config = in_layout(layout, args.layout_jitter)
     t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -50,10 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
     out = write_dataset(Path(args.out), identities=args.identities, expressions=args.expressions,
                         size=args.size, seed=args.seed, test_fraction=args.test_fraction, force=args.force,
-                        progress=progress)
+                        config=config, progress=progress)
     total = args.identities * args.expressions
+    where = "" if layout is None else f", layout {layout.name!r}, jitter {config.layout_jitter:g}"
     print(f"wrote {total} samples ({args.identities} identities x {args.expressions} expressions, "
-          f"{args.size} px, seed {args.seed}) to {out} in {time.perf_counter() - t0:.1f}s")
+          f"{args.size} px, seed {args.seed}{where}) to {out} in {time.perf_counter() - t0:.1f}s")
     print(f"  card {out / 'dataset.json'}, manifest {out / 'manifest.csv'}, maps in {out / 'maps'}, "
           f"landmarks in {out / 'landmarks'}")
     print(f"  preview sheet {out / 'preview.png'} (rows: identities, columns: neutral and each AU at 5)")

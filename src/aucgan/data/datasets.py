@@ -24,6 +24,7 @@ from aucgan.data.ganimation import AU_FILE, ganimation_samples, is_ganimation_fo
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE, MapIOError, load_displacement, load_rgb
 from aucgan.data.openface import looks_like_openface_csv, openface_samples
 from aucgan.data.sample import Sample, SampleMeta
+from aucgan.layout.landmarks import Layout
 
 LANDMARK_TOLERANCE = 0.02  # normalised landmarks may overshoot their image by this much (then clipped)
 
@@ -43,15 +44,17 @@ class MapDataset(Dataset):
 
     ``size=(H, W)`` resizes every map; without it, maps of different sizes raise :class:`DataError`.
     ``preload=True`` decodes every sample once, at construction. ``problems`` carries what the reader
-    noticed (rows filtered, entries skipped) for :mod:`aucgan.data.inspect`.
+    noticed (rows filtered, entries skipped) for :mod:`aucgan.data.inspect`. ``layout``: the map space the
+    data set's card names (None: the built-in layout, or unknown), for training and editing.
     """
 
     def __init__(self, samples: Sequence[SampleMeta], kind: str, root: str | Path,
                  au_names: Sequence[str] = AU_NAMES, size: tuple[int, int] | None = None,
                  disp_scale: float = DEFAULT_DISP_SCALE, disp_offset: float = DEFAULT_DISP_OFFSET,
-                 problems: Sequence[str] = (), preload: bool = False) -> None:
+                 problems: Sequence[str] = (), preload: bool = False, layout: Layout | None = None) -> None:
         self.samples_meta: list[SampleMeta] = list(samples)
         self.kind, self.root = kind, Path(root)
+        self.layout = layout
         self.au_names = tuple(au_names)
         self.size = None if size is None else (int(size[0]), int(size[1]))
         if self.size is not None and min(self.size) < 1:
@@ -304,6 +307,7 @@ def open_dataset(path: str | Path, split: str | None = None, size: int | tuple[i
         raise DataError(str(exc)) from None
     hw = (size, size) if isinstance(size, int) else size
     disp = (DEFAULT_DISP_SCALE, DEFAULT_DISP_OFFSET)
+    layout = None
     if kind == "openface":
         samples, problems = openface_samples(root, names, strict, images, join, min_confidence, success_only)
     elif kind == "ganimation":
@@ -312,6 +316,7 @@ def open_dataset(path: str | Path, split: str | None = None, size: int | tuple[i
         reader = read_synth_folder if kind == "synth" else read_manifest
         data = reader(root, names, strict)
         samples, problems, disp = data.samples, data.problems, (data.disp_scale, data.disp_offset)
+        layout = data.layout
     samples = select_split(samples, split, root)
     return MapDataset(samples, kind, root, names, size=hw, disp_scale=disp[0], disp_offset=disp[1],
-                      problems=problems, preload=preload)
+                      problems=problems, preload=preload, layout=layout)

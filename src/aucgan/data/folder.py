@@ -13,9 +13,12 @@ A manifest has one row (CSV) or object (JSON list) per sample:
   layout coordinates unless ``"units": "pixels"``.
 
 A ``dataset.json`` beside the manifest may give the displacement encoding
-``{"displacement": {"scale", "offset"}}``. The synthetic benchmark folder (``dataset.json`` with
-``"format": "aucgan-synth"``, ``manifest.csv``, ``maps/``, ``landmarks/``; see ``docs/benchmark.md``) is a
-manifest with a card that fixes the displacement encoding and the identity split.
+``{"displacement": {"scale", "offset"}}`` and the map space, ``{"layout_file": "layout.json"}`` (a layout
+JSON file beside it, e.g. FLAME UV: its landmarks are the default of samples without their own, its face
+mask bounds the AU footprints; a card's ``layout`` field is only the layout's name). The synthetic
+benchmark folder (``dataset.json`` with ``"format": "aucgan-synth"``, ``manifest.csv``, ``maps/``,
+``landmarks/``; see ``docs/benchmark.md``) is a manifest with a card that fixes the displacement encoding
+and the identity split.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from aucgan.au import AU_NAMES, EMOTIONS, AUError, au_set, canonical_au, check_i
 from aucgan.data.errors import DataError, open_csv, read_json
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE
 from aucgan.data.sample import SampleMeta
+from aucgan.layout.landmarks import Layout, LayoutError, load_layout
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 CARD_NAME = "dataset.json"
+LAYOUT_FILE_FIELD = "layout_file"
 SYNTH_FORMAT = "aucgan-synth"
 SYNTH_FORMAT_VERSIONS = (1,)
 MAP_COLUMNS = ("albedo", "displacement", "normal", "image", "mask")
@@ -62,6 +67,7 @@ class FolderData:
     disp_scale: float = DEFAULT_DISP_SCALE
     disp_offset: float = DEFAULT_DISP_OFFSET
     card: dict | None = None
+    layout: Layout | None = None
 
 
 def find_manifest(folder: str | Path) -> Path | None:
@@ -342,6 +348,20 @@ def _displacement_encoding(card: dict, card_path: Path, required: bool) -> tuple
     return scale, offset
 
 
+def card_layout(card: dict, card_path: Path) -> Layout | None:
+    """The layout of a data set card (field ``layout_file``: a layout JSON relative to the card), else None.
+    The card's ``layout`` field, where present, is the layout's name only (``aucgan prepare`` writes it)."""
+    name = card.get(LAYOUT_FILE_FIELD)
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise DataError(f"{card_path}: field {LAYOUT_FILE_FIELD!r} must name a layout JSON file beside the card")
+    try:
+        return load_layout(card_path.parent / name.strip())
+    except LayoutError as exc:
+        raise DataError(f"{card_path}: field {LAYOUT_FILE_FIELD!r}: {exc}") from None
+
+
 def read_manifest(path: str | Path, au_names: Sequence[str] = AU_NAMES, strict: bool = True) -> FolderData:
     """Read a manifest data set: a folder with ``manifest.csv``/``manifest.json``, or the manifest file.
 
@@ -355,16 +375,17 @@ def read_manifest(path: str | Path, au_names: Sequence[str] = AU_NAMES, strict: 
         raise DataError(f"{path}: no {' or '.join(MANIFEST_NAMES)} in this folder")
     names = _au_names(au_names, manifest)
     card_path = manifest.parent / CARD_NAME
-    card = None
+    card, layout = None, None
     scale, offset = DEFAULT_DISP_SCALE, DEFAULT_DISP_OFFSET
     if card_path.is_file():
         card = read_json(card_path, "dataset card")
         if not isinstance(card, dict):
             raise DataError(f"{card_path}: expected a JSON object")
         scale, offset = _displacement_encoding(card, card_path, required=False)
+        layout = card_layout(card, card_path)
     problems: list[str] = []
     samples = _read_rows(manifest, names, strict, problems)
-    return FolderData(manifest.parent, manifest, names, samples, problems, scale, offset, card)
+    return FolderData(manifest.parent, manifest, names, samples, problems, scale, offset, card, layout)
 
 
 def _synth_split(meta: SampleMeta, split_of_identity: dict[str, str], where: str) -> SampleMeta:
@@ -384,7 +405,8 @@ def read_synth_folder(folder: str | Path, au_names: Sequence[str] = AU_NAMES,
     """Read a synthetic benchmark folder (format ``aucgan-synth``, version 1): card, manifest, landmarks.
 
     The card's ``displacement`` scale/offset decode the 16-bit displacement PNGs; its ``splits`` (identity ids
-    per split) set each sample's split and must agree with the manifest's ``split`` column.
+    per split) set each sample's split and must agree with the manifest's ``split`` column; its ``layout``
+    (benchmarks rendered in another map space, such as FLAME UV) names the layout file.
     """
     folder = Path(folder)
     card_path = folder / CARD_NAME
@@ -413,5 +435,6 @@ def read_synth_folder(folder: str | Path, au_names: Sequence[str] = AU_NAMES,
     manifest = folder / "manifest.csv"
     names = _au_names(au_names, manifest)
     problems: list[str] = []
+    layout = card_layout(card, card_path)
     samples = _read_rows(manifest, names, strict, problems, split_of_identity)
-    return FolderData(folder, manifest, names, samples, problems, scale, offset, card)
+    return FolderData(folder, manifest, names, samples, problems, scale, offset, card, layout)

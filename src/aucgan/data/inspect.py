@@ -58,6 +58,9 @@ def summarize(ds: MapDataset, check_files: bool = True, decode: bool = False) ->
         "au_active": active,
         "au_hist": {"edges": list(HIST_EDGES), "counts": counts},
         "landmarks": sum(1 for m in ds.samples_meta if m.landmarks is not None or m.landmarks_px is not None),
+        "layout": None if ds.layout is None else {
+            "name": ds.layout.name, "size": list(ds.layout.size),
+            "mask_coverage": None if ds.layout.mask_image is None else float((ds.layout.mask_image > 0.5).mean())},
         "attributes": attributes,
         "problems": problems,
     }
@@ -117,6 +120,11 @@ def format_report(report: dict) -> str:
         f"maps        {', '.join(report['maps']) or 'none'}; sizes {sizes}",
         f"landmarks   {report['landmarks']} samples",
     ]
+    layout = report.get("layout")
+    if layout:
+        cover = layout["mask_coverage"]
+        mask = "no face mask" if cover is None else f"face mask {cover:.0%} of the map"
+        lines.append(f"layout      {layout['name']} ({mask})")
     if report["attributes"]:
         lines.append("attributes  " + ", ".join(f"{k} ({v})" for k, v in report["attributes"].items()))
     lines.append(f"{'AU':<6}{'mean':>7}{'max':>7}{'>=1':>7}")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from aucgan.au import AU_NAMES, AUError, canonical_au
-from aucgan.layout.landmarks import Layout
+from aucgan.layout.landmarks import Layout, resize_mask
 
 Tensor = torch.Tensor
 
@@ -456,30 +456,50 @@ def footprints_on(g: FaceGeometry, au_names: Sequence[str] = AU_NAMES) -> Tensor
 
 
 def au_footprints(landmarks: Tensor | np.ndarray, size: tuple[int, int],
-                  au_names: Sequence[str] = AU_NAMES) -> Tensor:
-    """One soft footprint per AU (B, K, H, W) in [0, 1]: where that AU changes the face (DESIGN.md 2)."""
+                  au_names: Sequence[str] = AU_NAMES, mask: Tensor | np.ndarray | None = None) -> Tensor:
+    """One soft footprint per AU (B, K, H, W) in [0, 1]: where that AU changes the face (DESIGN.md 2).
+
+    ``mask``: the layout's raster face mask (:attr:`Layout.mask_image`, any resolution, resized to ``size``);
+    footprints are multiplied by it, so no AU acts where the map space has no face (e.g. above DECA's mask).
+    """
     _footprint_codes(au_names)
-    return _chunked(landmarks, size, lambda g: footprints_on(g, au_names))
+    out = _chunked(landmarks, size, lambda g: footprints_on(g, au_names))
+    return out if mask is None else out * resize_mask(mask, size).to(out.device)
 
 
 class RegionAtlas:
-    """The atlas of one :class:`~aucgan.layout.landmarks.Layout`: regions, AU footprints and face mask."""
+    """The atlas of one :class:`~aucgan.layout.landmarks.Layout`: regions, AU footprints and face mask.
+
+    With a raster face mask (:attr:`Layout.mask_image`) regions and footprints are multiplied by it and
+    :meth:`face` is that mask; without one, nothing of the mask path runs.
+    """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.landmarks = torch.as_tensor(layout.landmarks, dtype=torch.float32)
 
+    def mask(self, size: tuple[int, int] | None = None) -> Tensor | None:
+        """The layout's raster face mask (H, W) at ``size`` (default: the layout's), or None."""
+        return self.layout.mask_at(size or self.layout.size)
+
     def regions(self, size: tuple[int, int] | None = None) -> Tensor:
         """Region masks (R, H, W) in the order of :data:`REGION_NAMES` (default size: the layout's)."""
-        return region_masks(self.landmarks, size or self.layout.size)[0]
+        hw = size or self.layout.size
+        out = region_masks(self.landmarks, hw)[0]
+        mask = self.mask(hw)
+        return out if mask is None else out * mask
 
     def footprints(self, size: tuple[int, int] | None = None, au_names: Sequence[str] = AU_NAMES) -> Tensor:
-        """AU footprints (K, H, W) in ``au_names`` order."""
-        return au_footprints(self.landmarks, size or self.layout.size, au_names)[0]
+        """AU footprints (K, H, W) in ``au_names`` order (times the layout's face mask, if it has one)."""
+        hw = size or self.layout.size
+        return au_footprints(self.landmarks, hw, au_names, mask=self.mask(hw))[0]
 
     def face(self, size: tuple[int, int] | None = None) -> Tensor:
-        """Face mask (1, H, W): the layout's mask polygon if it has one, else the default outline."""
+        """Face mask (1, H, W): the layout's mask image, else its mask polygon, else the default outline."""
         hw = size or self.layout.size
+        mask = self.mask(hw)
+        if mask is not None:
+            return mask[None]
         g = FaceGeometry(self.landmarks, hw)
         poly = torch.as_tensor(self.layout.face_polygon(), dtype=torch.float32)[None]
         return g.polygon(poly, 0.04 * g.s).clamp(0.0, 1.0)

@@ -1,17 +1,22 @@
 """Layouts: named 68-point iBUG landmarks in layout coordinates (0..1, x right, y down).
 
 A layout is a 2-D map space (a UV layout or an aligned image crop). Nothing else in aucgan knows
-pixel positions: region masks and AU footprints are derived from these landmarks.
+pixel positions: region masks and AU footprints are derived from these landmarks. A layout may carry a
+face mask: a polygon (relative to the face, so it follows the landmarks) or a raster image fixed to the
+map space (a UV space's own mask, such as DECA's ``uv_face_eye_mask.png`` in FLAME UV).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from aucgan.errors import AucganError
 
@@ -39,14 +44,24 @@ class LayoutError(AucganError, ValueError):
     """A layout file or landmark array that does not describe a face layout."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Layout:
-    """A face layout: a name, a nominal pixel size, 68 landmarks in 0..1 and an optional face mask polygon."""
+    """A face layout: a name, a nominal pixel size, 68 landmarks in 0..1 and optional face masks.
+
+    ``mask_polygon`` (P, 2) outlines the face in layout coordinates; it follows the landmarks, so a varied
+    layout drops it. ``mask_image`` (H, W) in 0..1 is a raster mask of the map space itself (stored as an
+    8-bit PNG in the JSON, so values k/255 round-trip exactly); AU footprints are multiplied by it and it
+    stays with every identity varied from the layout. ``identity_jitter`` is the scale of per-identity
+    landmark variation the synthetic benchmark uses in this layout (None: its default, 1.0); a UV space of
+    a fixed-topology mesh such as FLAME has landmarks at the same UVs for everyone, so it asks for little.
+    """
 
     name: str
     landmarks: np.ndarray = field(repr=False)
     size: tuple[int, int] = (128, 128)
     mask_polygon: np.ndarray | None = field(default=None, repr=False)
+    mask_image: np.ndarray | None = field(default=None, repr=False)
+    identity_jitter: float | None = None
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.landmarks, dtype=np.float32)
@@ -57,8 +72,34 @@ class Layout:
             if poly.ndim != 2 or poly.shape[1] != 2 or poly.shape[0] < 3 or not np.isfinite(poly).all():
                 raise LayoutError(f"layout {self.name!r}: mask must be a polygon of >= 3 finite (x, y) points")
             object.__setattr__(self, "mask_polygon", poly)
+        if self.mask_image is not None:
+            img = np.asarray(self.mask_image, dtype=np.float32)
+            if img.ndim != 2 or min(img.shape) < 8 or not np.isfinite(img).all():
+                raise LayoutError(f"layout {self.name!r}: mask image must be a finite (H, W) array of >= 8 px, "
+                                  f"got shape {img.shape}")
+            if img.min() < 0.0 or img.max() > 1.0:
+                raise LayoutError(f"layout {self.name!r}: mask image values must lie in 0..1")
+            if img.max() <= 0.0:
+                raise LayoutError(f"layout {self.name!r}: mask image is empty (all 0)")
+            object.__setattr__(self, "mask_image", img)
+        if self.identity_jitter is not None:
+            jitter = float(self.identity_jitter)
+            if not math.isfinite(jitter) or jitter < 0:
+                raise LayoutError(f"layout {self.name!r}: identity_jitter must be a number >= 0, got {jitter}")
+            object.__setattr__(self, "identity_jitter", jitter)
         if len(self.size) != 2 or min(self.size) < 8:
             raise LayoutError(f"layout {self.name!r}: size must be (height, width) >= 8 px, got {self.size}")
+
+    def _key(self) -> tuple:
+        arrays = (self.landmarks, self.mask_polygon, self.mask_image)
+        return (self.name, tuple(self.size), self.identity_jitter,
+                *(None if a is None else (a.shape, a.tobytes()) for a in arrays))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def to_json(self) -> dict:
         """A JSON-ready dict (the format :func:`load_layout` reads)."""
@@ -70,16 +111,41 @@ class Layout:
         }
         if self.mask_polygon is not None:
             out["mask"] = [[round(float(x), 6), round(float(y), 6)] for x, y in self.mask_polygon]
+        if self.mask_image is not None:
+            out["mask_image"] = encode_mask_image(self.mask_image)
+        if self.identity_jitter is not None:
+            out["identity_jitter"] = self.identity_jitter
         return out
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    def mask_at(self, size: tuple[int, int]) -> torch.Tensor | None:
+        """The raster face mask (H, W) float32 at ``size`` (:func:`resize_mask`), or None without a mask image."""
+        return None if self.mask_image is None else resize_mask(self.mask_image, size)
 
     def face_polygon(self) -> np.ndarray:
         """The face outline: the mask polygon, or the jaw line closed by an arc over the forehead."""
         if self.mask_polygon is not None:
             return self.mask_polygon
         return default_face_polygon(self.landmarks)
+
+
+def resize_mask(mask: torch.Tensor | np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """A face mask (H', W') or (1, H', W') in 0..1 as a float32 (H, W) tensor at ``size``: bilinear with pixel
+    centres aligned (the atlas's pixel grid), antialiased when shrinking; a copy when the size matches."""
+    m = torch.as_tensor(mask, dtype=torch.float32)
+    if m.dim() == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.dim() != 2:
+        raise LayoutError(f"a face mask must have shape (H, W), got {tuple(m.shape)}")
+    hw = (int(size[0]), int(size[1]))
+    if tuple(m.shape) == hw:
+        return m.clone()
+    shrink = hw[0] < m.shape[0] or hw[1] < m.shape[1]
+    out = torch.nn.functional.interpolate(m[None, None], size=hw, mode="bilinear", align_corners=False,
+                                          antialias=shrink)
+    return out[0, 0].clamp(0.0, 1.0)
 
 
 def validate_landmarks(points: np.ndarray, where: str = "landmarks") -> None:
@@ -190,13 +256,51 @@ def vary_landmarks(points: np.ndarray, v: LayoutVariation) -> np.ndarray:
 
 
 def vary_layout(layout: Layout, variation: LayoutVariation, name: str | None = None) -> Layout:
-    """A per-identity variant of ``layout`` (landmarks moved; the mask polygon is dropped and re-derived)."""
+    """A per-identity variant of ``layout`` (landmarks moved; the mask polygon is dropped and re-derived, the
+    mask image, fixed to the map space, is kept)."""
     pts = vary_landmarks(layout.landmarks, variation)
     return replace(layout, name=name or f"{layout.name}+var", landmarks=pts, mask_polygon=None)
 
 
+MASK_IMAGE_FORMAT = "png-base64"
+
+
+def encode_mask_image(mask: np.ndarray) -> dict:
+    """A raster mask (H, W) in 0..1 as JSON: an 8-bit greyscale PNG, base64 (lossless for values k/255)."""
+    from PIL import Image
+
+    arr = (np.clip(np.asarray(mask, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    return {"format": MASK_IMAGE_FORMAT, "size": [int(arr.shape[0]), int(arr.shape[1])],
+            "data": base64.b64encode(buf.getvalue()).decode("ascii")}
+
+
+def decode_mask_image(data: object, where: str) -> np.ndarray:
+    """The (H, W) float32 mask of a ``mask_image`` JSON field; :class:`LayoutError` naming ``where``."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(data, dict) or data.get("format") != MASK_IMAGE_FORMAT or not isinstance(data.get("data"), str):
+        raise LayoutError(f"{where}: field 'mask_image' must be {{\"format\": \"{MASK_IMAGE_FORMAT}\", "
+                          "\"size\": [H, W], \"data\": base64 PNG}")
+    try:
+        raw = base64.b64decode(data["data"], validate=True)
+        with Image.open(io.BytesIO(raw)) as img:
+            if img.mode != "L":
+                raise ValueError(f"PNG mode {img.mode}, expected 8-bit greyscale (L)")
+            arr = np.asarray(img, dtype=np.float32) / 255.0
+        size = [int(v) for v in data.get("size", arr.shape)]
+    except (ValueError, TypeError, OSError, UnidentifiedImageError) as exc:
+        raise LayoutError(f"{where}: field 'mask_image' is not a readable PNG mask ({exc})") from None
+    if list(arr.shape) != size:
+        raise LayoutError(f"{where}: field 'mask_image' holds a {arr.shape[0]}x{arr.shape[1]} image but says "
+                          f"size {size}")
+    return arr
+
+
 def load_layout(path: str | Path) -> Layout:
-    """Read a layout JSON file: ``{"name", "size": [H, W], "landmarks": [[x, y] x 68], "mask": [[x, y], ...]?}``."""
+    """Read a layout JSON file: ``{"name", "size": [H, W], "landmarks": [[x, y] x 68], "mask": [[x, y], ...]?,
+    "mask_image": {"format": "png-base64", "size": [H, W], "data": ...}?, "identity_jitter": float?}``."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -218,9 +322,14 @@ def load_layout(path: str | Path) -> Layout:
         pts = np.asarray(data["landmarks"], dtype=np.float32)
         mask = None if data.get("mask") is None else np.asarray(data["mask"], dtype=np.float32)
         hw = (int(size[0]), int(size[1]))
+        jitter = data.get("identity_jitter")
+        jitter = None if jitter is None else float(jitter)
     except (TypeError, ValueError, IndexError) as exc:
-        raise LayoutError(f"{path}: field 'landmarks', 'mask' or 'size' is malformed ({exc})") from None
+        raise LayoutError(f"{path}: field 'landmarks', 'mask', 'size' or 'identity_jitter' is malformed "
+                          f"({exc})") from None
+    image = None if data.get("mask_image") is None else decode_mask_image(data["mask_image"], str(path))
     try:
-        return Layout(name=str(data["name"]), landmarks=pts, size=hw, mask_polygon=mask)
+        return Layout(name=str(data["name"]), landmarks=pts, size=hw, mask_polygon=mask, mask_image=image,
+                      identity_jitter=jitter)
     except LayoutError as exc:
         raise LayoutError(f"{path}: {exc}") from None

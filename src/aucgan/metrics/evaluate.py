@@ -56,6 +56,7 @@ class _Subset:
 
     def __init__(self, dataset, indices: Sequence[int]) -> None:
         self.dataset, self.indices = dataset, list(indices)
+        self.layout = getattr(dataset, "layout", None)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -1,9 +1,9 @@
 """Ground truth of the synthetic benchmark for the metrics: any (identity, AU vector) pair, rendered.
 
-Identity ``idNNNN`` of a benchmark folder is rebuilt from the folder's seed and generator parameters
-(``dataset.json``), so an edit of any test sample towards any AU vector has a true answer. Renders go
-through the same 8-bit / 16-bit quantisation and resizing as the stored maps, so a generator that
-reproduced the data exactly would score zero error.
+Identity ``idNNNN`` of a benchmark folder is rebuilt from the folder's seed, generator parameters
+(``dataset.json``) and layout (``layout.json``, when the card names one), so an edit of any test sample
+towards any AU vector has a true answer. Renders go through the same 8-bit / 16-bit quantisation and
+resizing as the stored maps, so a generator that reproduced the data exactly would score zero error.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class SynthTruth:
     """Ground-truth maps of a synthetic benchmark folder, network-scaled with ``codec`` at ``size``."""
 
     def __init__(self, folder: str | Path, codec: MapCodec, au_names: Sequence[str], size: int) -> None:
+        from aucgan.data.errors import DataError
+        from aucgan.data.folder import card_layout
         from aucgan.data.synth import SynthConfig
 
         self.folder, self.codec, self.size = Path(folder), codec, int(size)
@@ -46,12 +48,15 @@ class SynthTruth:
         try:
             card = json.loads(card_path.read_text())
             self.seed = int(card["seed"])
-            known = {f.name for f in dataclasses.fields(SynthConfig)}
-            self.config = SynthConfig(**{k: v for k, v in card["params"].items() if k in known})
+            known = {f.name for f in dataclasses.fields(SynthConfig)} - {"layout"}
+            layout = card_layout(card, card_path)
+            self.config = SynthConfig(**{k: v for k, v in card["params"].items() if k in known}, layout=layout)
             card_aus = list(card["au_names"])
             disp = card.get("displacement", {})
             self.disp_scale = float(disp.get("scale", self.config.disp_scale))
             self.disp_offset = float(disp.get("offset", self.config.disp_offset))
+        except DataError as exc:
+            raise TruthError(str(exc)) from None
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise TruthError(f"{card_path}: not a readable synthetic benchmark card ({exc})") from None
         missing = [m for m in codec.maps if m not in ("albedo", "displacement", "normal")]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from aucgan.photo.au_estimate import estimate_aus
-from aucgan.photo.landmarks import FaceLandmarks, FaceMeshDetector, as_rgb_uint8
+from aucgan.photo.landmarks import FaceLandmarks, FaceMeshDetector, PhotoError, as_rgb_uint8
 from aucgan.photo.warp import PhotoWarp
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.shading import lambert
@@ -95,6 +95,10 @@ class PhotoEditor:
         from aucgan.inference import Editor
 
         self.editor = Editor(run_dir, device)
+        if self.editor.layout is not None:
+            raise PhotoError(f"{run_dir}: photos are unwrapped into aucgan's built-in layout, but this run works in "
+                             f"layout {self.editor.layout.name!r} (RUN/layout.json); edit its maps with "
+                             "`aucgan generate` instead")
         self.warp = PhotoWarp(self.editor.size)
         self.detector = FaceMeshDetector(min_score=min_score)
         self.domain = training_domain(run_dir)

@@ -2,7 +2,8 @@
 
 GAN training on face-map sets of a few thousand samples is fastest when the whole set sits in memory
 as tensors and batches are drawn by index with a seeded generator (no DataLoader workers needed).
-Footprints are computed once per distinct landmark set (one per identity on the synthetic benchmark).
+Footprints are computed once per distinct landmark set (one per identity on the synthetic benchmark), in
+the data set's layout (``dataset.layout``: its landmarks are the default, its face mask bounds them).
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ class TrainData:
         if n < 2:
             raise AucganError(f"training needs at least 2 samples, the data set has {n}")
         self.codec, self.au_names, self.size = codec, tuple(au_names), size
+        self.layout = getattr(dataset, "layout", None)          # the data set's map space (None: built-in)
+        default = torch.as_tensor((self.layout or canonical_layout()).landmarks)
         items = [dataset[i] for i in range(n)]
         self.ids = [it["id"] for it in items]
         self.extra_attrs = ordered_attrs(extra_attrs)
-        self.extra = extras_of_items(items, self.extra_attrs)   # (N, D) or None
+        self.extra = extras_of_items(items, self.extra_attrs, default_landmarks=default)   # (N, D) or None
         self.x = torch.stack([codec.encode(it["maps"]) for it in items]).contiguous()
         if tuple(self.x.shape[-2:]) != (size, size):
             self.x = torch.nn.functional.interpolate(self.x, size=(size, size), mode="bilinear", align_corners=False)
@@ -48,10 +51,10 @@ class TrainData:
         self.au = torch.stack([torch.as_tensor(it["au"], dtype=torch.float32) for it in items]) / 5.0
         if self.au.shape[1] != len(self.au_names):
             raise AucganError(f"the data has {self.au.shape[1]} AUs, the model expects {len(self.au_names)}")
-        default = torch.as_tensor(canonical_layout().landmarks)
         lms = torch.stack([torch.as_tensor(it["landmarks"]) if "landmarks" in it else default for it in items])
         uniq, self.layout_index = torch.unique(lms.reshape(n, -1), dim=0, return_inverse=True)
-        self.footprints = au_footprints(uniq.reshape(-1, 68, 2), (size, size), self.au_names).float()
+        mask = None if self.layout is None else self.layout.mask_image
+        self.footprints = au_footprints(uniq.reshape(-1, 68, 2), (size, size), self.au_names, mask=mask).float()
         ident = [it.get("identity") or it["id"] for it in items]
         names = sorted(set(ident))
         self.identity = torch.tensor([names.index(i) for i in ident])

@@ -109,8 +109,10 @@ def extra_vector(attrs: Sequence[str], values: Mapping[str, Any], where: str = "
     return torch.tensor(out, dtype=torch.float32)
 
 
-def extras_of_items(items: Sequence[Mapping[str, Any]], attrs: Sequence[str]) -> torch.Tensor | None:
-    """``extra`` (N, D) for data set items (dicts with ``attrs`` and optional ``landmarks``); None without attrs."""
+def extras_of_items(items: Sequence[Mapping[str, Any]], attrs: Sequence[str],
+                    default_landmarks: Any = None) -> torch.Tensor | None:
+    """``extra`` (N, D) for data set items (dicts with ``attrs`` and optional ``landmarks``; items without
+    them take ``default_landmarks``, the data set layout's, else the canonical layout's); None without attrs."""
     if not attrs:
         return None
     rows = []
@@ -118,6 +120,8 @@ def extras_of_items(items: Sequence[Mapping[str, Any]], attrs: Sequence[str]) ->
         values = dict(it.get("attrs") or {})
         if "landmarks" in it:
             values["landmarks"] = it["landmarks"]
+        elif default_landmarks is not None:
+            values["landmarks"] = default_landmarks
         rows.append(extra_vector(attrs, values, f"sample {it.get('id', '?')}"))
     return torch.stack(rows)
 

@@ -30,7 +30,7 @@ from aucgan.training.data import TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
 from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
-from aucgan.training.rundir import write_config
+from aucgan.training.rundir import write_config, write_run_layout
 from aucgan.training.samples import save_sample_grid
 from aucgan.training.stats import StatsWriter, check_finite
 
@@ -102,6 +102,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         gen.set_state(torch.tensor(meta["data_rng"][rank % len(meta["data_rng"])], dtype=torch.uint8))
         ema.num_updates = int(meta.get("ema_updates", step))
     if rank == 0:
+        write_run_layout(run_dir, train_data.layout)   # first: a resumed run refuses another layout
         write_config(run_dir, to_dict(config), resume=resume)
         if data is not None:
             record_data(run_dir, data)

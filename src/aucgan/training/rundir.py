@@ -13,7 +13,8 @@ from typing import Any, TextIO
 
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write_text
-from aucgan.runs import CONFIG_FILE
+from aucgan.layout.landmarks import Layout
+from aucgan.runs import CONFIG_FILE, LAYOUT_FILE, read_run_layout
 
 _RUN_ID_RE = re.compile(r"^(\d+)")
 
@@ -188,3 +189,18 @@ class Logger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_run_layout(run_dir: str | Path, layout: Layout | None) -> None:
+    """Record the training data's layout in ``RUN/layout.json`` (nothing for the built-in layout). A resumed run
+    must keep its layout: a different one is an error."""
+    if layout is None:
+        return
+    path = Path(run_dir) / LAYOUT_FILE
+    if path.is_file():
+        if read_run_layout(run_dir) != layout:
+            raise RunDirError(f"{path}: the run was trained in layout {read_run_layout(run_dir).name!r}; the data "
+                              f"set's layout {layout.name!r} differs (a run keeps one map space)")
+        return
+    atomic_write_text(path, json.dumps(layout.to_json(), indent=1))
+

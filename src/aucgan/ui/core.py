@@ -303,11 +303,11 @@ class EditorSession:
         from dataclasses import replace
 
         from aucgan.au import AU_NAMES
-        from aucgan.data.synth.config import SynthConfig
+        from aucgan.data.synth.config import in_layout
         from aucgan.data.synth.identity import make_identities
         from aucgan.data.synth.render import render
 
-        batch = make_identities([int(index)], self.seed, replace(SynthConfig(), size=self.size))
+        batch = make_identities([int(index)], self.seed, replace(in_layout(self.editor.layout), size=self.size))
         out = render(batch, torch.zeros(1, len(AU_NAMES)))
         maps = {"albedo": out["albedo"][0], "displacement": out["displacement"][0],
                 "normal": (out["normal"][0] + 1.0) * 0.5}
@@ -399,7 +399,11 @@ class EditorSession:
         raise UIError(f"{f.name}: expected a layout JSON (with 'landmarks') or an AU JSON (with 'au')")
 
     def photo_unavailable(self) -> str | None:
-        """Why photos cannot be edited here (None when they can: ``aucgan.photo`` and MediaPipe installed)."""
+        """Why photos cannot be edited here (None when they can: ``aucgan.photo`` and MediaPipe installed, a
+        colour map, the built-in layout)."""
+        if self.editor.layout is not None:
+            return (f"photos are unwrapped into aucgan's built-in layout; this run works in layout "
+                    f"{self.editor.layout.name!r}")
         if importlib.util.find_spec("aucgan.photo") is None or importlib.util.find_spec("mediapipe") is None:
             return "photo editing needs the photo extra: pip install 'aucgan[photo]'"
         if not {"albedo", "image"} & set(self.editor.codec.maps):
@@ -634,10 +638,8 @@ class EditorSession:
         except ImportError:
             written = self._write_generate_format(result, folder, au, meta)
         else:
-            from aucgan.layout.landmarks import canonical_layout
-
             maps = {k: v for k, v in result.maps.items() if k in ("albedo", "displacement")}
-            landmarks = canonical_layout().landmarks if source.landmarks is None else source.landmarks
+            landmarks = self.editor.default_landmarks if source.landmarks is None else source.landmarks
             sidecar = write_map_set(folder, maps, landmarks=landmarks, au=au, meta=meta, prefix="edited")
             written = [folder / name for name in sidecar["files"].values()] + [folder / "edited.json"]
         written.append(self.save_au_json(source, result.target, folder))

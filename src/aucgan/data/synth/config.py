@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
 from aucgan.errors import AucganError
+from aucgan.layout.landmarks import Layout
 
 #: Bumped whenever the same (seed, parameters) would render different maps.
 GENERATOR_VERSION = "1.0"
@@ -24,6 +25,10 @@ class SynthConfig:
     ``bulge_height`` high bulges; intermediate intensities scale them (``amp = u`` for the core of the
     pattern and ``u ** 2`` for its extension, ``u = intensity / 5``), so amplitude grows strictly with
     intensity and strong AUs also spread further.
+
+    ``layout`` is the map space (None: aucgan's built-in layout): identities vary around its landmarks by
+    ``layout_jitter``, and its face mask, if any, bounds every AU footprint and the static detail. It is
+    not one of :meth:`to_dict`'s numbers: the benchmark folder stores it as its own ``layout.json``.
     """
 
     size: int = 128
@@ -41,18 +46,31 @@ class SynthConfig:
     normal_strength: float = 1.0      # slope multiplier of the normal maps written with the data
     disp_scale: float = 0.1           # 16-bit PNG range of the displacement (v / 65535 * scale + offset)
     disp_offset: float = -0.05
+    layout: Layout | None = None
 
     def __post_init__(self) -> None:
         if not 16 <= int(self.size) <= 2048:
             raise SynthError(f"size must be between 16 and 2048 pixels, got {self.size}")
-        for name, value in asdict(self).items():
+        for name, value in self.to_dict().items():
             if name not in ("size", "disp_offset") and float(value) < 0:
                 raise SynthError(f"SynthConfig.{name} must be >= 0, got {value}")
         if self.disp_scale <= 0:
             raise SynthError(f"SynthConfig.disp_scale must be > 0, got {self.disp_scale}")
+        if self.layout is not None and not isinstance(self.layout, Layout):
+            raise SynthError(f"SynthConfig.layout must be a Layout or None, got {type(self.layout).__name__}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The generator's numbers (every field but ``layout``), as the benchmark card records them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layout"}
+
+
+def in_layout(layout: Layout | None, jitter: float | None = None, base: SynthConfig | None = None) -> SynthConfig:
+    """``base`` (default parameters) rendered in ``layout``. The identity variation is ``jitter`` if given,
+    else the layout's own ``identity_jitter`` (FLAME UV asks for little), else ``base``'s."""
+    base = base or SynthConfig()
+    if jitter is None:
+        jitter = base.layout_jitter if layout is None or layout.identity_jitter is None else layout.identity_jitter
+    return replace(base, layout=layout, layout_jitter=float(jitter))
 
 
 _MASK = (1 << 64) - 1

@@ -13,6 +13,7 @@ from aucgan.data.synth.config import STREAM_SPLIT, SynthConfig, SynthError, mix_
 from aucgan.data.synth.expression import sample_expressions
 from aucgan.data.synth.identity import IdentityBatch, identity_name, make_identities
 from aucgan.data.synth.render import render
+from aucgan.layout.landmarks import Layout
 
 SPLITS = ("train", "test")
 
@@ -80,6 +81,11 @@ class SyntheticDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.identity_ids) * self.expressions
+
+    @property
+    def layout(self) -> Layout | None:
+        """The map space the identities are rendered in (``config.layout``; None: the built-in layout)."""
+        return self.config.layout
 
     def identity(self, index: int) -> IdentityBatch:
         """The one-identity batch of identity ``index`` (cached)."""

@@ -23,7 +23,7 @@ from aucgan.au import AU_NAMES
 from aucgan.data.synth.config import STREAM_IDENTITY, STREAM_NOISE, SynthConfig, SynthError, generator
 from aucgan.data.synth.patterns import Patterns
 from aucgan.layout.atlas import FaceGeometry, footprints_on, local_coords, smoothstep, union
-from aucgan.layout.landmarks import LayoutVariation, canonical_layout, vary_landmarks
+from aucgan.layout.landmarks import Layout, LayoutVariation, canonical_layout, vary_landmarks
 
 Tensor = torch.Tensor
 
@@ -68,9 +68,9 @@ class Identity:
     def name(self) -> str:
         return identity_name(self.index)
 
-    def landmarks(self) -> np.ndarray:
-        """The identity's 68 landmarks (the canonical layout moved by its variation)."""
-        return vary_landmarks(canonical_layout().landmarks, self.variation)
+    def landmarks(self, layout: Layout | None = None) -> np.ndarray:
+        """The identity's 68 landmarks: ``layout``'s (default the canonical layout's) moved by its variation."""
+        return vary_landmarks((layout or canonical_layout()).landmarks, self.variation)
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "variation"}
@@ -270,12 +270,16 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
         raise SynthError("make_identities needs at least one identity index")
     params = tuple(sample_identity(i, seed, config) for i in idx)
     size = config.size
-    lm = torch.as_tensor(np.stack([p.landmarks() for p in params]), dtype=torch.float32)
+    lm = torch.as_tensor(np.stack([p.landmarks(config.layout) for p in params]), dtype=torch.float32)
     g = FaceGeometry(lm, (size, size))
     noise = _noise(params, size)
     fp = footprints_on(g, AU_NAMES)
+    mask = None if config.layout is None else config.layout.mask_at((size, size))
+    if mask is not None:  # the map space's face mask bounds every AU (as the atlas footprints are bounded)
+        fp = fp * mask
     pat = Patterns(g, fp, noise["chin"], config)
     face = g.face()
+    detail = face if mask is None else face * mask   # where static displacement (lines, pores) may be
     s = g.s.view(-1, 1, 1)
 
     # ---- displacement: AU bases and static (lid creases, age lines, pores)
@@ -286,8 +290,8 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
                                 g.ellipse(g.off(g.eye_c[:, 1], 1, 0.1, 0.62), 0.35 * g.s, 0.35 * g.s))
     nose = torch.maximum(g.capsule(lm[:, 27:31], 0.13 * g.s), g.ellipse(g.p(33), 0.25 * g.s, 0.15 * g.s))
     cheeks_nose = torch.maximum(cheeks_nose, nose)
-    pores = -(hp - 1.0).clamp_min(0.0) * (0.6 + 0.6 * cheeks_nose) * face
-    static = pat.static(age_factor, face) + config.pore_depth * pores
+    pores = -(hp - 1.0).clamp_min(0.0) * (0.6 + 0.6 * cheeks_nose) * detail
+    static = pat.static(age_factor, detail) + config.pore_depth * pores
 
     # ---- albedo: melanin / haemoglobin maps, lips, freckles, brows, beard shadow, nostrils
     mel = _per(params, "melanin") * (1.0 + 0.07 * noise["mottle"])

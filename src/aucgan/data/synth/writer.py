@@ -9,6 +9,10 @@ Folder contract (read by the dataset readers)::
     DIR/maps/<sample_id>_{albedo,displacement,normal}.png
     DIR/landmarks/<identity>.json
     DIR/preview.png
+    DIR/layout.json     only for a benchmark rendered in another layout than the built-in one (card fields
+                        ``layout``: its name, ``layout_file``: this file); identities vary around its landmarks,
+                        its mask bounds the AUs, and every reader (ground truth, training, editing) takes the
+                        layout from it
 
 The card is written last, so a folder without one is an interrupted write.
 """
@@ -44,7 +48,8 @@ PREVIEW_STRENGTH = 3.0
 WRITE_BATCH = 64
 MANIFEST_COLUMNS = ("sample_id", "identity", "split", *AU_NAMES, "age", "gender", "emotion", "valence",
                     "albedo", "displacement", "normal", "landmarks")
-_OWN = ("dataset.json", "manifest.csv", "preview.png", "maps", "landmarks")
+LAYOUT_FILE = "layout.json"
+_OWN = ("dataset.json", "manifest.csv", "preview.png", "maps", "landmarks", LAYOUT_FILE)
 
 
 def _prepare(out: Path, force: bool) -> None:
@@ -104,8 +109,9 @@ def write_dataset(out: Path | str, identities: int, expressions: int, size: int 
                   progress: Callable[[int, int], None] | None = None) -> Path:
     """Render ``identities`` x ``expressions`` samples into the folder ``out`` (format above); return it.
 
-    ``config`` sets generator parameters other than ``size``; ``progress(done, total)`` is called after
-    each batch. Refuses an existing non-empty folder unless ``force``.
+    ``config`` sets generator parameters other than ``size`` (its ``layout``: the map space, written to
+    ``layout.json``); ``progress(done, total)`` is called after each batch. Refuses an existing non-empty
+    folder unless ``force``.
     """
     if identities < 1 or expressions < 1:
         raise SynthError(f"need at least one identity and one expression, got {identities} x {expressions}")
@@ -144,6 +150,10 @@ def write_dataset(out: Path | str, identities: int, expressions: int, size: int 
         "test_fraction": test_fraction,
         "params": cfg.to_dict(),
     }
+    if cfg.layout is not None:
+        atomic_write_text(out / LAYOUT_FILE, json.dumps(cfg.layout.to_json(), indent=1))
+        card["layout"] = cfg.layout.name
+        card["layout_file"] = LAYOUT_FILE
     atomic_write_text(out / "dataset.json", json.dumps(card, indent=1))
     return out
 
