@@ -285,6 +285,8 @@ def test_trimmed_presets_resolve_to_the_same_values_as_before(name):
     The old resolved dicts are in the old layout, so this also checks the migration of legacy run configs."""
     old, schema = _before(name)
     assert load_config(name, schema=schema) == from_dict(schema, upgrade_run_config(old), f"old {name}")
+    # the upgraded old config.json is exactly what the run writes now (so --resume compares equal)
+    assert upgrade_run_config(old) == to_dict(load_config(name, schema=schema))
 
 
 def test_legacy_run_config_is_migrated():

@@ -503,8 +503,9 @@ def upgrade_run_config(data: dict) -> dict:
     out = copy.deepcopy(data)
     new_gen = {k: v for k, v in gen.items() if k not in LEGACY_GENERATOR_KEYS}
     new_gen["variant"] = variant
-    if variant != "map":
-        new_gen[variant] = {new: copy.deepcopy(gen[old]) for old, (v, new) in LEGACY_GENERATOR_KEYS.items()
-                            if v == variant and new is not None and old in gen}
+    for name in VARIANT_CONFIGS:                                       # as to_dict writes them: None unless chosen
+        new_gen[name] = None if name != variant else {
+            new: copy.deepcopy(gen[old]) for old, (v, new) in LEGACY_GENERATOR_KEYS.items()
+            if v == variant and new is not None and old in gen}
     out["generator"] = new_gen
     return out
