@@ -3,6 +3,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -110,14 +111,13 @@ def test_a_run_written_before_generator_variants_loads_and_resumes(tiny_bench, t
     from aucgan.models.regional import RegionalGenerator
     from aucgan.training.build import load_generator
 
-    from tests.training.test_config import BEFORE
-
+    before = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())
     cfg = _cfg("cascade", tiny_aunet, "steps=2", "discriminator.patch_size=16", "generator.regional.channels=8")
     run = tmp_path / "old"
     training_loop(cfg, tiny_bench, run, progress=False)
     new = json.loads((run / "config.json").read_text())
     gen = new["generator"]
-    legacy = {**BEFORE["defaults"]["train"]["generator"],
+    legacy = {**before["defaults"]["train"]["generator"],
               **{k: v for k, v in gen.items() if k not in ("variant", "regional", "sean", "decomposed")},
               "local_regions": gen["regional"]["regions"], "local_channels": 8, "cascade_steps": 2}
     assert "local_num_down" in legacy and "region_styles" in legacy and legacy["decomposed"] is False
