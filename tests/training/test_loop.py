@@ -109,7 +109,7 @@ def test_resume_with_more_steps_extends_the_run(tiny_bench, tiny_aunet, tmp_path
 def test_a_run_written_before_generator_variants_loads_and_resumes(tiny_bench, tiny_aunet, tmp_path):
     """config.json of the previous version (flat generator keys) still loads, and --resume accepts it."""
     from aucgan.models.regional import RegionalGenerator
-    from aucgan.training.build import load_generator
+    from aucgan.runs import load_generator
 
     before = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())
     cfg = _cfg("cascade", tiny_aunet, "steps=2", "discriminator.patch_size=16", "generator.regional.channels=8")
