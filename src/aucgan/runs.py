@@ -45,7 +45,7 @@ from aucgan.training.checkpoint import (
     load_weights,
     read_checkpoint_meta,
 )
-from aucgan.training.config import AUNetTrainConfig, TrainConfig, from_dict
+from aucgan.training.config import AUNetTrainConfig, TrainConfig, from_dict, upgrade_run_config
 
 __all__ = [
     "AUNET_METRICS", "AUNET_WEIGHTS", "CKPT_DIR", "CONFIG_FILE", "DATA_FILE", "LOG_FILE", "STATS_FILE", "RunError",
@@ -175,9 +175,10 @@ def find_checkpoint(run_dir: str | Path, checkpoint: int | str | Path | None = N
 
 # -------------------------------------------------------------------------------------------- GAN runs
 def load_run_config(run_dir: str | Path) -> TrainConfig:
-    """The resolved config a training run wrote before it started."""
+    """The resolved config a training run wrote before it started (one written by an older version is
+    upgraded to today's layout first, :func:`~aucgan.training.config.upgrade_run_config`)."""
     run_dir = Path(run_dir)
-    return from_dict(TrainConfig, read_json(run_dir / CONFIG_FILE, "training run"), str(run_dir))
+    return from_dict(TrainConfig, upgrade_run_config(read_json(run_dir / CONFIG_FILE, "training run")), str(run_dir))
 
 
 def _load_network(run_dir: str | Path, which: str, build, device: torch.device | str,

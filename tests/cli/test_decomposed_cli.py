@@ -22,7 +22,7 @@ def test_decomposed_train_then_export_maps_mesh_onnx(tiny_bench, tmp_path, capsy
     run = tmp_path / "decomposed"
     assert main(["train", "--config", "decomposed", "--data", str(tiny_bench), "--aunet", str(aunet),
                  "--run-dir", str(run), "--steps", "2", "--no-progress",
-                 *_sets([*TINY, "generator.albedo_channels=8", "render.cavity_strength=40"])]) == 0
+                 *_sets([*TINY, "generator.decomposed.albedo_channels=8", "render.cavity_strength=40"])]) == 0
     stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert any("G/shaded_rec" in s for s in stats)
 

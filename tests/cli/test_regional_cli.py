@@ -10,7 +10,8 @@ from aucgan.training.config import preset_names
 
 from tests.tiny import TINY
 
-REGIONAL = ["discriminator.patch_size=16", "generator.local_channels=8", "generator.style_dim=8"]
+REGIONAL = {"cascade": ["discriminator.patch_size=16", "generator.regional.channels=8"],
+            "sean": ["generator.sean.style_dim=8"]}
 PRESETS = [p for p in ("cascade", "sean", "relative") if p in preset_names()]
 
 
@@ -23,7 +24,7 @@ def _source(bench):
 
 
 def _train(preset, bench, aunet, run, *extra):
-    sets = REGIONAL if preset in ("cascade", "sean") else []
+    sets = REGIONAL.get(preset, [])
     return main(["train", "--config", preset, "--data", str(bench), "--aunet", str(aunet), "--run-dir", str(run),
                  "--steps", "2", "--no-progress", *_sets([*TINY, *sets, *extra])])
 
@@ -36,7 +37,8 @@ def test_regional_presets_train_and_generate(preset, tiny_bench, tiny_aunet, tmp
     assert cfg["name"] == preset
     stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     if preset == "cascade":
-        assert cfg["generator"]["cascade_steps"] == 2 and cfg["discriminator"]["patch_regions"]
+        assert cfg["generator"]["variant"] == "regional" and cfg["generator"]["regional"]["cascade_steps"] == 2
+        assert cfg["generator"]["regional"]["channels"] == 8 and cfg["discriminator"]["patch_regions"]
         assert any("D/patch_mouth" in s for s in stats) and any("G/patch_eyes" in s for s in stats)
     out = tmp_path / "edit"
     code = main(["generate", "--checkpoint", str(run), "--data", str(tiny_bench), "--source", _source(tiny_bench),

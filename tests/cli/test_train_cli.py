@@ -29,6 +29,29 @@ def test_unknown_preset_and_key_exit_2_without_traceback(capsys):
     assert "valid keys" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("override, fragment", [
+    ("generator.head=nonsense", "generator.head: 'nonsense' is not valid; valid values: direct, attention"),
+    ("loss.adversarial=foo", "loss.adversarial: 'foo' is not valid; valid values: wgan, hinge, nsgan"),
+    ("data.target_mode=bar", "data.target_mode: 'bar' is not valid; valid values: shuffle, prototype, mixed"),
+    ("generator.conditioning=[adain,nope]", "generator.conditioning: 'nope' is not valid; valid values: concat_latent"),
+    ("generator.regional.cascade_steps=3", "regional settings (generator.regional) are given but generator.variant "
+                                           "is 'map'"),
+])
+def test_dry_run_with_a_bad_choice_exits_2_with_one_line(override, fragment, capsys):
+    assert main(["train", "--config", "improved", "--dry-run", "--set", override]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("aucgan train: error: preset improved: ") and fragment in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_dry_run_shows_the_variant_and_its_settings(capsys):
+    assert main(["train", "--config", "cascade", "--dry-run", "--set", "generator.regional.cascade_steps=3"]) == 0
+    gen = json.loads(capsys.readouterr().out)["generator"]
+    assert gen["variant"] == "regional" and gen["regional"]["cascade_steps"] == 3
+    assert gen["regional"]["regions"] == ["brows", "eyes", "nose", "mouth"] and gen["sean"] is None
+
+
 def test_train_then_generate(tiny_bench, tiny_aunet, tmp_path, capsys):
     for preset in ("baseline", "improved"):
         run = tmp_path / preset
@@ -40,6 +63,15 @@ def test_train_then_generate(tiny_bench, tiny_aunet, tmp_path, capsys):
     assert main(["train", "--config", "improved", "--data", str(tiny_bench), "--aunet", str(tiny_aunet),
                  "--run-dir", str(tmp_path / "improved"), "--steps", "2", "--no-progress", *_sets(TINY)]) == 2
     assert "--resume" in capsys.readouterr().err
+    # users extend runs: --resume with more --steps continues to the new total; fewer steps are refused
+    resume = ["train", "--config", "improved", "--data", str(tiny_bench), "--aunet", str(tiny_aunet),
+              "--run-dir", str(tmp_path / "improved"), "--no-progress", "--resume", *_sets(TINY)]
+    assert main([*resume, "--steps", "3"]) == 0
+    assert "extending the run from 2 to 3 steps at step 2" in capsys.readouterr().out
+    assert (tmp_path / "improved" / "checkpoints" / "step-000003" / "G_ema.safetensors").is_file()
+    assert main([*resume, "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "steps: 3 -> 2" in err and "may grow but not shrink" in err and err.count("\n") == 1
     source = next(line.split(",")[0] for line in (tiny_bench / "manifest.csv").read_text().splitlines()[1:])
     out = tmp_path / "edit"
     code = main(["generate", "--checkpoint", str(tmp_path / "improved"), "--data", str(tiny_bench),

@@ -116,10 +116,10 @@ def test_extra_conditions_change_the_output_and_train(tiny_bench):
 
 @pytest.mark.parametrize("variant", ["cascade", "sean"])
 def test_regional_options_build_and_train_through_the_objective(variant, tiny_bench):
-    sets = {"cascade": ["generator.local_regions=[brows,eyes,nose,mouth]", "generator.local_channels=8",
-                        "generator.cascade_steps=2", "discriminator.patch_regions=[eyes,mouth]",
+    sets = {"cascade": ["generator.variant=regional", "generator.regional.channels=8",
+                        "generator.regional.cascade_steps=2", "discriminator.patch_regions=[eyes,mouth]",
                         "discriminator.patch_size=16", "loss.au_source=disc"],
-            "sean": ["generator.region_styles=true", "generator.style_dim=8", "loss.au_source=disc",
+            "sean": ["generator.variant=sean", "generator.sean.style_dim=8", "loss.au_source=disc",
                      "loss.w_detail=1"]}[variant]
     cfg = load_config("improved", [*TINY, *sets])
     data = _data(tiny_bench, ())
@@ -136,10 +136,11 @@ def test_regional_options_build_and_train_through_the_objective(variant, tiny_be
 
 
 def test_config_errors_for_regional_options():
-    with pytest.raises(ConfigError, match="choose one"):
-        build_generator(load_config("improved", [*TINY, "generator.local_regions=[eyes]",
-                                                  "generator.region_styles=true"]))
-    with pytest.raises(ConfigError, match="local_regions"):
-        build_generator(load_config("improved", [*TINY, "generator.cascade_steps=3"]))
-    with pytest.raises(ConfigError, match="valid: age"):
-        build_generator(load_config("improved", [*TINY, "generator.extra_attrs=[height]"]))
+    with pytest.raises(ConfigError, match="sean settings .* generator.variant is 'regional'"):
+        load_config("improved", [*TINY, "generator.variant=regional", "generator.sean.style_dim=8"])
+    with pytest.raises(ConfigError, match="regional settings .* generator.variant is 'map'"):
+        load_config("improved", [*TINY, "generator.regional.cascade_steps=3"])
+    with pytest.raises(ConfigError, match="'height' is not valid; valid values: age"):
+        load_config("improved", [*TINY, "generator.extra_attrs=[height]"])
+    with pytest.raises(ConfigError, match="distinct"):
+        build_generator(load_config("improved", [*TINY, "generator.extra_attrs=[age,age]"]))

@@ -1,14 +1,16 @@
 import json
+import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from aucgan.errors import AucganError
-from aucgan.training.config import load_config
+from aucgan.training.config import load_config, replace_path
 from aucgan.training.loop import lr_factor, training_loop
 
 from tests.tiny import TINY
@@ -22,16 +24,32 @@ def _weights(run_dir, step, name="G"):
     return load_file(str(run_dir / "checkpoints" / f"step-{step:06d}" / f"{name}.safetensors"))
 
 
+#: Loss terms each preset's configuration switches on (present) and off (absent) in the stats lines.
+TERMS = {
+    "baseline": ({"G/adv", "G/aunet_bce", "G/rec", "D/adv"}, {"G/dau_mse", "G/cycle", "G/detail", "D/gp"}),
+    "ganimation": ({"G/adv", "G/dau_mse", "G/cycle", "G/att_mean", "G/att_tv", "D/gp", "D/au_mse"},
+                   {"G/aunet_mse", "G/rec", "G/detail"}),
+    "improved": ({"G/adv", "G/aunet_mse", "G/dau_mse", "G/detail", "D/au_mse"}, {"G/rec", "G/cycle", "D/gp"}),
+}
+
+
 @pytest.mark.parametrize("preset", ["baseline", "ganimation", "improved"])
 def test_presets_train_and_write_a_run_dir(preset, tiny_bench, tiny_aunet, tmp_path):
     run = tmp_path / preset
-    result = training_loop(_cfg(preset, tiny_aunet, "steps=2"), tiny_bench, run, progress=False)
+    cfg = _cfg(preset, tiny_aunet, "steps=2")
+    result = training_loop(cfg, tiny_bench, run, progress=False)
     assert result.step == 2
     assert (run / "config.json").is_file()
     assert json.loads((run / "config.json").read_text())["name"] == preset
     lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
-    assert lines and all("G/total" in x for x in lines if "G/total" in x)
-    assert any("D/total" in x for x in lines)
+    assert [x["step"] for x in lines] == [1, 2]                       # log_every=1
+    on, off = TERMS[preset]
+    for x in lines:
+        assert math.isfinite(x["G/total"]) and math.isfinite(x["D/total"])
+        assert on <= set(x) and not off & set(x), (on - set(x), off & set(x))
+        assert x["lr_factor"] == lr_factor(x["step"] - 1, 2, cfg.optim.decay_start)
+        assert x["images"] == x["step"] * cfg.data.batch_size
+    assert result.last_stats["G/total"] == pytest.approx(lines[-1]["G/total"])
     assert list((run / "samples").glob("step-*.png"))
     assert (run / "checkpoints" / "step-000002" / "G_ema.safetensors").is_file()
 
@@ -53,6 +71,63 @@ def test_resume_continues_exactly(tiny_bench, tiny_aunet, tmp_path):
     assert last(s1) == last(s2)
 
 
+def _rows(run):
+    return [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+
+
+def test_resume_with_more_steps_extends_the_run(tiny_bench, tiny_aunet, tmp_path, capsys):
+    """Users extend runs: a larger ``steps`` on resume continues, the schedule is the new total's, the
+    extension is recorded; fewer steps or any other changed setting is refused."""
+    run = tmp_path / "run"
+    training_loop(_cfg("improved", tiny_aunet, "steps=4", "sample_every=100"), tiny_bench, run, progress=False)
+    longer = _cfg("improved", tiny_aunet, "steps=8", "sample_every=100")
+    result = training_loop(longer, tiny_bench, run, progress=False, resume=True)
+    assert result.step == 8 and (run / "checkpoints" / "step-000008" / "G.safetensors").is_file()
+    assert "extending the run from 4 to 8 steps at step 4" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["steps"] == 8
+    rows = _rows(run)
+    assert [r["steps_extended"] for r in rows if "steps_extended" in r] == [{"from": 4, "to": 8}]
+    assert next(r for r in rows if "steps_extended" in r)["step"] == 4
+    factors = {r["step"]: r["lr_factor"] for r in rows if "lr_factor" in r}
+    # steps 1-4 ran under the 4-step schedule (decay from step 2), steps 5-8 under the 8-step one (from step 4):
+    # the rate goes back up at the extension, to what an 8-step run has there
+    assert [factors[k] for k in range(1, 5)] == [lr_factor(k - 1, 4, 0.5) for k in range(1, 5)] == [1, 1, 1, 0.5]
+    assert [factors[k] for k in range(5, 9)] == [lr_factor(k - 1, 8, 0.5) for k in range(5, 9)] == \
+        [1, 0.75, 0.5, 0.25]
+    # the same total again: nothing to record; fewer steps or another change: refused, config untouched
+    training_loop(longer, tiny_bench, run, progress=False, resume=True)
+    assert len([r for r in _rows(run) if "steps_extended" in r]) == 1
+    with pytest.raises(AucganError, match=r"steps: 8 -> 6.*steps may grow but not shrink"):
+        training_loop(_cfg("improved", tiny_aunet, "steps=6", "sample_every=100"), tiny_bench, run, progress=False,
+                      resume=True)
+    with pytest.raises(AucganError, match=r"configured differently \(loss\.w_au: 10\.0 -> 3\.0\); keep"):
+        training_loop(_cfg("improved", tiny_aunet, "steps=10", "sample_every=100", "loss.w_au=3"), tiny_bench, run,
+                      progress=False, resume=True)
+    assert json.loads((run / "config.json").read_text())["steps"] == 8
+
+
+def test_a_run_written_before_generator_variants_loads_and_resumes(tiny_bench, tiny_aunet, tmp_path):
+    """config.json of the previous version (flat generator keys) still loads, and --resume accepts it."""
+    from aucgan.models.regional import RegionalGenerator
+    from aucgan.runs import load_generator
+
+    before = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())
+    cfg = _cfg("cascade", tiny_aunet, "steps=2", "discriminator.patch_size=16", "generator.regional.channels=8")
+    run = tmp_path / "old"
+    training_loop(cfg, tiny_bench, run, progress=False)
+    new = json.loads((run / "config.json").read_text())
+    gen = new["generator"]
+    legacy = {**before["defaults"]["train"]["generator"],
+              **{k: v for k, v in gen.items() if k not in ("variant", "regional", "sean", "decomposed")},
+              "local_regions": gen["regional"]["regions"], "local_channels": 8, "cascade_steps": 2}
+    assert "local_num_down" in legacy and "region_styles" in legacy and legacy["decomposed"] is False
+    (run / "config.json").write_text(json.dumps({**new, "generator": legacy}, indent=1))
+    G, loaded, step = load_generator(run)
+    assert isinstance(G, RegionalGenerator) and loaded == cfg and step == 2
+    training_loop(replace_path(cfg, "steps", 3), tiny_bench, run, progress=False, resume=True)
+    assert json.loads((run / "config.json").read_text())["generator"]["regional"]["channels"] == 8
+
+
 def test_same_seed_same_run_on_cpu(tiny_bench, tiny_aunet, tmp_path):
     cfg = _cfg("baseline", tiny_aunet, "steps=2")
     training_loop(cfg, tiny_bench, tmp_path / "a", progress=False)
@@ -67,15 +142,39 @@ def test_missing_aunet_is_a_clear_error(tiny_bench, tmp_path):
         training_loop(cfg, tiny_bench, tmp_path / "r", progress=False)
 
 
-def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tiny_bench, tiny_aunet, tmp_path):
-    cfg = _cfg("baseline", tiny_aunet, "steps=6", "optim.lr_g=1e30", "optim.lr_d=1e30")
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tiny_bench, tiny_aunet, tmp_path, monkeypatch):
+    """A loss that turns NaN at step 3 stops the run there; the checkpoint of step 2 (ckpt_every=2) stays the
+    last one, and it holds the good weights of before the NaN."""
+    from aucgan.losses.objective import GANObjective
+
+    calls = {"n": 0}
+    real_phase = GANObjective.generator_phase
+
+    def phase(self, b):
+        loss, stats = real_phase(self, b)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            loss = loss * float("nan")
+            stats = {**stats, "G/total": float("nan")}
+        return loss, stats
+
+    monkeypatch.setattr(GANObjective, "generator_phase", phase)
+    cfg = _cfg("baseline", tiny_aunet, "steps=6")
+    assert cfg.ckpt_every == 2
     run = tmp_path / "nan"
-    with pytest.raises(AucganError, match="NaN|Inf|nan|inf"):
+    with pytest.raises(AucganError, match="step 3"):
         training_loop(cfg, tiny_bench, run, progress=False)
-    ckpts = sorted((run / "checkpoints").glob("step-*")) if (run / "checkpoints").exists() else []
-    for c in ckpts:
-        for t in load_file(str(c / "G.safetensors")).values():
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("step-*"))
+    assert ckpts == ["step-000002"]
+    for name in ("G", "G_ema", "D"):
+        for t in _weights(run, 2, name).values():
             assert torch.isfinite(t).all()
+    # the kept checkpoint is exactly the state after step 2 of the same run without the NaN
+    monkeypatch.setattr(GANObjective, "generator_phase", real_phase)
+    training_loop(load_config("baseline", [*TINY, f"aunet.checkpoint={tiny_aunet}", "steps=6"]), tiny_bench,
+                  tmp_path / "clean", progress=False, stop_at=2)
+    a, b = _weights(run, 2), _weights(tmp_path / "clean", 2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_lr_schedule():

@@ -29,24 +29,17 @@ def make_codec(data: DataConfig) -> MapCodec:
 
 
 def build_generator(cfg: TrainConfig) -> torch.nn.Module:
-    """The configured generator: a :class:`MapGenerator`, wrapped with local branches
-    (``generator.local_regions``, :class:`~aucgan.models.regional.RegionalGenerator`) or per-region style
-    codes (``generator.region_styles``, :class:`~aucgan.models.sean.RegionStyleGenerator`)."""
+    """The configured generator (``generator.variant``): a :class:`MapGenerator` (``map``), wrapped with local
+    branches (``regional``, :class:`~aucgan.models.regional.RegionalGenerator`) or per-region style codes
+    (``sean``, :class:`~aucgan.models.sean.RegionStyleGenerator`), or geometry + appearance heads
+    (``decomposed``, :func:`~aucgan.training.decomposed.build_decomposed`)."""
     codec, g = make_codec(cfg.data), cfg.generator
     au_names = au_set(cfg.data.au_set)
     try:
         dim = extra_dim(g.extra_attrs)
     except AucganError as exc:
         raise ConfigError(str(exc)) from None
-    if g.local_regions and g.region_styles:
-        raise ConfigError("generator: local_regions (local branches) and region_styles (SEAN) are separate "
-                          "designs; choose one")
-    if g.cascade_steps != 1 and not g.local_regions:
-        raise ConfigError("generator.cascade_steps applies to the local-branch generator: set "
-                          "generator.local_regions too")
-    if g.decomposed:
-        if g.local_regions or g.region_styles:
-            raise ConfigError("generator.decomposed does not combine with local_regions or region_styles")
+    if g.decomposed is not None:
         return build_decomposed(cfg, codec, dim)
     G = MapGenerator(
         in_channels=codec.channels, out_channels=codec.channels, num_aus=len(au_names),
@@ -55,13 +48,14 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
     )
-    if g.local_regions:
-        return RegionalGenerator(G, au_names, regions=g.local_regions, local_channels=g.local_channels,
-                                 local_num_down=g.local_num_down, local_conditioning=list(g.local_conditioning),
-                                 cascade_steps=g.cascade_steps)
-    if g.region_styles:
-        return RegionStyleGenerator(G, au_names, style_dim=g.style_dim,
-                                    style_levels=None if g.style_levels is None else list(g.style_levels))
+    if g.regional is not None:
+        r = g.regional
+        return RegionalGenerator(G, au_names, regions=r.regions, local_channels=r.channels,
+                                 local_num_down=r.num_down, local_conditioning=list(r.conditioning),
+                                 cascade_steps=r.cascade_steps)
+    if g.sean is not None:
+        return RegionStyleGenerator(G, au_names, style_dim=g.sean.style_dim,
+                                    style_levels=None if g.sean.style_levels is None else list(g.sean.style_levels))
     return G
 
 

@@ -51,18 +51,15 @@ def wrap_aunet(net: AUNet, a: AUNetConfig, codec: MapCodec, render: RenderConfig
 
 
 def build_decomposed(cfg: TrainConfig, codec: MapCodec, extra_dim: int) -> DecomposedGenerator:
-    """The decomposed generator of ``cfg`` (``generator.decomposed``)."""
-    g = cfg.generator
+    """The decomposed generator of ``cfg`` (``generator.variant: decomposed``)."""
+    g, d = cfg.generator, cfg.generator.decomposed
+    if d is None:
+        raise ConfigError(f"build_decomposed: generator.variant is {g.variant!r}, not 'decomposed'")
     au_names = au_set(cfg.data.au_set)
-    check_shaded_codec(codec, "generator.decomposed")
+    check_shaded_codec(codec, "generator.variant=decomposed")
     if set(codec.maps) != {"albedo", "displacement"}:
-        raise ConfigError(f"generator.decomposed splits albedo and displacement; data.maps must be exactly those, "
-                          f"got {list(codec.maps)}")
-    if g.local_regions or g.region_styles:
-        raise ConfigError("generator.decomposed is a separate design from local_regions / region_styles; choose one")
-    unknown = [a for a in g.albedo_aus if a not in au_names]
-    if unknown:
-        raise ConfigError(f"generator.albedo_aus: {unknown} not in the {cfg.data.au_set!r} AU set")
+        raise ConfigError(f"generator.variant=decomposed splits albedo and displacement; data.maps must be exactly "
+                          f"those, got {list(codec.maps)}")
     sl = codec.slices()
     geometry = MapGenerator(
         in_channels=codec.channels, out_channels=1, num_aus=len(au_names), extra_dim=0,
@@ -71,9 +68,9 @@ def build_decomposed(cfg: TrainConfig, codec: MapCodec, extra_dim: int) -> Decom
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode)
     appearance = MapGenerator(
-        in_channels=codec.channels, out_channels=3, num_aus=max(1, len(g.albedo_aus)), extra_dim=extra_dim,
-        conditioning=list(g.albedo_conditioning), base_channels=g.albedo_channels,
-        max_channels=max(g.albedo_channels, g.max_channels // 2), num_down=g.num_down, architecture="skip",
+        in_channels=codec.channels, out_channels=3, num_aus=max(1, len(d.albedo_aus)), extra_dim=extra_dim,
+        conditioning=list(d.albedo_conditioning), base_channels=d.albedo_channels,
+        max_channels=max(d.albedo_channels, g.max_channels // 2), num_down=g.num_down, architecture="skip",
         head="direct", image_size=cfg.data.size, cond_hidden=g.cond_hidden)
     return DecomposedGenerator(geometry, appearance, au_names, sl["displacement"], sl["albedo"],
-                               albedo_aus=g.albedo_aus)
+                               albedo_aus=d.albedo_aus)

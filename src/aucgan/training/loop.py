@@ -25,7 +25,7 @@ from aucgan.runs import CKPT_DIR, STATS_FILE, load_aunet, record_data
 from aucgan.training import distributed as dist_utils
 from aucgan.training.build import build_disc, build_generator, make_codec
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aucgan.training.config import TrainConfig, to_dict
+from aucgan.training.config import TrainConfig, to_dict, upgrade_run_config
 from aucgan.training.data import TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
@@ -103,7 +103,10 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         ema.num_updates = int(meta.get("ema_updates", step))
     if rank == 0:
         write_run_layout(run_dir, train_data.layout)   # first: a resumed run refuses another layout
-        write_config(run_dir, to_dict(config), resume=resume)
+        grown = write_config(run_dir, to_dict(config), resume=resume, growable=("steps",),
+                             upgrade=upgrade_run_config)
+        if "steps" in grown:
+            record_extension(run_dir, step, *grown["steps"], config.optim.decay_start)
         if data is not None:
             record_data(run_dir, data)
     stats_writer = StatsWriter(run_dir, tensorboard=config.tensorboard) if rank == 0 else None
@@ -200,3 +203,18 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     if not all(math.isfinite(v) for v in last.values()):
         raise AucganError(f"a loss became NaN/Inf at step {step}")
     return TrainResult(run_dir=run_dir, step=step, last_stats=last)
+
+
+def record_extension(run_dir: Path, step: int, old_steps: int, new_steps: int, decay_start: float) -> None:
+    """Say (and append to ``stats.jsonl``) that a resumed run now trains for ``new_steps`` instead of ``old_steps``.
+
+    The learning-rate schedule is a function of the total (:func:`lr_factor`), so from ``step`` on it is the
+    schedule of a ``new_steps`` run: the decay starts at ``decay_start * new_steps``, and a run that had already
+    decayed continues at the higher rate the longer schedule has at ``step``.
+    """
+    print(f"extending the run from {old_steps} to {new_steps} steps at step {step}; learning rates follow the "
+          f"{new_steps}-step schedule (factor {lr_factor(step, new_steps, decay_start):.3f} now, linear decay from "
+          f"step {int(decay_start * new_steps)})", flush=True)
+    with (run_dir / STATS_FILE).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"step": step, "time": round(time.time(), 3),
+                             "steps_extended": {"from": old_steps, "to": new_steps}}) + "\n")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -85,33 +85,51 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix or '<root>'}: {old!r} -> {new!r}"]
 
 
-def write_config(run_dir: str | Path, config: Mapping[str, Any], resume: bool = False,
-                 overwrite: bool = False) -> Path:
-    """Write the resolved config as ``run_dir/config.json`` (atomically) and return its path.
+def write_config(run_dir: str | Path, config: Mapping[str, Any], resume: bool = False, overwrite: bool = False,
+                 growable: Collection[str] = (), upgrade: Callable[[dict], dict] | None = None
+                 ) -> dict[str, tuple[Any, Any]]:
+    """Write the resolved config as ``run_dir/config.json`` (atomically); return the settings that grew.
 
     An existing, identical config is left alone. A different one is refused (naming the changed keys)
     unless ``overwrite``: a resumed run must not silently change what the earlier steps were trained with.
+    The one exception are the top-level numbers named in ``growable`` (a run extended with more ``steps``):
+    they may increase, never decrease; the config is then rewritten and ``{key: (old, new)}`` returned.
+    ``upgrade`` maps the existing config from an older layout before comparing.
     """
     path = Path(run_dir) / CONFIG_FILE
     try:
         text = json.dumps(config, indent=1, allow_nan=False) + "\n"
     except (TypeError, ValueError) as exc:
         raise RunDirError(f"config is not JSON-serialisable: {exc}") from None
+    grown: dict[str, tuple[Any, Any]] = {}
     if path.is_file() and not overwrite:
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise RunDirError(f"{path}: existing config is not valid JSON ({exc})") from None
+        if upgrade is not None:
+            old = upgrade(old)
         new = json.loads(text)
-        if old == new:
-            return path
+        if isinstance(old, Mapping):
+            grown = {k: (old[k], new[k]) for k in growable
+                     if _is_number(old.get(k)) and _is_number(new.get(k)) and new[k] > old[k]}
+            old = {**old, **{k: new[k] for k in grown}}
+        if old == new and not grown:
+            return {}
         changed = _differences(old, new)
-        shown = "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "")
-        what = "the resumed run" if resume else "this run directory"
-        raise RunDirError(f"{path}: {what} was configured differently ({shown}); keep the original settings "
-                          "or start a new run")
+        if changed:
+            shown = "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "")
+            what = "the resumed run" if resume else "this run directory"
+            hint = "".join(f"; {k} may grow but not shrink" for k in growable
+                           if any(c.startswith(f"{k}:") for c in changed))
+            raise RunDirError(f"{path}: {what} was configured differently ({shown}){hint}; keep the original "
+                              "settings or start a new run")
     atomic_write_text(path, text)
-    return path
+    return grown
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class _Tee:

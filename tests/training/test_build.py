@@ -1,0 +1,38 @@
+"""Every shipped preset builds its networks, and the same networks as before the config rework."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from aucgan.training.build import build_aunet, build_disc, build_generator
+from aucgan.training.config import AUNetTrainConfig, load_config, preset_names
+
+BEFORE = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())["networks"]
+
+
+def _signature(module: torch.nn.Module) -> dict:
+    """Parameter count and a hash of the sorted state-dict ``key:shape`` lines (what a checkpoint must fit)."""
+    lines = sorted(f"{k}:{tuple(v.shape)}" for k, v in module.state_dict().items())
+    return {"params": sum(p.numel() for p in module.parameters()),
+            "keys": hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]}
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_builds_the_networks_it_built_before(name):
+    """At the preset's own sizes, on the meta device (no memory, no compute): a typo or a setting that does not
+    build fails here, and a preset whose networks changed (so its old checkpoints no longer load) too."""
+    with torch.device("meta"):
+        if name.startswith("aunet"):
+            cfg = load_config(name, schema=AUNetTrainConfig)
+            built = {"aunet": build_aunet(cfg.aunet, cfg.data, cfg.render)}
+        else:
+            cfg = load_config(name)
+            built = {"G": build_generator(cfg), "D": build_disc(cfg)}
+    assert {k: _signature(m) for k, m in built.items()} == BEFORE[name]
+
+
+def test_every_preset_has_a_recorded_signature():
+    assert sorted(BEFORE) == preset_names()
