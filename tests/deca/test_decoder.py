@@ -11,6 +11,7 @@ from aucgan.deca import DetailDecoder, architecture_of, deca_keys, uv_footprints
 from aucgan.deca.checkpoint import DecaCheckpointError
 from aucgan.nn.layers import NetworkConfigError, ShapeError
 from aucgan.nn.registry import UnknownNameError
+
 from tests.deca.fakes import TINY_ARCH, au_variant, reference, write_deca_tar
 
 CONDITIONINGS = [
