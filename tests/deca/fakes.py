@@ -93,9 +93,9 @@ def codes(i: int) -> dict[str, np.ndarray]:
             "tex": rng.normal(size=50).astype(np.float32)}
 
 
-def write_emoca_codes(root: Path, names, with_extra_dim: bool = False) -> Path:
-    """EMOCA --save_codes: ``root/<name>/{shape,exp,tex,pose,detail}.npy``."""
-    for i, name in enumerate(names):
+def write_emoca_codes(root: Path, names, with_extra_dim: bool = False, offset: int = 0) -> Path:
+    """EMOCA --save_codes: ``root/<name>/{shape,exp,tex,pose,detail}.npy``; the i-th name gets ``codes(offset + i)``."""
+    for i, name in enumerate(names, start=offset):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for key, value in codes(i).items():
