@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from aucgan.deca.config import PRESETS as DECA_PRESETS
+from aucgan.deca.config import DecaTrainConfig
 from aucgan.training import config as C
 from aucgan.training.config import (
     AUNetTrainConfig,
@@ -31,7 +33,8 @@ BEFORE = json.loads((Path(__file__).parent / "presets_before_i14.json").read_tex
 def test_presets_load_and_are_frozen():
     assert {"baseline", "ganimation", "improved", "aunet"} <= set(preset_names())
     for name in preset_names():
-        schema = AUNetTrainConfig if name.startswith("aunet") else TrainConfig
+        schema = AUNetTrainConfig if name.startswith("aunet") else DecaTrainConfig if name in DECA_PRESETS \
+            else TrainConfig
         cfg = load_config(name, schema=schema)
         with pytest.raises(dataclasses.FrozenInstanceError):
             cfg.seed = 3

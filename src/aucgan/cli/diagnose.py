@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     from aucgan.deca.build import decoder_footprints, load_decoder
     from aucgan.deca.data import open_deca_data
-    from aucgan.deca.diagnose import diagnose, pick, sweep_picture
+    from aucgan.deca.diagnose import diagnose, percent, pick, sweep_picture
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.report.plots import sensitivity_heatmaps
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"decoder: {info['kind']} ({info.get('variant') or ', '.join(info.get('conditioning', []))})")
     print(f"sensitivity |d uv_z / d AU|: inside footprints {s['mean_inside'] * 1e6:.4g} um, outside "
           f"{s['mean_outside'] * 1e6:.4g} um per intensity point")
-    share = "undefined" if v["au_share"] is None else f"{v['au_share']:.1%}"
+    share = percent(float("nan") if v["au_share"] is None else v["au_share"])
     print(f"variation: AUs {v['std_au_m'] * 1e6:.4g} um, expression code {v['std_expression_m'] * 1e6:.4g} um, "
           f"detail code {v['std_detail_m'] * 1e6:.4g} um (std); AU share {share}")
     for note in notes:

@@ -111,6 +111,13 @@ def sweep(dec: DetailDecoder, latent: torch.Tensor, au: torch.Tensor, levels: Se
     return dec(lat, a, source_au=src)[:, 0].reshape(k, n, dec.output_size, dec.output_size)
 
 
+def percent(share: float) -> str:
+    """A share as a percentage with two significant digits below 1 % (0.0035 % rather than 0.0 %)."""
+    if not math.isfinite(share):
+        return "undefined"
+    return f"{share:.1%}" if share >= 0.01 or share == 0 else f"{share * 100:.2g}%"
+
+
 def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float, au_names: Sequence[str]) -> str:
     """One line: whether the decoder follows the AUs, from the sensitivities and the AU share."""
     total = per_au_inside + per_au_outside
@@ -119,12 +126,12 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
     ignored = [a for a, t in zip(au_names, total) if t == 0]
     head = f"ignores {', '.join(ignored)}; " if ignored else ""
     if math.isfinite(share) and share < LOW_SHARE:
-        return (f"{head}barely follows the AUs: they explain {share:.1%} of the output's variation, the expression "
-                f"code {1 - share:.1%}")
+        return (f"{head}barely follows the AUs: they explain {percent(share)} of the output's variation against "
+                f"the expression code")
     with np.errstate(invalid="ignore", divide="ignore"):
         focus = np.nanmean(np.where(total > 0, per_au_inside / np.where(total > 0, total, 1), np.nan))
-    return (f"{head}follows the AUs: they explain {share:.1%} of the output's variation against the expression "
-            f"code; {float(focus):.0%} of their effect per pixel falls inside their footprints")
+    return (f"{head}follows the AUs: they explain {percent(share)} of the output's variation against the "
+            f"expression code; {float(focus):.0%} of their effect per pixel falls inside their footprints")
 
 
 def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, num_samples: int = 8,
