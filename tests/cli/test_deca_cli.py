@@ -14,6 +14,7 @@ from aucgan.cli import main
 from aucgan.data.mapio import load_displacement
 from aucgan.deca.build import load_deca_run
 from aucgan.deca.data import open_deca_data
+
 from tests.deca.fakes import (
     TINY_ARCH,
     au_variant,

@@ -1,6 +1,5 @@
-"""The DECA tests run their torch ops on one thread (restored afterwards): their 256 px decoders and tiny
-batches gain nothing from a second thread, and on a shared machine the thread contention made them tens of
-times slower."""
+"""The DECA tests run their torch ops on one thread (restored afterwards): their tiny batches gain nothing from
+more, and on the shared 2-core machine extra threads only contend with the other jobs."""
 
 from __future__ import annotations
 

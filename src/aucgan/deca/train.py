@@ -9,7 +9,8 @@ Per step, on a batch of (latent, AUs, uv_z) samples (decoder units: uv_z / out_s
 * DECA/EMOCA's regularisers on the reconstruction: ``z_reg``, ``z_diff`` (``z_sym`` off by default);
 * optional AU consistency on decoded maps with target AUs (another sample's, with noise): a frozen AU
   estimator on uv_z (``aunet``) and/or the discriminator's AU head;
-* optional conditional discriminator on uv_z (aucgan's registry), with a matching-aware option (real maps
+* optional conditional discriminator on uv_z (aucgan's registry; AUs in unit scale, as every aucgan
+  discriminator takes them), with a matching-aware option (real maps
   paired with another sample's AUs scored as fake), an AU head regressing the real maps' AUs, and R1.
 
 The run directory holds ``config.json``, ``decoder.json`` (the decoder's architecture, so the run is
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aucgan.au import AU_MAX, au_set
+from aucgan.au import AU_MAX, au_set, to_unit
 from aucgan.deca.build import DECODER_FILE, build_deca_discriminator, build_decoder
 from aucgan.deca.config import DecaTrainConfig, check_config
 from aucgan.deca.data import DecaData, open_deca_data
@@ -171,15 +172,15 @@ class DecaObjective:
         if needs_target:
             fake = self._decode(b.latent, b.target, b.au)
             if lc.w_au > 0 and self.aunet is not None:
-                loss, s = au_loss(lc.au_loss, self.aunet(fake / self.aunet_scale), b.target / AU_MAX,
+                loss, s = au_loss(lc.au_loss, self.aunet(fake / self.aunet_scale), to_unit(b.target),
                                   pred_is_logits=True)
                 add(lc.w_au, (loss, {f"G/aunet_{k.split('/')[1]}": v for k, v in s.items()}))
             if self.D is not None:
-                out = self.D(self.units(fake), b.target)
+                out = self.D(self.units(fake), to_unit(b.target))
                 if lc.w_adv > 0:
                     add(lc.w_adv, g_adv_loss(lc.adversarial, out.score))
                 if lc.w_au_disc > 0:
-                    loss, s = au_loss(lc.au_loss, out.au_logits, b.target / AU_MAX, pred_is_logits=True)
+                    loss, s = au_loss(lc.au_loss, out.au_logits, to_unit(b.target), pred_is_logits=True)
                     add(lc.w_au_disc, (loss, {f"G/dau_{k.split('/')[1]}": v for k, v in s.items()}))
         if not terms:
             raise AucganError("every generator loss weight is 0: nothing to train")
@@ -195,16 +196,16 @@ class DecaObjective:
         use_r1 = lc.r1_gamma > 0 and step % max(1, lc.r1_every) == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
-        out_real = self.D(real, b.au)
-        out_fake = self.D(self.units(fake), b.target)
+        out_real = self.D(real, to_unit(b.au))
+        out_fake = self.D(self.units(fake), to_unit(b.target))
         total, scalars = d_adv_loss(lc.adversarial, out_real.score, out_fake.score)
         total = lc.w_adv * total if lc.w_adv > 0 else 0.0 * total
         if lc.w_d_mismatch > 0:
-            mismatch = fake_term(lc.adversarial, self.D(self.units(b.uv), b.mismatched).score)
+            mismatch = fake_term(lc.adversarial, self.D(self.units(b.uv), to_unit(b.mismatched)).score)
             total = total + lc.w_d_mismatch * mismatch
             scalars["D/mismatch"] = float(mismatch.detach())
         if out_real.au_logits is not None and lc.w_d_au > 0:
-            loss, s = au_loss(lc.au_loss, out_real.au_logits, b.au / AU_MAX, pred_is_logits=True)
+            loss, s = au_loss(lc.au_loss, out_real.au_logits, to_unit(b.au), pred_is_logits=True)
             total = total + lc.w_d_au * loss
             scalars.update({f"D/au_{k.split('/')[1]}": v for k, v in s.items()})
         if use_r1:
