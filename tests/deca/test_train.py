@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from aucgan.deca.build import build_decoder, load_deca_run
+from aucgan.deca.build import build_decoder, build_models, load_deca_run
 from aucgan.deca.config import DecaTrainConfig, load_deca_config
 from aucgan.deca.data import open_deca_data, prepare_deca
 from aucgan.deca.decoder import deca_keys
@@ -61,8 +61,9 @@ def test_preset_and_schema():
         load_deca_config("deca", ["loss.w_au=1"])
     with pytest.raises(ConfigError, match="target_mode"):
         load_deca_config("deca", ["data.target_mode=prototype"])
-    dec = build_decoder(DecaTrainConfig())               # no checkpoint: DECA's architecture, 256 px
+    dec, D = build_models(DecaTrainConfig())             # no checkpoint: DECA's architecture, 256 px
     assert dec.output_size == 256 and dec.footprints.shape == (17, 256, 256)
+    assert D(torch.zeros(1, 1, 256, 256), torch.zeros(1, 17)).score.shape == (1,)
 
 
 def test_step_zero_is_deca(setup):

@@ -91,6 +91,12 @@ def build_deca_discriminator(cfg: DecaTrainConfig, size: int) -> torch.nn.Module
                                spectral_norm=dc.spectral_norm, image_size=size)
 
 
+def build_models(cfg: DecaTrainConfig) -> tuple[DetailDecoder, torch.nn.Module]:
+    """The configured decoder and discriminator (the discriminator whether or not the loss weights use it)."""
+    dec = build_decoder(cfg)
+    return dec, build_deca_discriminator(cfg, dec.output_size)
+
+
 def _read_json(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text())
