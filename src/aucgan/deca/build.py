@@ -8,7 +8,6 @@ with its weights.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,9 +20,12 @@ from aucgan.deca.checkpoint import architecture_of, read_detail_state
 from aucgan.deca.config import DecaTrainConfig
 from aucgan.deca.decoder import DetailDecoder
 from aucgan.deca.footprints import uv_footprints
+from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.models.discriminator import build_discriminator
 from aucgan.nn.conditioning import CONDITIONING
+from aucgan.runs import CONFIG_FILE, find_checkpoint, read_json
+from aucgan.training.checkpoint import load_checkpoint
 from aucgan.training.config import from_dict
 
 DECODER_FILE = "decoder.json"
@@ -97,13 +99,8 @@ def build_models(cfg: DecaTrainConfig) -> tuple[DetailDecoder, torch.nn.Module]:
     return dec, build_deca_discriminator(cfg, dec.output_size)
 
 
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AucganError(f"{path.parent}: not an aucgan {what} (no {path.name})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AucganError(f"{path}: unreadable ({exc})") from None
+def _read_object(path: Path, what: str) -> dict:
+    data = read_json(path, what)
     if not isinstance(data, dict):
         raise AucganError(f"{path}: expected a JSON object")
     return data
@@ -114,27 +111,23 @@ def is_deca_run(path: str | Path) -> bool:
     return (Path(path) / DECODER_FILE).is_file()
 
 
-def load_deca_run(run_dir: str | Path, which: str = "G_ema", device: torch.device | str = "cpu"
-                  ) -> tuple[DetailDecoder, DecaTrainConfig, int]:
-    """The decoder (EMA by default) of a ``deca`` run's latest checkpoint, frozen, with its config and step."""
-    from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint
-
+def load_deca_run(run_dir: str | Path, which: str = "G_ema", device: torch.device | str = "cpu",
+                  checkpoint: int | str | Path | None = None) -> tuple[DetailDecoder, DecaTrainConfig, int]:
+    """The decoder (EMA by default) of a ``deca`` run, frozen, with its config and step; ``checkpoint``: None for
+    the latest, a step, or a checkpoint folder."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise AucganError(f"{run_dir}: no such run directory")
-    cfg = from_dict(DecaTrainConfig, _read_json(run_dir / "config.json", "deca run"), str(run_dir))
-    arch = _read_json(run_dir / DECODER_FILE, "deca run")
+    cfg = from_dict(DecaTrainConfig, _read_object(run_dir / CONFIG_FILE, "deca run"), str(run_dir))
+    arch = _read_object(run_dir / DECODER_FILE, "deca run")
     try:
         k, size = len(arch["au_names"]), int(arch["init_size"]) * 2 ** (len(arch["channels"]) - 1)
         fp = torch.zeros(k, size, size) if _needs_footprints(arch["conditioning"], arch["head"]) else None
         dec = DetailDecoder(footprints=fp, **arch)
     except (KeyError, TypeError, ValueError) as exc:
         raise AucganError(f"{run_dir / DECODER_FILE}: malformed ({type(exc).__name__}: {exc})") from None
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise AucganError(f"{run_dir}: the run has no checkpoint yet")
-    meta = load_checkpoint(ckpt, modules={which: dec}, restore_rng=False)
-    return dec.to(device).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
+    meta = load_checkpoint(find_checkpoint(run_dir, checkpoint), modules={which: dec}, restore_rng=False)
+    return dec.to(pick_device(device)).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
 
 
 def load_decoder(source: str | Path, deca: bool = False, au_names: str | Sequence[str] = AU_NAMES,

@@ -18,13 +18,24 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from aucgan.deca.decoder import deca_keys
 from aucgan.errors import AucganError
 
 DETAIL_KEY = "D_detail"
+DECA_NUM_BLOCKS = 5
 _CONV_RE = re.compile(r"^conv_blocks\.(\d+)\.weight$")
 _GLOBAL_RE = re.compile(r"Unsupported global: GLOBAL (\S+)")
 _DETAIL_RE = re.compile(r"WeightsUnpickler error:\s*([^\n]+(?:\n[^\n]+)?)")
+
+
+def deca_keys(num_blocks: int = DECA_NUM_BLOCKS) -> tuple[str, ...]:
+    """The state-dict keys of DECA's detail decoder with ``num_blocks`` upsampling blocks (5 in DECA)."""
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    keys = ["l1.0.weight", "l1.0.bias"] + [f"conv_blocks.0.{p}" for p in bn]
+    for i in range(num_blocks):
+        keys += [f"conv_blocks.{4 * i + 2}.weight", f"conv_blocks.{4 * i + 2}.bias"]
+        keys += [f"conv_blocks.{4 * i + 3}.{p}" for p in bn]
+    keys += [f"conv_blocks.{4 * num_blocks + 1}.weight", f"conv_blocks.{4 * num_blocks + 1}.bias"]
+    return tuple(keys)
 
 
 class DecaCheckpointError(AucganError, ValueError):

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from aucgan.au import AU_NAMES, au_set
-from aucgan.data.errors import DataError, open_csv
+from aucgan.data.errors import DataError, open_csv, read_json
 from aucgan.data.mapio import save_displacement
 from aucgan.data.openface import join_images, read_openface_csv
 from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text, clear_owned
@@ -500,7 +500,6 @@ def _load_array(path: Path, what: str) -> np.ndarray:
 
 def open_deca_data(path: str | Path, au_names: str | Sequence[str] | None = None) -> DecaData:
     """Open a folder written by :func:`prepare_deca`; ``au_names`` picks AUs by name (default: all of them)."""
-    from aucgan.data.datasets import read_json
     from aucgan.data.folder import read_manifest
 
     root = Path(path)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aucgan.au import AU_MAX, AU_NAMES, au_set
+from aucgan.deca.checkpoint import DecaCheckpointError, architecture_of, deca_keys, read_detail_state
 from aucgan.nn.conditioning import CONDITIONING, ModulationLayer
 from aucgan.nn.layers import NetworkConfigError, ShapeError, check_shape
 
@@ -58,17 +59,6 @@ FOOTPRINTS_KEY = "footprints"
 
 __all__ = ["AU_INPUTS", "DECA_CHANNELS", "DECA_INIT_SIZE", "DECA_LATENT_DIM", "DECA_LATENT_PARTS",
            "DECA_OUT_SCALE", "HEADS", "RESIDUAL_MODES", "DetailDecoder", "deca_keys"]
-
-
-def deca_keys(num_blocks: int = len(DECA_CHANNELS) - 1) -> tuple[str, ...]:
-    """The state-dict keys of DECA's detail decoder with ``num_blocks`` upsampling blocks (5 in DECA)."""
-    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-    keys = ["l1.0.weight", "l1.0.bias"] + [f"conv_blocks.0.{p}" for p in bn]
-    for i in range(num_blocks):
-        keys += [f"conv_blocks.{4 * i + 2}.weight", f"conv_blocks.{4 * i + 2}.bias"]
-        keys += [f"conv_blocks.{4 * i + 3}.{p}" for p in bn]
-    keys += [f"conv_blocks.{4 * num_blocks + 1}.weight", f"conv_blocks.{4 * num_blocks + 1}.bias"]
-    return tuple(keys)
 
 
 class _LevelModulation(nn.Module):
@@ -276,8 +266,6 @@ class DetailDecoder(nn.Module):
         appended; needs ``concat_latent`` and the AU scale it was trained with as ``au_input``). Other keyword
         arguments (``footprints``, ``cond_hidden``, ...) go to the constructor.
         """
-        from aucgan.deca.checkpoint import DecaCheckpointError, architecture_of, read_detail_state
-
         state, where = read_detail_state(source)
         arch = architecture_of(state, where)
         names = [conditioning] if isinstance(conditioning, str) else list(conditioning)

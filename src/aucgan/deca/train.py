@@ -37,13 +37,14 @@ from aucgan.deca.config import DecaTrainConfig, check_config
 from aucgan.deca.data import DecaData, open_deca_data
 from aucgan.deca.decoder import DetailDecoder, deca_keys
 from aucgan.deca.losses import z_diff, z_reg, z_sym
+from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write, atomic_write_text
 from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.objective import fake_term
 from aucgan.losses.reconstruction import detail_consistency_loss, reconstruction_loss
-from aucgan.training.build import load_aunet, pick_device
+from aucgan.runs import load_aunet, record_data
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from aucgan.training.config import to_dict
 from aucgan.training.ema import EMA
@@ -342,8 +343,7 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     if resume and (run_dir / DECODER_FILE).is_file() and (run_dir / DECODER_FILE).read_text() != arch:
         raise AucganError(f"{run_dir / DECODER_FILE}: the resumed run's decoder was built differently")
     atomic_write_text(run_dir / DECODER_FILE, arch)
-    if not (run_dir / "data.json").is_file():
-        atomic_write_text(run_dir / "data.json", json.dumps({"path": str(Path(data).resolve())}))
+    record_data(run_dir, data)
     stats = StatsWriter(run_dir, tensorboard=cfg.tensorboard)
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     "shuffle", 0.0).to(device)
