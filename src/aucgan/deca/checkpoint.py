@@ -9,9 +9,7 @@ needs more is refused with a message saying so. Also accepted: the ``D_detail`` 
 
 from __future__ import annotations
 
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -49,7 +47,7 @@ def load_deca_file(path: str | Path) -> Mapping:
         raise DecaCheckpointError(f"{path}: no such checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ... here
         found = _GLOBAL_RE.search(str(exc))
         if found:
             raise DecaCheckpointError(f"{path}: refused: the file needs {found.group(1)}, which is more than tensors "
@@ -57,10 +55,8 @@ def load_deca_file(path: str | Path) -> Mapping:
                                       "the state dicts, e.g. torch.save({'D_detail': D_detail.state_dict()}, "
                                       "path)") from None
         detail = _DETAIL_RE.search(str(exc))
-        raise DecaCheckpointError(f"{path}: not a readable torch checkpoint "
-                                  f"({detail.group(1).strip() if detail else type(exc).__name__})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DecaCheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = detail.group(1).strip() if detail else f"{type(exc).__name__}: {exc}"
+        raise DecaCheckpointError(f"{path}: not a readable torch checkpoint ({reason})") from None
     if not isinstance(obj, Mapping):
         raise DecaCheckpointError(f"{path}: expected a dict of state dicts ({DETAIL_KEY}, E_flame, ...), "
                                   f"got {type(obj).__name__}")
