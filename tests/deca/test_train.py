@@ -59,11 +59,41 @@ def test_preset_and_schema():
         load_config("deca", schema=TrainConfig)          # the map trainer's schema does not read it
     with pytest.raises(ConfigError, match="--aunet"):
         load_deca_config("deca", ["loss.w_au=1"])
-    with pytest.raises(ConfigError, match="target_mode"):
+    with pytest.raises(ConfigError, match="data.target_mode: 'prototype' is not valid"):
         load_deca_config("deca", ["data.target_mode=prototype"])
-    dec, D = build_models(DecaTrainConfig())             # no checkpoint: DECA's architecture, 256 px
+    dec, D = build_models(cfg)                           # no checkpoint: DECA's architecture, 256 px
     assert dec.output_size == 256 and dec.footprints.shape == (17, 256, 256)
     assert D(torch.zeros(1, 1, 256, 256), torch.zeros(1, 17)).score.shape == (1,)
+
+
+def test_choices_are_checked_at_load_and_match_the_code():
+    import dataclasses
+    import typing
+
+    from aucgan.deca import config as DC
+    from aucgan.deca.decoder import AU_INPUTS, HEADS, RESIDUAL_MODES
+    from aucgan.nn.conditioning import CONDITIONING
+
+    levelwise = [n for n in CONDITIONING.names() if CONDITIONING.get(n).injection in ("norm", "spatial")]
+    for literal, names in ((DC.DecoderConditioning, ["concat_latent", *levelwise]), (DC.DecoderHead, HEADS),
+                           (DC.ResidualMode, RESIDUAL_MODES), (DC.AUInput, AU_INPUTS), (DC.DecaTargetMode,
+                                                                                      ["shuffle", "own"])):
+        assert sorted(typing.get_args(literal)) == sorted(names), literal
+    with pytest.raises(ConfigError, match="valid values: concat_latent, adain"):
+        load_deca_config("deca", ["decoder.conditioning=[concat_input]"])
+    free = set()
+
+    def walk(cls, prefix):
+        for f in dataclasses.fields(cls):
+            tp = typing.get_type_hints(cls)[f.name]
+            for t in [a for a in typing.get_args(tp) if a is not type(None)] or [tp]:
+                if dataclasses.is_dataclass(t):
+                    walk(t, f"{prefix}{f.name}.")
+                elif t is str:
+                    free.add(prefix + f.name)
+
+    walk(DecaTrainConfig, "")
+    assert free == {"name", "device", "aunet", "decoder.checkpoint", "decoder.layout", "decoder.mask"}
 
 
 def test_step_zero_is_deca(setup):

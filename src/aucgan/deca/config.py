@@ -8,14 +8,31 @@ discriminator and optimiser sections reuse the map trainer's. Presets of this sc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aucgan.deca.decoder import DECA_CHANNELS, DECA_INIT_SIZE, DECA_LATENT_DIM
-from aucgan.training.config import ConfigError, DiscriminatorConfig, OptimConfig, load_config
+from aucgan.training.config import (
+    AdversarialKind,
+    AULossKind,
+    AUSetName,
+    ConfigError,
+    DiscriminatorConfig,
+    OptimConfig,
+    load_config,
+)
 
 #: Shipped presets (``aucgan/configs/<name>.yaml``) whose schema is :class:`DecaTrainConfig`.
 PRESETS: tuple[str, ...] = ("deca",)
-TARGET_MODES = ("shuffle", "own")
+
+# choices, checked at load (tests/deca/test_train.py checks each against the code it names)
+DecoderConditioning = Literal["concat_latent", "adain", "cbn", "film", "spade_au"]  # DetailDecoder's registry subset
+DecoderHead = Literal["direct", "au_residual"]                         # aucgan.deca.decoder.HEADS
+ResidualMode = Literal["value", "change"]                              # aucgan.deca.decoder.RESIDUAL_MODES
+AUInput = Literal["unit", "intensity"]                                 # aucgan.deca.decoder.AU_INPUTS
+DecaTargetMode = Literal["shuffle", "own"]                             # aucgan.deca.train target AUs
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -23,11 +40,11 @@ class DecoderConfig:
     """The decoder: DECA's architecture (read from ``checkpoint`` when given) plus AU conditioning."""
 
     checkpoint: str | None = None     # DECA/EMOCA checkpoint whose D_detail is imported (deca_model.tar)
-    checkpoint_au_input: str = "unit"  # AU scale of a checkpoint that already appends AUs (their variant)
-    conditioning: tuple[str, ...] = ("adain", "spade_au")
-    head: str = "au_residual"         # direct | au_residual
-    residual_mode: str = "value"      # au_residual scaled by the AU's value | its change from the source AUs
-    au_input: str = "unit"            # unit (AU / 5) | intensity (0..5): the scale the network sees
+    checkpoint_au_input: AUInput = "unit"  # AU scale of a checkpoint that already appends AUs (their variant)
+    conditioning: tuple[DecoderConditioning, ...] = ("adain", "spade_au")
+    head: DecoderHead = "au_residual"  # direct | au_residual
+    residual_mode: ResidualMode = "value"  # au_residual scaled by the AU's value | its change from the source AUs
+    au_input: AUInput = "unit"        # unit (AU / 5) | intensity (0..5): the scale the network sees
     cond_hidden: int = 32
     cond_levels: tuple[int, ...] | None = None  # upsampling blocks the norm/spatial layers act on (None: all)
     layout: str | None = None         # layout JSON of the UV space (`aucgan layout flame`); None: canonical
@@ -40,9 +57,9 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class DecaDataConfig:
-    au_set: str = "openface17"
+    au_set: AUSetName = "openface17"
     batch_size: int = 6               # DECA's released detail config
-    target_mode: str = "shuffle"      # AU targets of the AU / adversarial terms: another sample's AUs | own
+    target_mode: DecaTargetMode = "shuffle"  # AU targets of the AU / adversarial terms: another sample's AUs | own
     target_noise: float = 0.1         # noise on those targets, unit (0..1) scale
 
 
@@ -58,9 +75,9 @@ class DecaLossConfig:
     uv_extent_m: float = 0.3          # metres per UV unit, for the normals of z_diff (a head's UV map spans ~30 cm)
     w_au: float = 0.0                 # AU consistency through the frozen AU estimator (``aunet``) on uv_z
     w_au_disc: float = 0.0            # AU consistency through the discriminator's AU head (aux kinds)
-    au_loss: str = "mse"              # bce | mse | l1
+    au_loss: AULossKind = "mse"       # bce | mse | l1
     w_adv: float = 0.0                # conditional discriminator on uv_z (0: no discriminator)
-    adversarial: str = "hinge"        # wgan | hinge | nsgan
+    adversarial: AdversarialKind = "hinge"  # wgan | hinge | nsgan
     w_d_mismatch: float = 0.0         # matching-aware D: real maps with another sample's AUs count as fake
     w_d_au: float = 1.0               # D's AU head regresses the real maps' AUs (aux kinds)
     r1_gamma: float = 0.0
@@ -78,7 +95,7 @@ class DecaTrainConfig:
     sample_every: int = 500
     ckpt_every: int = 500
     keep_ckpts: int = 3
-    device: str = "auto"
+    device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     threads: int = 0
     tensorboard: bool = True
     aunet: str | None = None          # an AU estimator run on uv_z maps (`aucgan train-au`) for w_au
@@ -88,11 +105,14 @@ class DecaTrainConfig:
     loss: DecaLossConfig = field(default_factory=DecaLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
+    def __post_init__(self) -> None:
+        if not _DEVICE_RE.match(self.device):
+            raise ConfigError(f"device: {self.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N, mps")
+
 
 def check_config(cfg: DecaTrainConfig) -> DecaTrainConfig:
-    """Checks that need no files: choices and weights (the decoder's own checks run when it is built)."""
-    if cfg.data.target_mode not in TARGET_MODES:
-        raise ConfigError(f"data.target_mode: {cfg.data.target_mode!r}; valid: {', '.join(TARGET_MODES)}")
+    """Checks across fields that need no files (choices are checked at load; the decoder's own checks run when it
+    is built)."""
     if cfg.data.batch_size < 2:
         raise ConfigError(f"data.batch_size must be >= 2 (AU targets are shuffled in the batch), got "
                           f"{cfg.data.batch_size}")
