@@ -98,7 +98,7 @@ def per_au_bars(records: Sequence[RunRecord], metric: str, section: str, key: st
 
 
 def sensitivity_heatmaps(sens: torch.Tensor, footprints: torch.Tensor, au_names: Sequence[str], title: str,
-                         path: Path, threshold: float = 0.05) -> Path:
+                         path: Path, threshold: float = 0.05, label: str = "|dG/dAU| (network units)") -> Path:
     """One heatmap of mean |dG/dAU_k| per AU (shared colour scale) with AU k's footprint outlined."""
     k = sens.shape[0]
     cols = min(6, k)
@@ -116,7 +116,7 @@ def sensitivity_heatmaps(sens: torch.Tensor, footprints: torch.Tensor, au_names:
             ax.contour(fp, levels=[threshold], colors="cyan", linewidths=0.8)
         ax.set_title(au_names[i] if i < len(au_names) else str(i), fontsize=8)
     if im is not None:
-        fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="|dG/dAU| (network units)")
+        fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label=label)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 

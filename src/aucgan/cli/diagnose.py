@@ -1,0 +1,90 @@
+"""Does a detail decoder follow the AUs? Per-AU sensitivity of uv_z inside vs outside each AU's footprint, the
+share of the output's variation the AUs explain against the expression code, AU sweeps as pictures, a JSON
+with every figure and a verdict line ("ignores the AUs" when the sensitivity is zero).
+
+CHECKPOINT is a DECA/EMOCA checkpoint with --deca (deca_model.tar: plain DECA, or their variant whose first
+layer also takes the AUs; give its AU set and scale), or a run directory of the deca preset. The footprints
+are those of the layout (--layout: DECA's FLAME UV layout from `aucgan layout flame`); without one, a run's
+own footprints, else aucgan's canonical layout (not FLAME UV: a note says so).
+
+Examples:
+  aucgan diagnose DECA/data/deca_model.tar --deca --data deca_set --layout flame_layout.json --out diag
+  aucgan diagnose runs/00003-deca --data deca_set --out diag_run
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "measure whether a DECA detail decoder (or a deca run) follows the AUs; writes figures and a verdict"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="deca_model.tar (with --deca) or a deca run directory")
+    p.add_argument("--deca", action="store_true", help="CHECKPOINT is a DECA/EMOCA checkpoint")
+    p.add_argument("--data", required=True, help="a data set from `aucgan prepare-deca`")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--au-set", default="openface17", help="with --deca: the AUs of an AU-concat checkpoint")
+    p.add_argument("--au-input", default="unit", choices=("unit", "intensity"),
+                   help="with --deca: the AU scale an AU-concat checkpoint was trained with")
+    p.add_argument("--layout", help="layout JSON of the UV space (footprints); default: see above")
+    p.add_argument("--mask", help="mask image multiplied into the footprints (DECA's uv_face_eye_mask.png)")
+    p.add_argument("--samples", type=int, default=8, help="samples the figures average over (default 8)")
+    p.add_argument("--sweeps", type=int, default=2, help="samples drawn as AU sweeps (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from aucgan.deca.build import decoder_footprints, load_decoder
+    from aucgan.deca.data import open_deca_data
+    from aucgan.deca.diagnose import diagnose, percent, pick, sweep_picture
+    from aucgan.fsutil import atomic_write_text, check_output
+    from aucgan.report.plots import sensitivity_heatmaps
+
+    out = check_output(args.out, force=args.force, what="output folder")
+    au_names = args.au_set if "," not in args.au_set else args.au_set.split(",")
+    dec, info = load_decoder(args.checkpoint, deca=args.deca, au_names=au_names, au_input=args.au_input)
+    data = open_deca_data(args.data, au_names=dec.au_names)
+    if data.latent_dim != dec.latent_dim or data.size != dec.output_size:
+        raise_mismatch(args, data, dec)
+    notes = []
+    if args.layout or args.mask or dec.footprints is None:
+        fp = decoder_footprints(args.layout, args.mask, dec.au_names, dec.output_size)
+        where = args.layout or "aucgan's canonical layout"
+        if not args.layout:
+            notes.append("footprints from aucgan's canonical layout, not FLAME UV: pass --layout (aucgan layout flame)")
+    else:
+        fp, where = dec.footprints.detach().clone(), "the run's own footprints"
+    figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
+                                         f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",
+                                         out / "sensitivity.png", label="micrometres per intensity point").name)]
+    for i in pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []:
+        pictures.append(sweep_picture(dec, data, i, out / f"sweep-{data.names[i]}.png").name)
+    report = {"decoder": info, "data": str(Path(args.data).resolve()), "footprints": where, "notes": notes,
+              **figures, "pictures": pictures}
+    atomic_write_text(out / "diagnosis.json", json.dumps(report, indent=1))
+    s, v = figures["sensitivity"], figures["variation"]
+    print(f"decoder: {info['kind']} ({info.get('variant') or ', '.join(info.get('conditioning', []))})")
+    print(f"sensitivity |d uv_z / d AU|: inside footprints {s['mean_inside'] * 1e6:.4g} um, outside "
+          f"{s['mean_outside'] * 1e6:.4g} um per intensity point")
+    share = percent(float("nan") if v["au_share"] is None else v["au_share"])
+    print(f"variation: AUs {v['std_au_m'] * 1e6:.4g} um, expression code {v['std_expression_m'] * 1e6:.4g} um, "
+          f"detail code {v['std_detail_m'] * 1e6:.4g} um (std); AU share {share}")
+    for note in notes:
+        print(f"note: {note}")
+    print(f"verdict: {figures['verdict']}")
+    print(f"wrote {out / 'diagnosis.json'} and {len(pictures)} pictures")
+    return 0
+
+
+def raise_mismatch(args, data, dec) -> None:
+    from aucgan.errors import AucganError
+
+    raise AucganError(f"{args.data}: the data set has {data.latent_dim}-value latents and {data.size} px uv_z; the "
+                      f"decoder takes {dec.latent_dim} and makes {dec.output_size} px")

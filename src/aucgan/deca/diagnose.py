@@ -1,0 +1,225 @@
+"""Does a detail decoder follow the AUs? Figures for ``aucgan diagnose``.
+
+On samples of a prepared DECA data set (their own latent codes and AUs), for a :class:`DetailDecoder`:
+
+* **sensitivity** - ``|d uv_z / d AU_k|`` (metres per AU intensity point, by forward-mode autograd at the
+  sample's own AUs) averaged inside AU k's footprint and outside it; ``focus`` = inside / (inside + outside)
+  (1: acts only where AU k acts; 0.5: no spatial preference; undefined when AU k has no effect at all).
+* **AU share** - how much of the output's variation the AUs explain against the expression code: per sample,
+  the per-pixel variance of uv_z across other samples' AU vectors (latent kept), and across other samples'
+  expression codes (jaw pose + expression; AUs and detail kept); share = var_AU / (var_AU + var_exp). The
+  detail code's variance is reported beside them for scale.
+* **sweeps** - each AU from 0 to 5 (others at the sample's own values): the change of uv_z against AU = 0.
+
+The verdict reads "ignores the AUs" when the sensitivity is exactly zero for every AU (a decoder whose AU
+input columns are zero, or an imported decoder whose new conditioning has not been trained yet).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aucgan.deca.data import DecaData
+from aucgan.deca.decoder import DetailDecoder
+
+#: Footprint values above this count as "inside" AU k's footprint (as aucgan's sensitivity metric).
+FOOTPRINT_THRESHOLD = 0.05
+#: Below this share of the variation the AUs "barely" act.
+LOW_SHARE = 0.05
+SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def pick(n_total: int, n: int, seed: int) -> np.ndarray:
+    """``min(n, n_total)`` distinct sorted indices, seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randperm(n_total, generator=gen)[: max(1, min(n, n_total))].sort().values.numpy()
+
+
+def au_jacobian(dec: DetailDecoder, latent: torch.Tensor, au: torch.Tensor) -> torch.Tensor:
+    """``d uv_z / d AU_k`` (K, S, S) at one sample's latent (D,) and AUs (K,), metres per intensity point."""
+    k = au.numel()
+    lat = latent.reshape(1, -1).expand(k, -1)
+    a = au.reshape(1, k).repeat(k, 1)
+    source = a.clone() if dec.needs_source_au else None
+    tangent = torch.eye(k, dtype=a.dtype)
+
+    def f(a_: torch.Tensor) -> torch.Tensor:
+        return dec(lat, a_, source_au=source)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            _, jac = torch.func.jvp(f, (a,), (tangent,))
+    except (RuntimeError, NotImplementedError):
+        with torch.enable_grad():
+            _, jac = torch.autograd.functional.jvp(f, a, tangent)
+    return jac.detach()[:, 0]
+
+
+@torch.no_grad()
+def _variance(dec: DetailDecoder, latents: torch.Tensor, au: torch.Tensor, source: torch.Tensor | None) -> float:
+    """Mean over pixels of the per-pixel variance of uv_z over the batch (one base sample, varied inputs)."""
+    out = dec(latents, au, source_au=source)[:, 0].double()
+    return float(out.var(dim=0, unbiased=False).mean())
+
+
+def share_of_variation(dec: DetailDecoder, data: DecaData, bases: np.ndarray, others: int, seed: int
+                       ) -> dict[str, float]:
+    """Variance of uv_z when only the AUs, only the expression code or only the detail code vary."""
+    parts = data.parts
+    expr = slice(parts["jaw"].start, parts["exp"].stop)
+    gen = torch.Generator().manual_seed(seed + 1)
+    lat_all = torch.from_numpy(np.array(data.latents, np.float32))
+    au_all = torch.from_numpy(data.au)
+    sums = {"au": 0.0, "expression": 0.0, "detail": 0.0}
+    for i in bases.tolist():
+        pool = torch.randperm(len(data), generator=gen)[:others]
+        lat_i, au_i = lat_all[i].expand(len(pool), -1), au_all[i].expand(len(pool), -1)
+        src = au_i if dec.needs_source_au else None
+        sums["au"] += _variance(dec, lat_i, au_all[pool], src)
+        mixed = lat_i.clone()
+        mixed[:, expr] = lat_all[pool][:, expr]
+        sums["expression"] += _variance(dec, mixed, au_i, src)
+        mixed = lat_i.clone()
+        mixed[:, parts["detail"]] = lat_all[pool][:, parts["detail"]]
+        sums["detail"] += _variance(dec, mixed, au_i, src)
+    var = {k: v / len(bases) for k, v in sums.items()}
+    total = var["au"] + var["expression"]
+    return {"var_au_m2": var["au"], "var_expression_m2": var["expression"], "var_detail_m2": var["detail"],
+            "std_au_m": math.sqrt(var["au"]), "std_expression_m": math.sqrt(var["expression"]),
+            "std_detail_m": math.sqrt(var["detail"]),
+            "au_share": var["au"] / total if total > 0 else float("nan"), "others_per_sample": int(others)}
+
+
+@torch.no_grad()
+def sweep(dec: DetailDecoder, latent: torch.Tensor, au: torch.Tensor, levels: Sequence[float] = SWEEP_LEVELS
+          ) -> torch.Tensor:
+    """(K, L, S, S): uv_z with AU k at each level (other AUs at the sample's own values), metres."""
+    k, n = au.numel(), len(levels)
+    a = au.reshape(1, 1, k).repeat(k, n, 1)
+    for j in range(k):
+        a[j, :, j] = torch.tensor(levels, dtype=a.dtype)
+    a = a.reshape(k * n, k)
+    lat = latent.reshape(1, -1).expand(k * n, -1)
+    src = au.reshape(1, k).expand(k * n, -1) if dec.needs_source_au else None
+    return dec(lat, a, source_au=src)[:, 0].reshape(k, n, dec.output_size, dec.output_size)
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with two significant digits below 1 % (0.0035 % rather than 0.0 %)."""
+    if not math.isfinite(share):
+        return "undefined"
+    return f"{share:.1%}" if share >= 0.01 or share == 0 else f"{share * 100:.2g}%"
+
+
+def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float, au_names: Sequence[str]) -> str:
+    """One line: whether the decoder follows the AUs, from the sensitivities and the AU share."""
+    total = per_au_inside + per_au_outside
+    if not np.any(total > 0):
+        return "ignores the AUs: d uv_z / d AU is exactly 0 for every AU (the output does not depend on them)"
+    ignored = [a for a, t in zip(au_names, total) if t == 0]
+    head = f"ignores {', '.join(ignored)}; " if ignored else ""
+    if math.isfinite(share) and share < LOW_SHARE:
+        return (f"{head}barely follows the AUs: they explain {percent(share)} of the output's variation against "
+                f"the expression code")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        focus = np.nanmean(np.where(total > 0, per_au_inside / np.where(total > 0, total, 1), np.nan))
+    return (f"{head}follows the AUs: they explain {percent(share)} of the output's variation against the "
+            f"expression code; {float(focus):.0%} of their effect per pixel falls inside their footprints")
+
+
+def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, num_samples: int = 8,
+             others: int = 8, seed: int = 0) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The figures (JSON-ready) and the arrays for the pictures (mean |d uv_z / d AU| maps, footprints)."""
+    if tuple(data.au_names) != tuple(dec.au_names):
+        raise ValueError("the data set must be opened with the decoder's AU names")
+    dec.eval()
+    k, size = dec.num_aus, dec.output_size
+    region = (footprints > FOOTPRINT_THRESHOLD).float()
+    bases = pick(len(data), num_samples, seed)
+    maps = torch.zeros(k, size, size, dtype=torch.float64)
+    inside = np.zeros((len(bases), k))
+    outside = np.zeros((len(bases), k))
+    for row, i in enumerate(bases.tolist()):
+        jac = au_jacobian(dec, torch.from_numpy(np.array(data.latents[i], np.float32)),
+                          torch.from_numpy(data.au[i])).abs().double()
+        for j in range(k):
+            r = region[j].double()
+            inside[row, j] = float((jac[j] * r).sum() / r.sum().clamp_min(1))
+            outside[row, j] = float((jac[j] * (1 - r)).sum() / (1 - r).sum().clamp_min(1))
+        maps += jac
+    maps /= len(bases)
+    in_k, out_k = inside.mean(axis=0), outside.mean(axis=0)
+    total = in_k + out_k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        focus = np.where(total > 0, in_k / np.where(total > 0, total, 1.0), np.nan)
+    share = share_of_variation(dec, data, bases, max(2, min(others, len(data))), seed)
+
+    def num(v: float) -> float | None:
+        return float(v) if math.isfinite(v) else None
+
+    figures = {
+        "samples": [data.names[i] for i in bases.tolist()],
+        "au_names": list(dec.au_names),
+        "sensitivity": {
+            "unit": "metres of uv_z per AU intensity point (0..5 scale), mean |d uv_z / d AU_k|",
+            "threshold": FOOTPRINT_THRESHOLD,
+            "mean_inside": float(in_k.mean()), "mean_outside": float(out_k.mean()),
+            "max_abs": float(maps.max()),
+            "per_au": {a: {"inside": float(in_k[j]), "outside": float(out_k[j]), "focus": num(focus[j])}
+                       for j, a in enumerate(dec.au_names)},
+        },
+        "variation": {key: (num(v) if isinstance(v, float) else v) for key, v in share.items()},
+        "ignored_aus": [a for a, t in zip(dec.au_names, total) if t == 0],
+        "verdict": verdict(in_k, out_k, share["au_share"], dec.au_names),
+    }
+    return figures, {"sensitivity": maps.float(), "footprints": footprints.float()}
+
+
+def sweep_picture(dec: DetailDecoder, data: DecaData, index: int, path: Path, levels: Sequence[float] = SWEEP_LEVELS,
+                  cell: int = 64) -> Path:
+    """A PNG: per AU (rows) the change of uv_z at each level (columns) against AU = 0 on one symmetric colour
+    scale (red: outward, blue: inward); the first column is the sample's own uv_z in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+
+    from aucgan.nn.layers import resize_to
+
+    latent = torch.from_numpy(np.array(data.latents[index], np.float32))
+    au = torch.from_numpy(data.au[index])
+    uv = sweep(dec, latent, au, levels)                                            # (K, L, S, S)
+    with torch.no_grad():
+        own = dec(latent[None], au[None], source_au=au[None] if dec.needs_source_au else None)[0, 0]
+    small = resize_to(uv - uv[:, :1], (cell, cell)).numpy()
+    base = resize_to(own[None, None], (cell, cell))[0, 0].numpy()
+    lim = float(np.abs(small).max()) or 1e-12
+    blim = float(np.abs(base).max()) or 1e-12
+    div, grey = colormaps["RdBu_r"], colormaps["gray"]
+    k, n = small.shape[:2]
+    rows = [np.concatenate([grey(0.5 + 0.5 * base / blim)[..., :3]]
+                           + [div(0.5 + 0.5 * small[j, c] / lim)[..., :3] for c in range(n)], axis=1)
+            for j in range(k)]
+    img = np.concatenate(rows, axis=0)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * (n + 1), 0.8 + 0.9 * k))
+    ax.imshow(img, interpolation="nearest")
+    ax.set_yticks([(j + 0.5) * cell for j in range(k)], list(dec.au_names), fontsize=7)
+    ax.set_xticks([(c + 0.5) * cell for c in range(n + 1)], ["uv_z"] + [f"{v:g}" for v in levels], fontsize=7)
+    for j in range(1, k):
+        ax.axhline(j * cell - 0.5, color="white", lw=0.5)
+    for c in range(1, n + 1):
+        ax.axvline(c * cell - 0.5, color="white", lw=0.5)
+    ax.set_xlabel("AU intensity (columns after uv_z: change against intensity 0)", fontsize=8)
+    ax.set_title(f"{data.names[index]}: change +-{lim * 1e6:.3g} um, uv_z +-{blim * 1e6:.3g} um", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
