@@ -25,6 +25,8 @@ def test_unknown_preset_and_key_exit_2_without_traceback(capsys):
     assert main(["train", "--config", "nope", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "valid presets" in err and "Traceback" not in err
+    assert main(["train", "--config", "deca", "--dry-run"]) == 2      # the DECA decoder's preset: train-deca
+    assert "aucgan train-deca" in capsys.readouterr().err
     assert main(["train", "--config", "baseline", "--dry-run", "--set", "loss.wau=1"]) == 2
     assert "valid keys" in capsys.readouterr().err
 

@@ -37,8 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace):
+    from aucgan.deca.config import PRESETS as DECA_PRESETS
+    from aucgan.errors import AucganError
     from aucgan.training.config import load_config
 
+    if args.config in DECA_PRESETS:
+        raise AucganError(f"preset {args.config!r} fine-tunes an imported DECA detail decoder: run it with "
+                          f"`aucgan train-deca --config {args.config} --decoder deca_model.tar --data DATA` "
+                          "(docs/deca.md)")
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")
