@@ -10,7 +10,7 @@ import torch
 
 from aucgan.report.collect import RunRecord, collect_run, run_names
 from aucgan.report.html import slug, write_report
-from aucgan.runs import checkpoint_steps, load_generator, make_codec, pick_device
+from aucgan.runs import checkpoint_steps, pick_device
 
 
 def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int, device: torch.device,
