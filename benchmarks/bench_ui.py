@@ -60,7 +60,7 @@ def measure(preset: str = "improved", size: int = 128, repeats: int = 30) -> dic
         t = time.perf_counter()
         session = EditorSession.open(run)
         load_s = time.perf_counter() - t
-        source = session.synthetic_identity(0)
+        source = session.sources.synthetic_identity(0)
         k = au_indices(["AU12"], session.au_names)[0]
 
         def values(i: int) -> list[float]:
@@ -73,7 +73,7 @@ def measure(preset: str = "improved", size: int = 128, repeats: int = 30) -> dic
         first_s = time.perf_counter() - t
         callback = _time(lambda i: session.update(source, values(i)), repeats)
         decoder = _time(lambda i: session.edit(source, values(i)), repeats)
-        editor = Editor(run)
+        editor = Editor.from_run(run)
         full = _time(lambda i: editor.edit(source.maps, values(i), source.landmarks, source.au), repeats)
         params = sum(p.numel() for p in session.editor.G.parameters())
     return {"preset": preset, "size": size, "threads": torch.get_num_threads(), "generator_params": params,

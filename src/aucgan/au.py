@@ -191,12 +191,13 @@ def format_au(vec: Sequence[float] | np.ndarray, au_names: Sequence[str] = AU_NA
 
 
 def to_unit(intensity):
-    """Scale intensities 0..5 to 0..1 (works on floats, numpy arrays and tensors)."""
+    """Scale intensities 0..5 to the networks' unit scale 0..1 (floats, numpy arrays and tensors): the one place
+    AU scaling happens (generators, discriminators and AU estimators take and give unit scale)."""
     return intensity / AU_MAX
 
 
 def from_unit(unit):
-    """Scale 0..1 back to intensities 0..5."""
+    """Scale unit-scale values 0..1 back to intensities 0..5 (floats, numpy arrays and tensors)."""
     return unit * AU_MAX
 
 

@@ -1,45 +1,105 @@
-"""Editing with a trained generator: one model load, then AU edits and sweeps of map sets.
+"""Running a generator: the one boundary between AU edits and the network.
 
-:class:`Editor` is what the CLI (``generate``), the browser editor and the photo path share: it holds
-the EMA generator of a run, its map codec and AU set, and turns (maps, landmarks, AU vector) into
-edited maps under ``torch.inference_mode``.
+:class:`Editor` is how aucgan runs a generator (:class:`aucgan.models.interface.Generator`): the CLI
+(``generate``, ``export-maps``, ``export-onnx``), the browser editor, photo edits, the metrics, the report's
+sweep grids and training's sample grids all call it instead of marshalling AUs, source AUs, footprints and
+extra conditions themselves. It holds the generator, the run's map codec, AU names and map size, and works
+on two levels:
+
+* **edits** (what people and files use): map sets in natural units (albedo 0..1, displacement in layout
+  units), AU intensities 0..5 in the model's AU order, attribute values by name. :meth:`Editor.edit`,
+  :meth:`Editor.edit_batch` and :meth:`Editor.sweep` run the whole generator under ``torch.inference_mode``;
+  :meth:`Editor.encode` once and :meth:`Editor.decode` per target skip the encoder on every slider move.
+* **network** (what the metrics and export use): codec-scaled map tensors, AUs in unit scale (intensity / 5,
+  :func:`aucgan.au.to_unit`), encoded extras: :meth:`Editor.forward` (autograd allowed) and
+  :meth:`Editor.generate` (batched, no gradients).
+
+An Editor comes from a run directory (:meth:`Editor.from_run`) or from a generator in memory (training's
+sample grids and the metrics score a G that is not on disk).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from aucgan.au import au_indices, au_set, au_vector
+from aucgan.au import au_indices, au_vector, to_unit
+from aucgan.data.codec import MapCodec
+from aucgan.errors import AucganError
 from aucgan.layout.atlas import au_footprints
-from aucgan.layout.landmarks import canonical_layout
-from aucgan.runs import load_generator, make_codec, read_run_layout
-from aucgan.training.extras import MissingAttributeError, extra_vector
+from aucgan.layout.landmarks import Layout, canonical_layout
+from aucgan.models.interface import Generator, check_generator
+from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vector
+
+Landmarks = torch.Tensor | np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """A source encoded once for many edits: its network tensor ``x`` (1, C, S, S), the generator's encoding
+    ``code``, the AU ``footprints`` (1, K, S, S) of its layout and the ``landmarks`` they came from."""
+
+    x: torch.Tensor
+    code: Any
+    footprints: torch.Tensor
+    landmarks: Landmarks = None
 
 
 class Editor:
-    """A trained generator ready for AU edits of map sets (intensities 0..5 in and out)."""
+    """A generator ready for AU edits (intensities 0..5 in and out) and for batched network calls.
 
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        self.G, self.config, self.step = load_generator(run_dir, device)
+    ``G`` implements :class:`~aucgan.models.interface.Generator`; ``codec`` stacks and scales map sets;
+    ``au_names`` are its AUs in order; ``size`` its map side; ``extra_attrs`` the attributes its ``extra``
+    condition encodes (``generator.extra_attrs``; needed for edits by attribute values); ``layout`` its map
+    space (None: the built-in layout); ``step`` and ``config`` describe where it came from (a training run's
+    step and :class:`TrainConfig`, else 0 / None).
+    """
+
+    def __init__(self, G: torch.nn.Module, codec: MapCodec, au_names: Sequence[str], size: int,
+                 extra_attrs: Sequence[str] = (), device: str | torch.device = "cpu", step: int = 0,
+                 config: object | None = None, layout: Layout | None = None) -> None:
+        self.G: Generator = check_generator(G)
+        self.codec = codec
+        self.au_names = tuple(au_names)
+        if len(self.au_names) != G.num_aus:
+            raise AucganError(f"editor: {len(self.au_names)} AU names for a generator with {G.num_aus} AUs")
+        self.size = int(size)
+        self.extra_attrs = tuple(extra_attrs)
+        if self.extra_attrs and extra_dim(self.extra_attrs) != G.extra_dim:
+            raise AucganError(f"editor: extra attributes {list(self.extra_attrs)} make {extra_dim(self.extra_attrs)} "
+                              f"values, the generator takes {G.extra_dim}")
         self.device = torch.device(device)
-        self.codec = make_codec(self.config.data)
-        self.au_names = au_set(self.config.data.au_set)
-        self.size = self.config.data.size
-        self.layout = read_run_layout(run_dir)     # the run's map space (None: the built-in layout)
+        self.step = int(step)
+        self.config = config
+        self.layout = layout
         self._fp_cache: dict[bytes, torch.Tensor] = {}
 
+    @classmethod
+    def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Editor:
+        """The EMA generator of a training run's latest checkpoint, with the run's codec, AUs, conditions and
+        layout (``RUN/layout.json``)."""
+        from aucgan.au import au_set
+        from aucgan.runs import load_generator, make_codec, read_run_layout
+
+        G, cfg, step = load_generator(run_dir, device)
+        return cls(G, make_codec(cfg.data), au_set(cfg.data.au_set), cfg.data.size, cfg.generator.extra_attrs,
+                   device, step, cfg, read_run_layout(run_dir))
+
+    # --------------------------------------------------------------------------------------- inputs
     @property
     def default_landmarks(self) -> np.ndarray:
-        """Landmarks of edits that bring none: the run's layout's (else the canonical layout's)."""
+        """Landmarks of edits that bring none: the layout's (else the canonical layout's)."""
         return (self.layout or canonical_layout()).landmarks
 
-    def footprints(self, landmarks: torch.Tensor | np.ndarray | None) -> torch.Tensor:
-        """AU footprints (1, K, S, S) for a landmark set (the run's layout when None; bounded by its face mask,
-        if it has one), cached."""
+    def footprints(self, landmarks: Landmarks) -> torch.Tensor:
+        """AU footprints (1, K, S, S) for a landmark set (the layout's when None; bounded by its face mask, if
+        it has one), cached."""
         lm = torch.as_tensor(self.default_landmarks if landmarks is None else landmarks, dtype=torch.float32)
         key = lm.numpy().tobytes()
         if key not in self._fp_cache:
@@ -48,17 +108,92 @@ class Editor:
                                                 mask=mask)
         return self._fp_cache[key].to(self.device)
 
-    def prepare(self, maps: dict[str, torch.Tensor]) -> torch.Tensor:
+    def prepare(self, maps: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Network tensor (1, C, S, S) of a map set (CxHxW tensors), resized to the model's size."""
         x = self.codec.encode({k: v.unsqueeze(0) if v.dim() == 3 else v for k, v in maps.items()})
         if tuple(x.shape[-2:]) != (self.size, self.size):
             x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return x.to(self.device)
 
+    def extra(self, attrs: Mapping[str, object] | None, landmarks: Landmarks = None, n: int = 1,
+              where: str = "edit") -> torch.Tensor | None:
+        """The model's extra condition (n, D) from attribute values (None for models without extras); the
+        landmarks default to the edit's (else the layout's). A missing attribute is named."""
+        if not self.extra_attrs:
+            if self.G.extra_dim:
+                raise AucganError(f"{where}: the generator takes {self.G.extra_dim} extra condition values but the "
+                                  "editor was made without its extra_attrs")
+            return None
+        values = dict(attrs or {})
+        values.setdefault("landmarks", self.default_landmarks if landmarks is None else landmarks)
+        missing = [a for a in self.extra_attrs if a != "landmarks" and values.get(a) is None]
+        if missing:
+            raise MissingAttributeError(f"the model conditions on {', '.join(repr(a) for a in missing)} but the edit "
+                                        f"does not give {'it' if len(missing) == 1 else 'them'} (pass e.g. --attr "
+                                        f"{missing[0]}=VALUE; a data set sample brings its own)")
+        vec = extra_vector(self.extra_attrs, values, where=where)
+        return vec.to(self.device)[None].expand(n, -1)
+
+    def target_vector(self, source_au: Sequence[float] | np.ndarray | None, changes: dict[str, float]) -> np.ndarray:
+        """Source intensities with the named AUs set to new values (absolute targets, as GANimation)."""
+        base = np.zeros(len(self.au_names), np.float32) if source_au is None else np.asarray(source_au, np.float32)
+        return au_vector(changes, self.au_names, base=base)
+
+    def _unit(self, au: Sequence[float] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Intensities 0..5 -> a float32 unit-scale tensor on the device."""
+        return to_unit(torch.as_tensor(au, dtype=torch.float32, device=self.device))
+
+    @contextmanager
+    def _eval(self) -> Iterator[None]:
+        """The generator in eval mode for the duration (its previous mode restored)."""
+        was = self.G.training
+        self.G.eval()
+        try:
+            yield
+        finally:
+            self.G.train(was)
+
+    # -------------------------------------------------------------------------------------- network
+    def forward(self, x: torch.Tensor, au: torch.Tensor, footprints: torch.Tensor | None,
+                source_au: torch.Tensor | None, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The generator's outputs for network tensors (AUs in unit scale), as they are (device, autograd)."""
+        return self.G(x, au, footprints, source_au=source_au, **({} if extra is None else {"extra": extra}))
+
+    @torch.no_grad()
+    def generate(self, x: torch.Tensor, au: torch.Tensor, footprints: torch.Tensor | None,
+                 source_au: torch.Tensor | None, extra: torch.Tensor | None = None, batch_size: int | None = None,
+                 keys: Sequence[str] = ("out",)) -> dict[str, torch.Tensor]:
+        """:meth:`forward` over ``au`` (B, K unit scale) in batches of ``batch_size`` (all at once when None), on
+        the device in eval mode; ``x``, ``footprints``, ``source_au`` and ``extra`` have B rows or 1 (shared).
+        Returns the outputs named in ``keys`` that the generator writes, as float CPU tensors."""
+        n = au.shape[0]
+        step = max(1, batch_size or n)
+        parts: dict[str, list[torch.Tensor]] = {}
+        with self._eval():
+            for s in range(0, n, step):
+                sl = slice(s, s + step)
+                out = self.forward(_rows(x, sl, n).to(self.device), au[sl].to(self.device),
+                                   None if footprints is None else _rows(footprints, sl, n).to(self.device),
+                                   None if source_au is None else _rows(source_au, sl, n).to(self.device),
+                                   None if extra is None else _rows(extra, sl, n).to(self.device))
+                for k in keys:
+                    if k in out:
+                        parts.setdefault(k, []).append(out[k].float().cpu())
+        return {k: torch.cat(v) for k, v in parts.items()}
+
+    def to_maps(self, out: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        """Generator outputs -> one map set per row (each CxSxS, natural units; ``attention`` where written)."""
+        decoded = self.codec.decode(out["out"].float().cpu())
+        result = [{k: v[i] for k, v in decoded.items()} for i in range(out["out"].shape[0])]
+        if "attention" in out:
+            for i, r in enumerate(result):
+                r["attention"] = out["attention"][i].float().cpu()
+        return result
+
+    # ----------------------------------------------------------------------------------------- edits
     @torch.inference_mode()
-    def edit(self, maps: dict[str, torch.Tensor], target_au: Sequence[float] | np.ndarray,
-             landmarks: torch.Tensor | np.ndarray | None = None,
-             source_au: Sequence[float] | np.ndarray | None = None,
+    def edit(self, maps: Mapping[str, torch.Tensor], target_au: Sequence[float] | np.ndarray,
+             landmarks: Landmarks = None, source_au: Sequence[float] | np.ndarray | None = None,
              attrs: Mapping[str, object] | None = None) -> dict[str, torch.Tensor]:
         """Edited maps (each CxSxS) for one map set and a target AU vector (0..5, in the model's AU order);
         ``source_au`` are the source's intensities (default neutral), which relative-mode models need;
@@ -68,56 +203,58 @@ class Editor:
                                attrs=attrs)[0]
 
     @torch.inference_mode()
-    def edit_batch(self, x: torch.Tensor, target_au: np.ndarray | torch.Tensor,
-                   landmarks: torch.Tensor | np.ndarray | None = None,
+    def edit_batch(self, x: torch.Tensor, target_au: np.ndarray | torch.Tensor, landmarks: Landmarks = None,
                    source_au: np.ndarray | torch.Tensor | None = None,
                    attrs: Mapping[str, object] | None = None) -> list[dict[str, torch.Tensor]]:
         """Edit a prepared batch ``x`` (B, C, S, S) towards ``target_au`` (B, K) intensities 0..5 from
         ``source_au`` (1 or B rows, 0..5; default neutral), with extra conditions ``attrs`` (all rows)."""
-        target = torch.as_tensor(target_au, dtype=torch.float32, device=self.device) / 5.0
+        target = self._unit(target_au)
         n = target.shape[0]
         if x.shape[0] not in (1, n):
-            raise ValueError(f"{x.shape[0]} map sets for {n} AU targets")
+            raise AucganError(f"{x.shape[0]} map sets for {n} AU targets")
         source = (torch.zeros_like(target) if source_au is None else
-                  torch.as_tensor(source_au, dtype=torch.float32, device=self.device).reshape(-1, target.shape[1])
-                  .expand(n, -1) / 5.0)
+                  self._unit(torch.as_tensor(source_au, dtype=torch.float32).reshape(-1, target.shape[1]))
+                  .expand(n, -1))
         extra = self.extra(attrs, landmarks, n)
-        out = self.G(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1),
-                     source_au=source, **({} if extra is None else {"extra": extra}))
-        decoded = self.codec.decode(out["out"].float().cpu())
-        result = [{k: v[i] for k, v in decoded.items()} for i in range(target.shape[0])]
-        if "attention" in out:
-            for i, r in enumerate(result):
-                r["attention"] = out["attention"][i].float().cpu()
-        return result
+        with self._eval():
+            out = self.forward(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1),
+                               source, extra)
+        return self.to_maps(out)
 
-    def extra(self, attrs: Mapping[str, object] | None, landmarks: torch.Tensor | np.ndarray | None = None,
-              n: int = 1) -> torch.Tensor | None:
-        """The model's extra condition (n, D) from attribute values (None for models without extras); the
-        landmarks default to the edit's (else the run layout's). A missing attribute is named."""
-        names = self.config.generator.extra_attrs
-        if not names:
-            return None
-        values = dict(attrs or {})
-        values.setdefault("landmarks", self.default_landmarks if landmarks is None else landmarks)
-        missing = [n for n in names if n != "landmarks" and values.get(n) is None]
-        if missing:
-            raise MissingAttributeError(f"the model conditions on {', '.join(repr(n) for n in missing)} but the edit "
-                                        f"does not give {'it' if len(missing) == 1 else 'them'} (pass e.g. --attr "
-                                        f"{missing[0]}=VALUE; a data set sample brings its own)")
-        vec = extra_vector(names, values, where="edit")
-        return vec.to(self.device)[None].expand(n, -1)
+    @torch.inference_mode()
+    def encode(self, source: Mapping[str, torch.Tensor] | torch.Tensor, landmarks: Landmarks = None) -> Encoding:
+        """Encode one source (a map set, or a prepared (1, C, S, S) tensor) once for many :meth:`decode` calls."""
+        x = (source if isinstance(source, torch.Tensor) else self.prepare(source)).to(self.device)
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise AucganError(f"editor: encode takes one source, got a tensor of shape {tuple(x.shape)}")
+        with self._eval():
+            code = self.G.encode(x)
+        return Encoding(x, code, self.footprints(landmarks), landmarks)
 
-    def target_vector(self, source_au: Sequence[float] | np.ndarray | None, changes: dict[str, float]) -> np.ndarray:
-        """Source intensities with the named AUs set to new values (absolute targets, as GANimation)."""
-        base = np.zeros(len(self.au_names), np.float32) if source_au is None else np.asarray(source_au, np.float32)
-        return au_vector(changes, self.au_names, base=base)
+    @torch.inference_mode()
+    def decode(self, enc: Encoding, target_au: Sequence[float] | np.ndarray,
+               source_au: Sequence[float] | np.ndarray | None = None, attrs: Mapping[str, object] | None = None,
+               where: str = "edit") -> dict[str, torch.Tensor]:
+        """The generator's outputs (network scale, (1, C, S, S) on the device) for an encoded source and one
+        target AU vector (0..5); the same as :meth:`edit` of that source (:meth:`to_maps` gives its maps).
+        ``where`` names the source in errors about its attributes."""
+        target = self._unit(np.asarray(target_au, np.float32)).reshape(1, -1)
+        source = (torch.zeros_like(target) if source_au is None else
+                  self._unit(np.asarray(source_au, np.float32)).reshape(1, -1))
+        extra = self.extra(attrs, enc.landmarks, 1, where=where)
+        with self._eval():
+            return self.G.edit(enc.code, target, enc.footprints, extra, source_au=source)
 
-    def sweep(self, maps: dict[str, torch.Tensor], source_au: np.ndarray | None, au: str,
-              values: Sequence[float] = (0, 1, 2, 3, 4, 5), landmarks=None,
+    def sweep(self, maps: Mapping[str, torch.Tensor], source_au: np.ndarray | None, au: str,
+              values: Sequence[float] = (0, 1, 2, 3, 4, 5), landmarks: Landmarks = None,
               attrs: Mapping[str, object] | None = None) -> list[dict[str, torch.Tensor]]:
         """Edited map sets with AU ``au`` set to each of ``values`` (other AUs as in the source)."""
         base = np.zeros(len(self.au_names), np.float32) if source_au is None else np.asarray(source_au, np.float32)
         targets = np.repeat(base[None], len(values), axis=0)
         targets[:, au_indices([au], self.au_names)[0]] = np.asarray(values, np.float32)
         return self.edit_batch(self.prepare(maps), targets, landmarks, base[None], attrs=attrs)
+
+
+def _rows(t: torch.Tensor, sl: slice, n: int) -> torch.Tensor:
+    """Rows ``sl`` of ``t`` (n rows, or 1 row shared by all n)."""
+    return t.expand(n, *t.shape[1:])[sl] if t.shape[0] == 1 and n > 1 else t[sl]

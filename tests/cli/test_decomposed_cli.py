@@ -27,7 +27,7 @@ def test_decomposed_train_then_export_maps_mesh_onnx(tiny_bench, tmp_path, capsy
     assert any("G/shaded_rec" in s for s in stats)
 
     # a wrinkle-AU edit leaves the albedo untouched; an emotion edit leaves the displacement untouched
-    editor = Editor(run)
+    editor = Editor.from_run(run)
     source = next(line.split(",")[0] for line in (tiny_bench / "manifest.csv").read_text().splitlines()[1:])
     from aucgan.data.datasets import open_dataset
 

@@ -120,7 +120,7 @@ def test_train_records_the_layout_and_the_editor_uses_it(flame, flame_run):
     run = flame_run["run"]
     layout = load_layout(flame["layout_json"])
     assert load_layout(run / "layout.json") == layout
-    editor = Editor(run)
+    editor = Editor.from_run(run)
     assert editor.layout == layout
     fp = editor.footprints(None)[0]
     assert fp.shape[-1] == 32 and float(fp[:, layout.mask_at((32, 32)) == 0].max()) == 0.0
@@ -150,12 +150,12 @@ def test_the_editor_page_works_in_the_run_layout(flame, flame_run):
 
     layout = load_layout(flame["layout_json"])
     session = EditorSession.open(flame_run["run"], data=flame["bench"])
-    synthetic = session.synthetic_identity(12345)         # a fresh identity, rendered in FLAME UV
+    synthetic = session.sources.synthetic_identity(12345)         # a fresh identity, rendered in FLAME UV
     assert np.abs(synthetic.landmarks - layout.landmarks).max() < 0.02
-    sample = session.load_sample(session.sample_ids()[0])
+    sample = session.sources.load_sample(session.sources.sample_ids()[0])
     target = np.zeros(len(AU_NAMES), np.float32)
     target[AU_NAMES.index("AU01")] = 5.0
     for source in (synthetic, sample):
         src, out = session.edit(source, target)
         assert out.shape == src.shape and torch.isfinite(out).all()
-    assert "built-in layout" in session.photo_unavailable()                # photos unwrap into the canonical layout
+    assert "built-in layout" in session.sources.photo_unavailable()     # photos unwrap into the canonical layout

@@ -75,7 +75,7 @@ def test_editor_extra_conditions_change_the_edit(tiny_bench, tiny_aunet, tmp_pat
 
     run = tmp_path / "extras"
     assert _train("improved", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,valence]") == 0
-    editor = Editor(run)
+    editor = Editor.from_run(run)
     item = open_dataset(tiny_bench, size=(32, 32), au_names=editor.au_names)[0]
     target = editor.target_vector(item["au"].numpy(), {"AU12": 4})
     a = editor.edit(item["maps"], target, attrs={"emotion": "happiness", "valence": 0.8})

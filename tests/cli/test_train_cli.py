@@ -84,6 +84,12 @@ def test_train_then_generate(tiny_bench, tiny_aunet, tmp_path, capsys):
         assert (out / name).is_file(), name
     meta = json.loads((out / "edited.json").read_text())
     assert meta["target_au"]["AU12"] == 3.0 and meta["target_au"]["AU06"] == 2.0
+    # the one map-set writer: export-maps' sidecar, no turntable or EXR, the sweeps recorded beside the maps
+    assert meta["format"] == "aucgan-maps" and meta["au"] == meta["target_au"] and meta["source"] == source
+    assert meta["files"] == {"albedo": "edited_albedo.png", "displacement": "edited_displacement.png",
+                             "normal": "edited_normal.png"}
+    assert meta["sweeps"] == {"AU12": "sweep_AU12.png", "AU06": "sweep_AU06.png"}
+    assert meta["layout"]["name"] == "synthetic" and len(meta["layout"]["landmarks"]) == 68
     # never overwrite silently; a file source works too
     assert main(["generate", "--checkpoint", str(tmp_path / "improved"), "--data", str(tiny_bench),
                  "--source", source, "--au", "AU12=3", "--out", str(out)]) == 2

@@ -5,13 +5,18 @@ import pytest
 import torch
 from PIL import Image
 
+from aucgan.au import AU_NAMES
 from aucgan.cli import main
+from aucgan.data.codec import MapCodec
 from aucgan.data.mapio import load_displacement, load_rgb
+from aucgan.errors import AucganError
 from aucgan.export.maps import have_openexr, write_map_set
 from aucgan.export.mesh import height_field, write_obj
-from aucgan.export.onnx import export_onnx, generator_inputs
+from aucgan.export.onnx import check_onnx, export_onnx, generator_inputs
+from aucgan.inference import Editor
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.models.generator import MapGenerator
+from aucgan.models.interface import GeneratorInterfaceError
 from aucgan.render.normals import decode_normal, displacement_to_normal
 
 from tests.tiny import TINY
@@ -53,6 +58,15 @@ def test_write_map_set_round_trips(tmp_path):
         assert "displacement_exr" not in files
 
 
+def test_write_map_set_writes_image_maps_and_only_its_files(tmp_path):
+    side = write_map_set(tmp_path, {"image": torch.rand(3, 16, 16)}, landmarks=None, prefix="edited",
+                         meta={"source": "x"}, turntable_views=0)
+    assert side["files"] == {"image": "edited_image.png"} and side["source"] == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.json", "edited_image.png"]   # no temporaries
+    with pytest.raises(AucganError, match="nothing to export: the map set has \\['normal'\\]"):
+        write_map_set(tmp_path / "n", {"normal": torch.rand(3, 16, 16)}, landmarks=None)
+
+
 def test_height_field_mesh(tmp_path):
     lm = canonical_layout().landmarks
     flat = torch.zeros(1, 64, 64)
@@ -79,8 +93,11 @@ def test_onnx_matches_pytorch(tmp_path):
     G = MapGenerator(4, 4, extra_dim=2, conditioning=["adain", "spade_au"], base_channels=8, max_channels=16,
                      num_down=2, image_size=16).eval()
     assert generator_inputs(G) == ["maps", "au", "footprints", "extra"]
-    side = export_onnx(G, tmp_path / "g.onnx", 16, meta={"step": 1})
+    editor = Editor(G, MapCodec(("displacement", "albedo")), AU_NAMES, 16, step=7)
+    side = export_onnx(editor, tmp_path / "g.onnx", meta={"checkpoint": "memory"})
     assert side["inputs"]["footprints"]["shape"] == ["batch", 17, 16, 16]
+    assert side["step"] == 7 and side["au_names"] == list(AU_NAMES) and side["checkpoint"] == "memory"
+    assert side["codec"]["maps"] == ["displacement", "albedo"] and side["size"] == 16
     g = torch.Generator().manual_seed(5)
     x, au = torch.rand(3, 4, 16, 16, generator=g) * 2 - 1, torch.rand(3, 17, generator=g)
     fp, extra = torch.rand(3, 17, 16, 16, generator=g), torch.rand(3, 2, generator=g)
@@ -89,6 +106,18 @@ def test_onnx_matches_pytorch(tmp_path):
     with torch.no_grad():
         ref = G(x, au, fp, extra)["out"].numpy()
     np.testing.assert_allclose(got[0], ref, atol=1e-4, rtol=0)
+    assert check_onnx(editor, tmp_path / "g.onnx") < 1e-4
+
+
+def test_onnx_inputs_follow_the_generator_interface():
+    relative = MapGenerator(4, 4, conditioning="adain", base_channels=8, max_channels=16, num_down=2, image_size=16,
+                            au_mode="relative")
+    assert generator_inputs(relative) == ["maps", "au", "source_au"]
+    residual = MapGenerator(4, 4, extra_dim=3, conditioning="adain", base_channels=8, max_channels=16, num_down=2,
+                            image_size=16, head="au_residual")
+    assert generator_inputs(residual) == ["maps", "au", "footprints", "extra", "source_au"]
+    with pytest.raises(GeneratorInterfaceError, match="Linear does not implement the generator interface"):
+        Editor(torch.nn.Linear(2, 2), MapCodec(("albedo",)), AU_NAMES, 16)
 
 
 @pytest.fixture(scope="module")

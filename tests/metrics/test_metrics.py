@@ -94,7 +94,25 @@ def toy_data(n: int, seed: int, identities: int = 10) -> ToyData:
                    ids=[f"id{int(i):04d}_e{j:04d}" for j, i in enumerate(ident)], textures=textures)
 
 
-class OracleG(nn.Module):
+class ToyG(nn.Module):
+    """The generator interface (:class:`aucgan.models.interface.Generator`) around a toy ``forward``: the
+    encoding is the maps themselves, one decoder pass is the whole edit."""
+
+    in_channels = out_channels = 4
+    num_aus, extra_dim, image_size = K, 0, SIZE
+    needs_source_au, uses_footprints = False, True
+
+    def encode(self, x):
+        return x
+
+    def decode(self, enc, au, footprints=None, extra=None, source=None, source_au=None):
+        return self(enc, au, footprints, source_au=source_au)
+
+    def edit(self, enc, au, footprints=None, extra=None, source_au=None):
+        return self.decode(enc, au, footprints, extra, source_au=source_au)
+
+
+class OracleG(ToyG):
     """Rewrites every footprint with the target intensity's pattern: the exact ground truth."""
 
     def forward(self, x, au, fp, source_au=None):
@@ -102,21 +120,21 @@ class OracleG(nn.Module):
         return {"out": x * (1 - union) + torch.einsum("bk,bkhw,chw->bchw", au, fp, TEXTURE)}
 
 
-class BlindG(nn.Module):
+class BlindG(ToyG):
     """Ignores the AU condition entirely (returns its input)."""
 
     def forward(self, x, au, fp, source_au=None):
         return {"out": x + 0.0 * au.sum()}
 
 
-class LeakyG(nn.Module):
+class LeakyG(ToyG):
     """Writes AU changes everywhere (uniform over the map), not in the footprint."""
 
     def forward(self, x, au, fp, source_au=None):
         return {"out": x + au.sum(dim=1)[:, None, None, None] * 0.1 * torch.ones_like(x)}
 
 
-class NoisyG(nn.Module):
+class NoisyG(ToyG):
     """Adds high-frequency noise: unrealistic maps."""
 
     def forward(self, x, au, fp, source_au=None):

@@ -13,6 +13,8 @@ from aucgan.metrics.registry import compute_metric
 from aucgan.metrics.truth import SynthTruth, TruthError
 from aucgan.training.data import TrainData
 
+from tests.metrics.test_metrics import ToyG
+
 CODEC = MapCodec(maps=("displacement", "albedo"), disp_scale=0.02)
 
 
@@ -52,7 +54,7 @@ def test_paired_fidelity_of_an_oracle_generator_on_the_benchmark_is_zero(tiny_be
     truth = SynthTruth(tiny_bench, CODEC, AU_NAMES, 32)
     lookup = {tuple(x.flatten()[:64].tolist()): sid for x, sid in zip(data.x, data.ids)}
 
-    class Oracle(torch.nn.Module):
+    class Oracle(ToyG):
         """Renders the truth for the source (found by its maps) and the target AUs."""
 
         def forward(self, x, au, fp, source_au=None):

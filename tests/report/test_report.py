@@ -112,6 +112,7 @@ def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
     import torch
 
     from aucgan.au import AU_NAMES
+    from aucgan.inference import Editor
     from aucgan.report.plots import sweep_figure
     from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
 
@@ -124,10 +125,12 @@ def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
         same = data.identity == data.identity[i]
         assert float(data.au[i].sum()) == float(data.au[same].sum(dim=1).min())
     i = picks[0]
-    grid = sweep_grid(OracleG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
+    grid = sweep_grid(Editor(OracleG(), CODEC, AU_NAMES, SIZE), data.x[i], data.au[i], data.footprints[0],
+                      SWEEP_LEVELS)
     k, cells, p = len(AU_NAMES), len(SWEEP_LEVELS), len(panel_labels(CODEC))
     assert grid.shape == (3, k * SIZE, cells * p * SIZE)
-    blind = sweep_grid(BlindG(), CODEC, data.x[i], data.au[i], data.footprints[0], SWEEP_LEVELS)
+    blind = sweep_grid(Editor(BlindG(), CODEC, AU_NAMES, SIZE), data.x[i], data.au[i], data.footprints[0],
+                       SWEEP_LEVELS, batch_size=7)
     first = blind[:, :, : p * SIZE]
     assert all(torch.equal(blind[:, :, j * p * SIZE:(j + 1) * p * SIZE], first) for j in range(cells))
     assert not torch.equal(grid[:, :SIZE, :p * SIZE], grid[:, :SIZE, -p * SIZE:])   # AU01 at 0 vs 5 differ

@@ -6,6 +6,7 @@ import torch
 
 from aucgan.au import EMOTIONS, au_set
 from aucgan.data.datasets import open_dataset
+from aucgan.errors import AucganError
 from aucgan.losses.objective import GANObjective
 from aucgan.models.patch import GlobalLocalDiscriminator
 from aucgan.models.regional import RegionalGenerator
@@ -144,3 +145,16 @@ def test_config_errors_for_regional_options():
         load_config("improved", [*TINY, "generator.extra_attrs=[height]"])
     with pytest.raises(ConfigError, match="distinct"):
         build_generator(load_config("improved", [*TINY, "generator.extra_attrs=[age,age]"]))
+
+
+def test_parse_attrs():
+    from aucgan.training.extras import parse_attrs
+
+    assert parse_attrs("emotion=happiness, valence=0.8;age=40") == {"emotion": 1.0, "valence": 0.8, "age": 40.0}
+    assert parse_attrs("emotion=3") == {"emotion": 3.0}
+    with pytest.raises(AucganError, match="--attr 'mood=1': expected NAME=VALUE with NAME one of age"):
+        parse_attrs("mood=1")
+    with pytest.raises(AucganError, match="emotion must be a number or an emotion name"):
+        parse_attrs("emotion=bored")
+    with pytest.raises(AucganError, match="expected NAME=VALUE"):
+        parse_attrs("age=")

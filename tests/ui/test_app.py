@@ -12,7 +12,8 @@ from PIL import Image
 
 from aucgan.au import au_indices
 from aucgan.ui.app import KEEP, Callbacks
-from aucgan.ui.core import VIEWS, EditorSession
+from aucgan.ui.core import EditorSession
+from aucgan.ui.views import VIEWS
 
 N_VIEWS = len(VIEWS)
 

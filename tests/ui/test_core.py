@@ -1,4 +1,4 @@
-"""The editor's logic: sources, edits, views, downloads and bad input (no Gradio, no browser)."""
+"""The editor session: edits, views, downloads and bad input (no Gradio, no browser)."""
 
 from __future__ import annotations
 
@@ -8,53 +8,22 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from aucgan.au import AU_NAMES, au_indices
+from aucgan.au import au_indices
 from aucgan.data.mapio import DEFAULT_DISP_OFFSET, DEFAULT_DISP_SCALE
 from aucgan.inference import Editor
-from aucgan.ui.core import (
-    DEFAULT_AZIMUTH,
-    DEFAULT_TILT,
-    VIEWS,
-    EditorSession,
-    UIError,
-    group_aus,
-    light_direction,
-    outline,
-)
+from aucgan.ui import UIError
+from aucgan.ui.core import EditorSession
+from aucgan.ui.views import VIEWS
 
 from tests.ui.conftest import TINY_G, write_untrained_run
 
 
-def test_groups_cover_every_au_once_in_region_order():
-    groups = group_aus(AU_NAMES)
-    codes = [c for _, cs in groups for c in cs]
-    assert sorted(codes) == sorted(AU_NAMES) and len(codes) == len(AU_NAMES)
-    assert groups[0] == ("Forehead and brows", ["AU01", "AU02", "AU04"])
-    assert group_aus(["AU12", "AU06"]) == [("Eyes and lids", ["AU06"]), ("Upper lip and cheeks", ["AU12"])]
-
-
-def test_light_direction():
-    d = np.array(light_direction(DEFAULT_AZIMUTH, DEFAULT_TILT))
-    assert np.isclose(np.linalg.norm(d), 1.0)
-    assert d[0] < 0 and d[1] < 0 and d[2] > 0          # upper left, in front
-    assert np.allclose(light_direction(90, 90), (1, 0, 0), atol=0.02)   # grazing from the right
-    assert np.allclose(light_direction(123, 0), (0, 0, 1))
-
-
-def test_outline_is_the_boundary():
-    m = torch.zeros(9, 9, dtype=torch.bool)
-    m[2:7, 2:7] = True
-    edge = outline(m)
-    assert edge.sum() == 16 and not edge[4, 4] and edge[2, 4] and not edge[0, 0]
-
-
 def test_slider_update_matches_the_editor_and_marks_moved_aus(ui_session, ui_run):
     s = ui_session
-    ids = s.sample_ids()
+    ids = s.sources.sample_ids()
     assert ids and all(i.startswith("id") for i in ids)
-    src = s.load_sample(ids[0])
+    src = s.sources.load_sample(ids[0])
     base = s.update(src, list(src.au))
     assert base.moved == [] and set(base.images) == set(VIEWS)
     maps_views = [v for v in VIEWS if v != "photo"]
@@ -67,14 +36,14 @@ def test_slider_update_matches_the_editor_and_marks_moved_aus(ui_session, ui_run
     assert not np.array_equal(moved.images["albedo"], base.images["albedo"])
     assert (moved.images["change"] == (0, 255, 255)).all(axis=-1).any()     # the AU12 footprint outline
     assert not (base.images["change"] == (0, 255, 255)).all(axis=-1).any()
-    ref = Editor(ui_run).edit(src.maps, target, src.landmarks, src.au)     # the cached-encoding path agrees
+    ref = Editor.from_run(ui_run).edit(src.maps, target, src.landmarks, src.au)     # the cached-encoding path agrees
     for name, t in ref.items():
         if name in moved.maps:
             assert torch.allclose(moved.maps[name], t, atol=1e-5), name
 
 
 def test_lighting_changes_only_the_lit_views(ui_session):
-    src = ui_session.first_source()
+    src = ui_session.sources.first_source()
     a = ui_session.update(src, list(src.au), azimuth=-90, tilt=70)
     b = ui_session.update(src, list(src.au), azimuth=90, tilt=70)
     assert np.array_equal(a.images["albedo"], b.images["albedo"])
@@ -88,7 +57,7 @@ def test_prototypes_and_bad_values(ui_session):
     assert ui_session.prototype("neutral").sum() == 0
     with pytest.raises(UIError, match="unknown expression"):
         ui_session.prototype("boredom")
-    src = ui_session.first_source()
+    src = ui_session.sources.first_source()
     with pytest.raises(UIError, match="outside 0..5"):
         ui_session.update(src, [7.0] * 17)
     with pytest.raises(UIError, match="3 AU values"):
@@ -96,7 +65,7 @@ def test_prototypes_and_bad_values(ui_session):
 
 
 def test_download_round_trips_through_upload(ui_session, tmp_path):
-    src = ui_session.first_source()
+    src = ui_session.sources.first_source()
     target = ui_session.prototype("surprise", 3)
     result = ui_session.update(src, target)
     zpath = ui_session.export_maps(src, result, tmp_path / "dl")
@@ -107,49 +76,12 @@ def test_download_round_trips_through_upload(ui_session, tmp_path):
     record = json.loads((tmp_path / "unzipped" / "au.json").read_text())
     assert record["au"]["AU26"] == 3 and record["spec"].startswith("AU01=3")
     files = [tmp_path / "unzipped" / n for n in ("edited_albedo.png", "edited_displacement.png", "au.json")]
-    back = ui_session.load_map_files(files)
+    back = ui_session.sources.load_map_files(files)
     assert np.allclose(back.au, target)
     assert torch.allclose(back.maps["albedo"], result.maps["albedo"], atol=1 / 255 + 1e-6)
     # the 16-bit PNG stores the range [offset, offset + scale]; an edit beyond it is clipped in the file
     stored = result.maps["displacement"].clamp(DEFAULT_DISP_OFFSET, DEFAULT_DISP_OFFSET + DEFAULT_DISP_SCALE)
     assert torch.allclose(back.maps["displacement"], stored, atol=1e-3)
-
-
-def _png(path, size, mode="RGB"):
-    Image.new(mode, size, 128).save(path)
-    return path
-
-
-def test_bad_uploads_are_refused_with_messages(ui_run, tmp_path):
-    s = EditorSession.open(ui_run, max_upload_mb=0.01)        # 10 kB limit
-    text = tmp_path / "x_albedo.png"
-    text.write_text("this is not an image")
-    disp = _png(tmp_path / "x_displacement.png", (32, 32), "L")
-    with pytest.raises(UIError, match="x_albedo.png: not an image"):
-        s.load_map_files([text, disp])
-    big = tmp_path / "big_albedo.png"
-    big.write_bytes(np.random.default_rng(0).bytes(20_000))
-    with pytest.raises(UIError, match="big_albedo.png: .* MB is over the upload limit"):
-        s.load_map_files([big, disp])
-    small = _png(tmp_path / "y_albedo.png", (48, 48))
-    with pytest.raises(UIError, match="differ in size"):
-        s.load_map_files([small, disp])
-    with pytest.raises(UIError, match="64x32 px; the model's layout is square"):
-        s.load_map_files([_png(tmp_path / "v_albedo.png", (64, 32)), _png(tmp_path / "v_displacement.png",
-                                                                          (64, 32), "L")])
-    with pytest.raises(UIError, match="between 16 and"):
-        s.load_map_files([_png(tmp_path / "t_albedo.png", (8, 8)), _png(tmp_path / "t_displacement.png", (8, 8), "L")])
-    with pytest.raises(UIError, match=r"needs map\(s\) \['displacement'\]"):
-        s.load_map_files([_png(tmp_path / "z_albedo.png", (32, 32))])
-    with pytest.raises(UIError, match="greyscale"):
-        s.load_map_files([_png(tmp_path / "c_albedo.png", (32, 32)), _png(tmp_path / "c_displacement.png", (32, 32))])
-    with pytest.raises(UIError, match="not a map file"):
-        s.load_map_files([_png(tmp_path / "face.png", (32, 32))])
-    with pytest.raises(UIError, match="no files uploaded"):
-        s.load_map_files([])
-    ok = s.load_map_files([_png(tmp_path / "ok_albedo.png", (64, 64)), _png(tmp_path / "ok_displacement.png",
-                                                                            (64, 64), "L")])
-    assert ok.maps["albedo"].shape == (3, 32, 32)         # resized to the model's size
 
 
 def test_not_a_run_is_a_message(tmp_path, ui_run):
@@ -170,18 +102,6 @@ def test_not_a_run_is_a_message(tmp_path, ui_run):
         EditorSession.open(broken)
 
 
-def test_run_without_data_uses_synthetic_identities(tmp_path):
-    run = write_untrained_run(tmp_path / "nodata", TINY_G)
-    s = EditorSession.open(run)
-    assert not s.has_data()
-    with pytest.raises(UIError, match="no data.json"):
-        s.sample_ids()
-    a, b = s.first_source(), s.random_source()
-    assert a.label.startswith("synthetic identity 0") and a.maps["albedo"].shape == (3, 32, 32)
-    assert not torch.equal(a.maps["albedo"], b.maps["albedo"])
-    assert s.update(b, list(b.au)).images["render"].shape == (256, 256, 3)
-
-
 def test_extra_conditions_change_the_output(tmp_path, tiny_bench):
     pytest.importorskip("aucgan.training.extras")
     # a direct head: the au_residual head changes maps only where AUs move (attributes alone change nothing)
@@ -189,7 +109,7 @@ def test_extra_conditions_change_the_output(tmp_path, tiny_bench):
                                                    "generator.head=direct", "generator.au_mode=absolute"], tiny_bench)
     s = EditorSession.open(run)
     assert s.extra_names == ("emotion", "age")
-    src = s.first_source()
+    src = s.sources.first_source()
     a = s.update(src, list(src.au), extras={"emotion": "happiness", "age": 20})
     b = s.update(src, list(src.au), extras={"emotion": "anger", "age": 70})
     assert not torch.equal(a.maps["albedo"], b.maps["albedo"])

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attr", default=None,
                    help="extra conditions for models that take them, e.g. emotion=happiness,valence=0.8 "
                         "(default: the source's own)")
-    p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default canonical)")
+    p.add_argument("--layout", help="layout JSON with the source's landmarks (file sources; default: the run's "
+                                   "layout, RUN/layout.json, else the built-in one)")
     p.add_argument("--views", type=int, default=8, help="light directions in the turntable strip (0: none)")
     p.add_argument("--mesh-grid", type=int, default=128, help="mesh vertices per side (synthetic layout only)")
     p.add_argument("--no-mesh", action="store_true", help="do not write the OBJ mesh")
@@ -33,73 +34,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     import numpy as np
 
     from aucgan.au import parse_au_spec
-    from aucgan.cli.generate import load_source
     from aucgan.errors import AucganError
-    from aucgan.export.maps import write_map_set
+    from aucgan.export.maps import EXPORTED_MAPS, write_map_set
     from aucgan.export.mesh import write_obj
     from aucgan.fsutil import check_output
     from aucgan.inference import Editor
+    from aucgan.sources import load_source
+    from aucgan.training.extras import parse_attrs
 
     out = check_output(args.out, force=args.force, what="output folder")
     if args.views < 0 or args.mesh_grid < 4:
         raise AucganError("--views must be >= 0 and --mesh-grid >= 4")
-    editor = Editor(args.run_dir)
-    maps, source_au, landmarks, attrs, layout_name = load_source(args, editor)
-    target = editor.target_vector(source_au, parse_au_spec(args.au) if args.au else {})
-    attrs.update(parse_attrs(args.attr) if args.attr else {})
-    edited = editor.edit(maps, target, landmarks, **editor_extra(editor, attrs, source_au))
-    lm = np.asarray(editor.default_landmarks if landmarks is None else landmarks, np.float64)
+    editor = Editor.from_run(args.run_dir)
+    src = load_source(args.source, editor.codec.maps, editor.au_names, editor.size, data=args.data,
+                      source_au=args.source_au, layout=args.layout, run_layout=editor.layout)
+    target = editor.target_vector(src.au, parse_au_spec(args.au) if args.au else {})
+    attrs = {**src.attrs, **(parse_attrs(args.attr) if args.attr else {})}
+    edited = editor.edit(src.maps, target, src.landmarks, src.au, attrs=attrs)
+    lm = np.asarray(editor.default_landmarks if src.landmarks is None else src.landmarks, np.float64)
     sidecar = write_map_set(
-        out, {k: v for k, v in edited.items() if k in ("albedo", "displacement")}, landmarks=lm,
+        out, {k: v for k, v in edited.items() if k in EXPORTED_MAPS}, landmarks=lm,
         au=dict(zip(editor.au_names, [round(float(v), 3) for v in target])), turntable_views=args.views,
-        layout_name=layout_name,
+        layout_name=src.layout_name,
         meta={"checkpoint": str(args.run_dir), "step": editor.step, "source": args.source,
-              "source_au": None if source_au is None else [round(float(v), 3) for v in source_au],
+              "source_au": None if src.au is None else [round(float(v), 3) for v in src.au],
               "attributes": attrs},
     )
     written = list(sidecar["files"].values())
-    mesh_ok = layout_name in ("synthetic", "canonical")
+    mesh_ok = src.layout_name in ("synthetic", "canonical")
     if not args.no_mesh and mesh_ok and "displacement" in edited:
         written += list(write_obj(out, lm, edited["displacement"], sidecar["files"], grid=args.mesh_grid).values())
     elif not args.no_mesh and not mesh_ok:
-        print(f"no mesh: the height-field mesh needs the synthetic/canonical layout ({layout_name}); maps only")
+        print(f"no mesh: the height-field mesh needs the synthetic/canonical layout ({src.layout_name}); maps only")
     print(f"wrote {', '.join(written)} and face.json to {out}")
     return 0
-
-
-def parse_attrs(spec: str) -> dict[str, float]:
-    """``"emotion=happiness,valence=0.8"`` -> ``{"emotion": 1.0, "valence": 0.8}`` (emotions by name or index)."""
-    from aucgan.au import EMOTIONS
-    from aucgan.data.sample import ATTRIBUTES
-    from aucgan.errors import AucganError
-
-    out: dict[str, float] = {}
-    for item in (p for p in spec.replace(";", ",").split(",") if p.strip()):
-        key, _, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if key not in ATTRIBUTES or not value:
-            raise AucganError(f"--attr {item!r}: expected NAME=VALUE with NAME one of {', '.join(ATTRIBUTES)}")
-        if key == "emotion" and value in EMOTIONS:
-            out[key] = float(EMOTIONS.index(value))
-            continue
-        try:
-            out[key] = float(value)
-        except ValueError:
-            hint = f" or an emotion name ({', '.join(EMOTIONS)})" if key == "emotion" else ""
-            raise AucganError(f"--attr {item!r}: {key} must be a number{hint}") from None
-    return out
-
-
-def editor_extra(editor, attrs: dict[str, float], source_au) -> dict:
-    """Keyword arguments of :meth:`Editor.edit` for the extra conditions and the source AUs (relative models)."""
-    import inspect
-
-    params = inspect.signature(editor.edit).parameters
-    out = {"attrs": attrs} if "attrs" in params else {}
-    if "source_au" in params and source_au is not None:
-        out["source_au"] = source_au
-    return out

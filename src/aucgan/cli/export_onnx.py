@@ -25,22 +25,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aucgan.au import au_set
     from aucgan.errors import AucganError
     from aucgan.export.onnx import check_onnx, export_onnx
     from aucgan.fsutil import check_output
-    from aucgan.runs import load_generator
+    from aucgan.inference import Editor
 
     out = check_output(args.out, force=args.force, what="output file")
     if out.suffix != ".onnx":
         raise AucganError(f"--out {out}: expected a .onnx file name")
-    G, cfg, step = load_generator(args.run_dir)
-    meta = {"checkpoint": str(args.run_dir), "step": step, "au_names": list(au_set(cfg.data.au_set)),
-            "codec": {"maps": list(cfg.data.maps), "disp_scale": cfg.data.disp_scale},
-            "extra_attrs": list(cfg.generator.extra_attrs), "size": cfg.data.size}
-    sidecar = export_onnx(G, out, cfg.data.size, meta=meta, opset=args.opset)
+    editor = Editor.from_run(args.run_dir)
+    sidecar = export_onnx(editor, out, meta={"checkpoint": str(args.run_dir)}, opset=args.opset)
     print(f"wrote {out} (inputs: {', '.join(sidecar['inputs'])}) and {out.name}.json")
     if args.check:
-        err = check_onnx(G, out, cfg.data.size)
+        err = check_onnx(editor, out)
         print(f"onnxruntime vs PyTorch: max |difference| {err:.2e}")
     return 0

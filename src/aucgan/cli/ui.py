@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     from aucgan.errors import AucganError
     from aucgan.ui.app import Callbacks, launch
-    from aucgan.ui.core import MAX_UPLOAD_MB, EditorSession
+    from aucgan.ui.core import EditorSession
+    from aucgan.ui.uploads import MAX_UPLOAD_MB
 
     if not 1 <= args.port <= 65535:
         raise AucganError(f"--port {args.port}: expected 1..65535")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from aucgan.au import AU_NAMES
+from aucgan.au import AU_MAX, AU_MIN, AU_NAMES
 from aucgan.data.datasets import MapDataset, open_dataset
 
 #: Histogram bin edges on the raw 0..5 intensity scale (0.5 wide).
-HIST_EDGES: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.0, 5.0, 11))
+HIST_EDGES: tuple[float, ...] = tuple(float(x) for x in np.linspace(AU_MIN, AU_MAX, 11))
 #: Intensity from which an AU counts as active in ``au_active`` (FACS "A" level and above).
 ACTIVE_THRESHOLD = 1.0
 
@@ -96,7 +96,7 @@ def histogram_figure(report: dict):
         ax.bar(edges[:-1], frac, width=np.diff(edges), align="edge", color="tab:blue", edgecolor="white")
         mean = report["au_mean"][code]
         ax.set_title(f"{code}  mean {mean:.2f}" if mean is not None else code, fontsize=9)
-        ax.set_xlim(0, 5)
+        ax.set_xlim(AU_MIN, AU_MAX)
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
     for ax in axes[:, 0]:

@@ -1,8 +1,10 @@
-"""Writing one generated map set for 3-D tools.
+"""Writing one generated map set for 3-D tools: the one map-set writer (``export-maps``, ``generate`` and the
+browser editor's download all use :func:`write_map_set`).
 
 Files (``prefix`` defaults to ``face``)::
 
     face_albedo.png          8-bit sRGB albedo (the values the model works in, tagged sRGB)
+    face_image.png           8-bit sRGB image (models of aligned face images)
     face_displacement.png    16-bit greyscale: d = v / 65535 * scale + offset (layout units)
     face_displacement.exr    float32 displacement in layout units (only when the OpenEXR package is installed)
     face_normal.png          tangent-space normal map, (n + 1) / 2, x right, y down (layout frame), z out
@@ -27,6 +29,8 @@ from aucgan.render.normals import displacement_to_normal, encode_normal
 from aucgan.render.shaded import Renderer, turntable
 
 SRGB_INTENT = 0  # perceptual rendering intent, the value of the PNG sRGB chunk
+#: The maps of a generated set that :func:`write_map_set` writes (normals are derived from the displacement).
+EXPORTED_MAPS: tuple[str, ...] = ("albedo", "image", "displacement")
 
 
 def have_openexr() -> bool:
@@ -62,21 +66,24 @@ def write_map_set(out: str | Path, maps: dict[str, torch.Tensor], *, landmarks: 
                   disp_scale: float = DEFAULT_DISP_SCALE, disp_offset: float = DEFAULT_DISP_OFFSET,
                   normal_strength: float = 1.0, turntable_views: int = 8, exr: bool | None = None,
                   layout_name: str = "canonical") -> dict:
-    """Write ``maps`` (``albedo`` (3, H, W) in [0, 1], ``displacement`` (1, H, W) in layout units) into ``out``.
+    """Write ``maps`` (``albedo`` / ``image`` (3, H, W) in [0, 1], ``displacement`` (1, H, W) in layout units)
+    into ``out``, each file atomically, with the normal map of the displacement.
 
     ``exr=None`` writes the EXR when OpenEXR is installed; ``True`` requires it. Returns the sidecar dict
     (also written as ``<prefix>.json``). Existing files are replaced atomically (the caller checks ``--force``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if "displacement" not in maps and "albedo" not in maps:
-        raise AucganError(f"nothing to export: the map set has {sorted(maps)}, expected albedo and/or displacement")
+    if not set(EXPORTED_MAPS) & set(maps):
+        raise AucganError(f"nothing to export: the map set has {sorted(maps)}, expected albedo, image and/or "
+                          "displacement")
     if exr and not have_openexr():
         raise AucganError("EXR output asked for but the OpenEXR package is not installed (pip install OpenEXR)")
     files: dict[str, str] = {}
-    if "albedo" in maps:
-        files["albedo"] = f"{prefix}_albedo.png"
-        atomic_write(out / files["albedo"], lambda p: _save_png_srgb(p, maps["albedo"]))
+    for name in ("albedo", "image"):
+        if name in maps:
+            files[name] = f"{prefix}_{name}.png"
+            atomic_write(out / files[name], lambda p, rgb=maps[name]: _save_png_srgb(p, rgb))
     if "displacement" in maps:
         disp = maps["displacement"].detach().float().cpu()
         files["displacement"] = f"{prefix}_displacement.png"

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aucgan.au import AU_NAMES, au_indices
+from aucgan.au import AU_NAMES, au_indices, from_unit
 from aucgan.losses.adversarial import LossError, select
 
 
@@ -80,5 +80,5 @@ def au_loss(kind: str, pred: Tensor, target_unit: Tensor, *, pred_is_logits: boo
     with torch.no_grad():
         unit = torch.sigmoid(pred) if pred_is_logits else pred
         m = _per_au(mask, pred.shape, "mask", pred)
-        mae = float(((unit - target).abs() * m).sum() / m.sum().clamp_min(1e-12) * 5.0)
+        mae = float(from_unit(((unit - target).abs() * m).sum() / m.sum().clamp_min(1e-12)))
     return loss, {f"au/{kind}": float(loss.detach()), "au/mae": mae}

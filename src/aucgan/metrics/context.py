@@ -20,6 +20,7 @@ from torch import nn
 
 from aucgan.data.codec import MapCodec
 from aucgan.errors import AucganError
+from aucgan.inference import Editor
 
 if TYPE_CHECKING:
     from aucgan.training.data import TrainData
@@ -166,21 +167,19 @@ def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
 
 # -------------------------------------------------------------------------------------- networks
 
-@torch.no_grad()
+def editor_of(ctx: EvalContext) -> Editor:
+    """The :class:`~aucgan.inference.Editor` over the context's generator: every metric runs G through it."""
+    return Editor(ctx.G, ctx.codec, ctx.au_names, ctx.size, device=ctx.device)
+
+
 def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
              source_au: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-    """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out).
+    """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out),
+    through :meth:`aucgan.inference.Editor.generate`.
 
     ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need; ``extra``
     (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources)."""
-    ctx.G.eval()
-    outs = []
-    for s in range(0, x.shape[0], ctx.batch_size):
-        sl = slice(s, s + ctx.batch_size)
-        out = ctx.G(x[sl].to(ctx.device), au_unit[sl].to(ctx.device), fp[sl].to(ctx.device),
-                    source_au=source_au[sl].to(ctx.device), **extra_kwargs(extra, sl, ctx.device))["out"]
-        outs.append(out.float().cpu())
-    return torch.cat(outs)
+    return editor_of(ctx).generate(x, au_unit, fp, source_au, extra, batch_size=ctx.batch_size)["out"]
 
 
 @torch.no_grad()

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from aucgan.au import from_unit, to_unit
 from aucgan.metrics.agreement import summarize
 from aucgan.metrics.context import (
     EvalContext,
@@ -31,7 +32,7 @@ SALT_SOURCES, SALT_TARGETS, SALT_SWEEP = 201, 202, 203
 def sweep_targets(au_unit: torch.Tensor, k: int, levels=SWEEP_LEVELS) -> torch.Tensor:
     """The source AUs (K,) repeated per level with AU ``k`` set to each level (0..5) -> (L, K) unit scale."""
     t = au_unit.unsqueeze(0).repeat(len(levels), 1)
-    t[:, k] = torch.tensor(levels) / 5.0
+    t[:, k] = to_unit(torch.tensor(levels))
     return t
 
 
@@ -73,8 +74,8 @@ def au_control(ctx: EvalContext) -> dict:
     target = ctx.data.au[pick_others(ctx, idx, SALT_TARGETS)]
     out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx), ctx.data.au[idx], extras_of(ctx, idx))
     read = judge_read(ctx, out).numpy()
-    edits = summarize(target.numpy() * 5.0, read, ctx.au_names)
-    real = summarize(ctx.data.au[idx].numpy() * 5.0, judge_read(ctx, ctx.data.x[idx]).numpy(), ctx.au_names)
+    edits = summarize(from_unit(target.numpy()), read, ctx.au_names)
+    real = summarize(from_unit(ctx.data.au[idx].numpy()), judge_read(ctx, ctx.data.x[idx]).numpy(), ctx.au_names)
 
     sweep_src = pick_sources(ctx, ctx.num_sweep, SALT_SWEEP)
     resp = sweep_response(ctx, sweep_src)                          # (S, K, L)

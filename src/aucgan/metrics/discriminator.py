@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from aucgan.au import from_unit
 from aucgan.metrics.agreement import summarize
 from aucgan.metrics.context import EvalContext, extra_kwargs, extras_of, pick_others, pick_sources
 from aucgan.metrics.registry import register_metric
@@ -65,7 +66,7 @@ def disc_awareness(ctx: EvalContext) -> dict:
     if pred is None:
         result["aux"] = "the discriminator has no AU regression head"
     else:
-        aux = summarize(au.numpy() * 5.0, pred * 5.0, ctx.au_names)
+        aux = summarize(from_unit(au.numpy()), from_unit(pred), ctx.au_names)
         summary.update({"aux_mae": aux["mean"]["mae"], "aux_icc": aux["mean"]["icc"]})
         result["aux"] = aux
     return result

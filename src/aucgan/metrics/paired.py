@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from aucgan.au import from_unit
 from aucgan.metrics.context import (
     ACTIVE_UNIT,
     EvalContext,
@@ -68,7 +69,7 @@ def paired_fidelity(ctx: EvalContext) -> dict:
     fp = footprints_of(ctx, idx)
     src = ctx.data.x[idx]
     out = generate(ctx, src, target, fp, ctx.data.au[idx], extras_of(ctx, idx))
-    gt = ctx.truth.render(sample_ids(ctx, idx), target * 5.0, sample_ids(ctx, tgt)).float().cpu()
+    gt = ctx.truth.render(sample_ids(ctx, idx), from_unit(target), sample_ids(ctx, tgt)).float().cpu()
     if gt.shape != out.shape:
         raise ValueError(f"ground truth has shape {tuple(gt.shape)}, the generator writes {tuple(out.shape)}")
     mask = union_mask(fp, (target - ctx.data.au[idx]).abs() > ACTIVE_UNIT)

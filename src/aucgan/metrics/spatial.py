@@ -12,9 +12,11 @@ import warnings
 import numpy as np
 import torch
 
+from aucgan.au import to_unit
+from aucgan.inference import Editor
 from aucgan.metrics.context import (
     EvalContext,
-    extra_kwargs,
+    editor_of,
     extras_of,
     footprints_of,
     generate,
@@ -42,7 +44,7 @@ def single_au_edits(au_unit: torch.Tensor) -> torch.Tensor:
     """(K, K) targets: row k is the source AUs with AU k moved by at least 2 intensity points."""
     k = au_unit.numel()
     t = au_unit.unsqueeze(0).repeat(k, 1)
-    diag = torch.where(au_unit < EDIT_SWITCH / 5.0, torch.full_like(au_unit, EDIT_HIGH / 5.0),
+    diag = torch.where(au_unit < to_unit(EDIT_SWITCH), torch.full_like(au_unit, to_unit(EDIT_HIGH)),
                        torch.zeros_like(au_unit))
     t[torch.arange(k), torch.arange(k)] = diag
     return t
@@ -91,10 +93,10 @@ def locality(ctx: EvalContext) -> dict:
             "footprint_coverage": coverage, "threshold": FOOTPRINT_THRESHOLD}
 
 
-def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
+def au_jacobian(editor: Editor, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
                 extra: torch.Tensor | None = None) -> torch.Tensor:
     """d G(x, a, fp)["out"] / d a_k for every AU k at ``a = au_unit`` (the source's own AUs, also passed as
-    ``source_au``): (K, C, H, W), by forward-mode autograd.
+    ``source_au``) of the editor's generator: (K, C, H, W), by forward-mode autograd.
 
     One forward pass over K copies of the sample with the K unit tangents (falls back to the double-backward
     JVP where a layer lacks forward-mode support).
@@ -107,7 +109,7 @@ def au_jacobian(G: torch.nn.Module, x: torch.Tensor, au_unit: torch.Tensor, fp: 
     tangent = torch.eye(k, dtype=a.dtype, device=a.device)
 
     def f(a_: torch.Tensor) -> torch.Tensor:
-        return G(xs, a_, fps, source_au=source, **extra_kwargs(extras))["out"]
+        return editor.forward(xs, a_, fps, source, extras)["out"]
 
     try:
         with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API
@@ -130,6 +132,7 @@ def sensitivity(ctx: EvalContext) -> dict:
     """
     src = pick_sources(ctx, ctx.num_sweep, SALT_SENSITIVITY)
     ctx.G.eval()
+    editor = editor_of(ctx)
     k_all, size = ctx.num_aus, ctx.size
     maps = torch.zeros(k_all, size, size)
     fps = torch.zeros(k_all, size, size)
@@ -138,7 +141,7 @@ def sensitivity(ctx: EvalContext) -> dict:
     for row, i in enumerate(src.tolist()):
         fp = footprints_of(ctx, torch.tensor([i]))
         extra = extras_of(ctx, torch.tensor([i]))
-        jac = au_jacobian(ctx.G, ctx.data.x[i:i + 1].to(ctx.device), ctx.data.au[i].to(ctx.device),
+        jac = au_jacobian(editor, ctx.data.x[i:i + 1].to(ctx.device), ctx.data.au[i].to(ctx.device),
                           fp.to(ctx.device), None if extra is None else extra.to(ctx.device)).float().cpu()
         mag = jac.abs().mean(dim=1)                                  # (K, H, W)
         region = inside_region(fp[0])

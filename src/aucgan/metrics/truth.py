@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aucgan.au import au_indices
+from aucgan.au import AU_MAX, AU_MIN, au_indices
 from aucgan.data.codec import MapCodec
 from aucgan.errors import AucganError
 
@@ -102,7 +102,7 @@ class SynthTruth:
         from aucgan.data.synth import render
 
         batch = self._identities_for(identity_idx)
-        out = render(batch, torch.as_tensor(np.clip(au, 0.0, 5.0), dtype=torch.float32),
+        out = render(batch, torch.as_tensor(np.clip(au, AU_MIN, AU_MAX), dtype=torch.float32),
                      torch.as_tensor(list(emotion), dtype=torch.long),
                      torch.as_tensor(list(valence), dtype=torch.float32))
         maps = {}

@@ -20,6 +20,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from aucgan.au import from_unit
 from aucgan.nn.layers import ConvNormAct, NetworkConfigError, act, channels, check_shape, conv3x3
 
 ARCHS = ("cnn", "resnet")
@@ -84,4 +85,4 @@ class AUNet(nn.Module):
 
     def predict(self, x: Tensor) -> Tensor:
         """AU intensities on the FACS 0..5 scale: ``5 * sigmoid(logits)``."""
-        return 5.0 * torch.sigmoid(self.forward(x))
+        return from_unit(torch.sigmoid(self.forward(x)))

@@ -120,6 +120,11 @@ class DecomposedGenerator(nn.Module):
         parts = [geo["out"], app["out"]] if self.disp_first else [app["out"], geo["out"]]
         return {"out": torch.cat(parts, dim=1), "geometry": geo["out"], "appearance": app["out"]}
 
+    def edit(self, enc: DecomposedEncoded, au: Tensor, footprints: Tensor | None = None,
+             extra: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
+        """The whole edit from a :class:`DecomposedEncoded` (one pass of each head)."""
+        return self.decode(enc, au, footprints, extra, source_au=source_au)
+
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
                 source_au: Tensor | None = None) -> dict[str, Tensor]:
-        return self.decode(self.encode(x), au, footprints, extra, source_au=source_au)
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)

@@ -334,6 +334,11 @@ class MapGenerator(nn.Module):
         change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
         return {"out": src[:, :c] + change, "change": change}
 
+    def edit(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
+             source_au: Tensor | None = None) -> dict[str, Tensor]:
+        """The whole edit from an :class:`Encoded`: one decoder pass (:class:`aucgan.models.interface.Generator`)."""
+        return self.decode(enc, au, footprints, extra, source_au=source_au)
+
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None,
                 extra: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
-        return self.decode(self.encode(x), au, footprints, extra, source_au=source_au)
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)

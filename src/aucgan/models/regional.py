@@ -17,7 +17,7 @@ alone outside every region, the local branches inside them, a soft blend at the 
 Cascade. With ``cascade_steps = N > 1`` and the source AUs known (``source_au``), ``forward`` edits towards
 ``a_i = a_src + (i / N) (a_target - a_src)`` for i = 1..N, each step starting from the previous output
 (and its AUs). Without ``source_au`` a single step is taken. :meth:`RegionalGenerator.decode` is always a
-single step.
+single step; :meth:`RegionalGenerator.edit` runs the cascade from an encoding of the source.
 """
 
 from __future__ import annotations
@@ -146,13 +146,21 @@ class RegionalGenerator(nn.Module):
         out.update({"out": g + weight * (local_mix - g), "global": g, "local_weight": weight})
         return out
 
-    def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-                source_au: Tensor | None = None) -> dict[str, Tensor]:
+    def edit(self, enc: RegionalEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
+             source_au: Tensor | None = None) -> dict[str, Tensor]:
+        """The whole edit from a :class:`RegionalEncoded`: the cascade's steps (the first from ``enc``, each later
+        one from the previous step's output, re-encoded), or one step without a cascade or ``source_au``."""
         if self.cascade_steps == 1 or source_au is None:
-            return self.decode(self.encode(x), au, footprints, extra, source_au=source_au)
-        cur, cur_au, out = x, source_au.to(au.dtype), {}
+            return self.decode(enc, au, footprints, extra, source_au=source_au)
+        cur_au, out = source_au.to(au.dtype), {}
         for i in range(1, self.cascade_steps + 1):
             step_au = source_au + (au - source_au) * (i / self.cascade_steps)
-            out = self.decode(self.encode(cur), step_au, footprints, extra, source_au=cur_au)
-            cur, cur_au = out["out"], step_au
+            out = self.decode(enc, step_au, footprints, extra, source_au=cur_au)
+            cur_au = step_au
+            if i < self.cascade_steps:
+                enc = self.encode(out["out"])
         return out
+
+    def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
+                source_au: Tensor | None = None) -> dict[str, Tensor]:
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)

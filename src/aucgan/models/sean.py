@@ -127,9 +127,14 @@ class RegionStyleGenerator(nn.Module):
                                modulate=self._modulator(codes, footprints))
         return {**out, "codes": codes}
 
+    def edit(self, enc: StyleEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
+             source_au: Tensor | None = None, codes: Tensor | None = None) -> dict[str, Tensor]:
+        """The whole edit from a :class:`StyleEncoded` (one decoder pass)."""
+        return self.decode(enc, au, footprints, extra, source_au=source_au, codes=codes)
+
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
                 source_au: Tensor | None = None, codes: Tensor | None = None) -> dict[str, Tensor]:
-        return self.decode(self.encode(x), au, footprints, extra, source_au=source_au, codes=codes)
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au, codes=codes)
 
 
 def swap_region_codes(G: RegionStyleGenerator, x: Tensor, donor: Tensor, au: Tensor, footprints: Tensor,

@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from aucgan.au import from_unit
 from aucgan.data.codec import MapCodec
 from aucgan.models.aunet import AUNet
 from aucgan.render.sh import lighting_preset, random_lighting
@@ -62,4 +63,4 @@ class ShadedAUNet(nn.Module):
 
     def predict(self, x: Tensor, sh: Tensor | None = None) -> Tensor:
         """AU intensities on the 0..5 scale."""
-        return torch.sigmoid(self.forward(x, sh)) * 5.0
+        return from_unit(torch.sigmoid(self.forward(x, sh)))

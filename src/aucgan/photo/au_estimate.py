@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from aucgan.au import AU_MAX, AU_MIN
 from aucgan.layout.landmarks import Layout, canonical_layout
 
 ESTIMATED_AUS: tuple[str, ...] = ("AU01", "AU02", "AU04", "AU05", "AU12", "AU15", "AU20", "AU25", "AU26", "AU45")
@@ -65,7 +66,7 @@ def estimate_aus(landmarks: np.ndarray, layout: Layout | None = None) -> dict[st
     n = _features(layout.landmarks.astype(np.float64))
 
     def scaled(delta: float, au: str) -> float:
-        return float(np.clip(5.0 * delta / FULL_SCALE[au], 0.0, 5.0))
+        return float(np.clip(AU_MAX * delta / FULL_SCALE[au], AU_MIN, AU_MAX))
 
     brow = 0.5 * ((f["inner_brow"] - n["inner_brow"]) + (f["outer_brow"] - n["outer_brow"]))
     return {
@@ -78,7 +79,7 @@ def estimate_aus(landmarks: np.ndarray, layout: Layout | None = None) -> dict[st
         "AU20": scaled(f["mouth_width"] - n["mouth_width"], "AU20"),
         "AU25": scaled(f["lip_gap"] - n["lip_gap"], "AU25"),
         "AU26": scaled(f["jaw"] - n["jaw"], "AU26"),
-        "AU45": float(np.clip(5.0 * (1.0 - f["aperture"] / n["aperture"]), 0.0, 5.0)),
+        "AU45": float(np.clip(AU_MAX * (1.0 - f["aperture"] / n["aperture"]), AU_MIN, AU_MAX)),
     }
 
 

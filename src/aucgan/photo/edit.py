@@ -94,7 +94,7 @@ class PhotoEditor:
         3 is what aucgan's previews use)."""
         from aucgan.inference import Editor
 
-        self.editor = Editor(run_dir, device)
+        self.editor = Editor.from_run(run_dir, device)
         if self.editor.layout is not None:
             raise PhotoError(f"{run_dir}: photos are unwrapped into aucgan's built-in layout, but this run works in "
                              f"layout {self.editor.layout.name!r} (RUN/layout.json); edit its maps with "

@@ -10,19 +10,19 @@ import torch
 
 from aucgan.report.collect import RunRecord, collect_run, run_names
 from aucgan.report.html import slug, write_report
-from aucgan.runs import checkpoint_steps, load_generator, make_codec, pick_device
+from aucgan.runs import checkpoint_steps, pick_device
 
 
 def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int, device: torch.device,
                   cache: dict) -> list[tuple[str, Path]]:
     """Sweep-grid figures for ``count`` test faces with the run's EMA generator: [(caption, path)]."""
-    from aucgan.au import au_set
+    from aucgan.inference import Editor
     from aucgan.metrics.evaluate import load_split, resolve_data_path
     from aucgan.report.plots import sweep_figure
     from aucgan.report.sweeps import SWEEP_LEVELS, panel_labels, pick_sweep_sources, sweep_grid
 
-    G, cfg, step = load_generator(record.path, device)
-    codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
+    editor = Editor.from_run(record.path, device)
+    cfg, step, codec, au_names, size = editor.config, editor.step, editor.codec, editor.au_names, editor.size
     path = resolve_data_path(record.path, data)
     key = (str(path), codec, au_names, size, tuple(cfg.generator.extra_attrs))
     if key not in cache:
@@ -31,7 +31,7 @@ def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int
     figures = []
     for i in pick_sweep_sources(td.au, td.identity, count):
         fp = td.footprints[td.layout_index[i]]
-        grid = sweep_grid(G, codec, td.x[i], td.au[i], fp, SWEEP_LEVELS, device,
+        grid = sweep_grid(editor, td.x[i], td.au[i], fp, SWEEP_LEVELS,
                           extra=None if td.extra is None else td.extra[i])
         caption = f"{record.name} (step {step}): AU sweeps of test sample {td.ids[i]}"
         target = out_dir / "img" / f"sweep-{slug(record.name)}-{slug(td.ids[i])}.png"

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import torch
 
+from aucgan.au import to_unit
 from aucgan.data.codec import MapCodec
+from aucgan.inference import Editor
 from aucgan.training.samples import view_labels, viewable
 
 SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
@@ -34,27 +36,19 @@ def pick_sweep_sources(au: torch.Tensor, identity: torch.Tensor, count: int) -> 
     return out
 
 
-@torch.no_grad()
-def sweep_grid(G: torch.nn.Module, codec: MapCodec, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
-               levels: Sequence[float] = SWEEP_LEVELS, device: torch.device | str = "cpu",
-               batch_size: int = 32, extra: torch.Tensor | None = None) -> torch.Tensor:
-    """The sweep grid image (3, K*H, L*P*W) for one source: x (C, H, W), au (K,) unit scale, fp (K, H, W),
-    ``extra`` (D,) the source's extra conditions for generators that take them."""
+def sweep_grid(editor: Editor, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
+               levels: Sequence[float] = SWEEP_LEVELS, batch_size: int = 32,
+               extra: torch.Tensor | None = None) -> torch.Tensor:
+    """The sweep grid image (3, K*H, L*P*W) for one source with the editor's generator: x (C, H, W), au (K,)
+    unit scale, fp (K, H, W), ``extra`` (D,) the source's extra conditions for generators that take them."""
     k, h = au_unit.numel(), x.shape[-2]
     targets = au_unit.reshape(1, 1, k).repeat(k, len(levels), 1)
     for i in range(k):
-        targets[i, :, i] = torch.tensor(levels, dtype=targets.dtype) / 5.0
+        targets[i, :, i] = to_unit(torch.tensor(levels, dtype=targets.dtype))
     targets = targets.reshape(k * len(levels), k)
-    G.eval()
-    outs = []
-    for s in range(0, targets.shape[0], batch_size):
-        t = targets[s:s + batch_size].to(device)
-        n = t.shape[0]
-        out = G(x[None].expand(n, -1, -1, -1).to(device), t, fp[None].expand(n, -1, -1, -1).to(device),
-                source_au=au_unit[None].expand(n, -1).to(device),
-                **({} if extra is None else {"extra": extra[None].expand(n, -1).to(device)}))["out"]
-        outs.append(out.float().cpu())
-    views = viewable(codec.decode(torch.cat(outs)))
+    out = editor.generate(x[None], targets, fp[None], au_unit[None], None if extra is None else extra[None],
+                          batch_size=batch_size)["out"]
+    views = viewable(editor.codec.decode(out))
     cells = torch.cat(views, dim=3)                                   # (K*L, 3, H, P*W)
     cw = cells.shape[-1]
     cells = cells.reshape(k, len(levels), 3, h, cw)

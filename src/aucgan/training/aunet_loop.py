@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aucgan.au import au_set
+from aucgan.au import au_set, from_unit
 from aucgan.data.datasets import open_dataset
 from aucgan.device import pick_device
 from aucgan.errors import AucganError
@@ -108,7 +108,7 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
             bar.close()
     net.eval()
     pred = predict_intensities(net, x_te)
-    metrics = summarize(y_te.numpy() * 5.0, pred, au_names)
+    metrics = summarize(from_unit(y_te.numpy()), pred, au_names)
     metrics.update({"held_out_samples": int(x_te.shape[0]), "train_samples": int(x_tr.shape[0]),
                     "steps": config.steps, "seconds": round(time.perf_counter() - t0, 2)})
     save_aunet(run_dir, net)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from aucgan.au import EMOTIONS, PROTOTYPES, au_indices
+from aucgan.au import EMOTIONS, PROTOTYPES, au_indices, to_unit
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
 from aucgan.data.synth.expression import EMOTION_VALENCE
@@ -48,7 +48,7 @@ class TrainData:
             masks = [it["maps"]["mask"].float()[:1] if "mask" in it["maps"] else ones for it in items]
             self.mask = torch.stack([torch.nn.functional.interpolate(m[None], size=(size, size), mode="bilinear",
                                                                      align_corners=False)[0] for m in masks])
-        self.au = torch.stack([torch.as_tensor(it["au"], dtype=torch.float32) for it in items]) / 5.0
+        self.au = to_unit(torch.stack([torch.as_tensor(it["au"], dtype=torch.float32) for it in items]))
         if self.au.shape[1] != len(self.au_names):
             raise AucganError(f"the data has {self.au.shape[1]} AUs, the model expects {len(self.au_names)}")
         lms = torch.stack([torch.as_tensor(it["landmarks"]) if "landmarks" in it else default for it in items])

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from aucgan.au import EMOTIONS
+from aucgan.data.sample import ATTRIBUTES
 from aucgan.errors import AucganError
 from aucgan.layout.heatmaps import LANDMARK_DIM
 from aucgan.layout.landmarks import canonical_layout
@@ -128,3 +129,23 @@ def extras_of_items(items: Sequence[Mapping[str, Any]], attrs: Sequence[str],
 
 #: Attributes that describe the expression rather than the person: an edit takes them from its target.
 EXPRESSION_ATTRS = ("emotion", "valence")
+
+
+def parse_attrs(spec: str) -> dict[str, float]:
+    """``"emotion=happiness,valence=0.8"`` -> ``{"emotion": 1.0, "valence": 0.8}`` (emotions by name or index):
+    the ``--attr`` option of ``generate`` and ``export-maps``."""
+    out: dict[str, float] = {}
+    for item in (p for p in spec.replace(";", ",").split(",") if p.strip()):
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in ATTRIBUTES or not value:
+            raise AucganError(f"--attr {item!r}: expected NAME=VALUE with NAME one of {', '.join(ATTRIBUTES)}")
+        if key == "emotion" and value in EMOTIONS:
+            out[key] = float(EMOTIONS.index(value))
+            continue
+        try:
+            out[key] = float(value)
+        except ValueError:
+            hint = f" or an emotion name ({', '.join(EMOTIONS)})" if key == "emotion" else ""
+            raise AucganError(f"--attr {item!r}: {key} must be a number{hint}") from None
+    return out

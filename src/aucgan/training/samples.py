@@ -9,6 +9,7 @@ import torch
 
 from aucgan.data.codec import MapCodec
 from aucgan.data.mapio import save_rgb
+from aucgan.inference import Editor
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.sh import lighting_preset
 from aucgan.render.shaded import Renderer
@@ -62,19 +63,17 @@ def viewable(maps: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
-@torch.no_grad()
-def render_rows(G: torch.nn.Module, x: torch.Tensor, au: torch.Tensor, fp: torch.Tensor, target: torch.Tensor,
-                codec: MapCodec, extra: torch.Tensor | None = None) -> torch.Tensor:
-    """One image (3, B*H, W') with a row per sample: source maps | target AU bars | output maps | attention."""
-    was_training = G.training
-    G.eval()
-    out = G(x, target, fp, source_au=au, extra=extra)
-    G.train(was_training)
+def render_rows(editor: Editor, x: torch.Tensor, au: torch.Tensor, fp: torch.Tensor, target: torch.Tensor,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
+    """One image (3, B*H, W') with a row per sample: source maps | target AU bars | output maps | attention;
+    AUs ``au`` (the sources') and ``target`` in unit scale."""
+    out = editor.generate(x, target, fp, au, extra, keys=("out", "attention"))
     size = x.shape[-1]
+    codec = editor.codec
     cols = viewable(codec.decode(x.float().cpu())) + [au_bars(target.float().cpu(), size)]
-    cols += viewable(codec.decode(out["out"].float().cpu()))
+    cols += viewable(codec.decode(out["out"]))
     if "attention" in out:
-        cols.append(out["attention"].float().cpu().expand(-1, 3, -1, -1))
+        cols.append(out["attention"].expand(-1, 3, -1, -1))
     rows = torch.cat(cols, dim=3)
     return torch.cat(list(rows), dim=1)
 
@@ -82,7 +81,8 @@ def render_rows(G: torch.nn.Module, x: torch.Tensor, au: torch.Tensor, fp: torch
 def save_sample_grid(path: Path, G: torch.nn.Module, batch, codec: MapCodec, au_names: Sequence[str],
                      stats_writer=None, step: int = 0) -> Path:
     """Write the sample grid PNG for ``batch`` (and mirror it to TensorBoard when a writer is given)."""
-    grid = render_rows(G, batch.x, batch.au, batch.fp, batch.target, codec, getattr(batch, "target_extra", None))
+    editor = Editor(G, codec, au_names, batch.x.shape[-1], device=batch.x.device)
+    grid = render_rows(editor, batch.x, batch.au, batch.fp, batch.target, getattr(batch, "target_extra", None))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_rgb(path, grid)
     if stats_writer is not None:

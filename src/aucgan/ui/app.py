@@ -8,26 +8,21 @@ localhost with analytics off, nothing fetched from outside, and uploads limited 
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aucgan.au import AU_CATALOGUE, EMOTIONS
+from aucgan.au import AU_CATALOGUE, AU_MAX, AU_MIN, EMOTIONS
 from aucgan.errors import AucganError
-from aucgan.ui.core import (
-    DEFAULT_AZIMUTH,
-    DEFAULT_TILT,
-    VIEW_STRENGTH,
-    VIEWS,
-    EditorSession,
-    EditResult,
-    Source,
-    UIError,
-    group_aus,
-)
+from aucgan.ui import UIError
+from aucgan.ui.core import EditorSession, EditResult
+from aucgan.ui.sources import Source
+from aucgan.ui.views import DEFAULT_AZIMUTH, DEFAULT_TILT, VIEW_STRENGTH, VIEWS, group_aus
 
 #: An output value meaning "leave this component as it is".
 KEEP = object()
@@ -142,24 +137,24 @@ class Callbacks:
         """Load a test identity's sample by id."""
         if not sample_id:
             return self._fail(UIError("no sample id given"), 1 + self.n_aus + len(self.extra_names))
-        return self._show_source(lambda: self.session.load_sample(sample_id), azimuth, tilt, strength)
+        return self._show_source(lambda: self.session.sources.load_sample(sample_id), azimuth, tilt, strength)
 
     def random(self, azimuth: float, tilt: float, strength: float) -> list:
         """Load a random test sample (or a random synthetic identity when the run has no data)."""
-        return self._show_source(self.session.random_source, azimuth, tilt, strength)
+        return self._show_source(self.session.sources.random_source, azimuth, tilt, strength)
 
     def initial(self, azimuth: float, tilt: float, strength: float) -> list:
         """What the page shows when it opens."""
-        return self._show_source(self.session.first_source, azimuth, tilt, strength)
+        return self._show_source(self.session.sources.first_source, azimuth, tilt, strength)
 
     def upload_maps(self, files: Sequence[str] | str | None, azimuth: float, tilt: float, strength: float) -> list:
         """An uploaded map set (and optional layout / AU JSON)."""
         paths = [files] if isinstance(files, (str, Path)) else list(files or [])
-        return self._show_source(lambda: self.session.load_map_files(paths), azimuth, tilt, strength)
+        return self._show_source(lambda: self.session.sources.load_map_files(paths), azimuth, tilt, strength)
 
     def upload_photo(self, file: str | None, azimuth: float, tilt: float, strength: float) -> list:
         """An uploaded face photo, mapped into the model's layout (needs the photo extra)."""
-        return self._show_source(lambda: self.session.load_photo(file), azimuth, tilt, strength)
+        return self._show_source(lambda: self.session.sources.load_photo(file), azimuth, tilt, strength)
 
     def prototype(self, emotion: str, intensity: float, source: Source | None, azimuth: float, tilt: float,
                   strength: float, *values) -> list:
@@ -232,10 +227,34 @@ def _keep(gr, fn: Callable[..., list]) -> Callable[..., list]:
     return run
 
 
-def _theme(gr):
-    """The default look with system fonts only (Gradio's default theme would fetch web fonts)."""
-    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                             font_mono=["ui-monospace", "monospace"])
+#: The page's own CSS: compact AU groups, a status line that does not jump.
+PAGE_CSS = ".au-group {padding: 4px 8px} #status {min-height: 2.5em}"
+
+
+def page_style(gr) -> dict:
+    """The page's ``theme`` (the default look with system fonts only: Gradio's default theme would fetch web
+    fonts) and ``css``."""
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    return {"theme": theme, "css": PAGE_CSS}
+
+
+def style_at_launch(gr) -> bool:
+    """Whether this Gradio takes ``theme``/``css`` in ``Blocks.launch()`` (Gradio 6) rather than in the
+    ``Blocks`` constructor (Gradio 4 and 5)."""
+    return "theme" in inspect.signature(gr.Blocks.launch).parameters
+
+
+def _blocks(gr, **kw):
+    """``gr.Blocks(**kw)`` with the page style where this Gradio takes it in the constructor. Gradio 5.x warns
+    there that Gradio 6 moves ``theme``/``css`` to ``launch()``; :func:`launch` passes them there when the
+    installed Gradio takes them, so for the constructor of Gradio < 6 that notice is answered and not shown."""
+    if style_at_launch(gr):
+        return gr.Blocks(**kw)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The '(theme|css)' parameter in the Blocks constructor",
+                                category=DeprecationWarning)
+        return gr.Blocks(**kw, **page_style(gr))
 
 
 def build_app(callbacks: Callbacks):
@@ -243,15 +262,14 @@ def build_app(callbacks: Callbacks):
     gr = _gradio()
     session = callbacks.session
     cb = lambda fn: _keep(gr, fn)  # noqa: E731
-    with gr.Blocks(title="aucgan AU editor", analytics_enabled=False, theme=_theme(gr),
-                   css=".au-group {padding: 4px 8px} #status {min-height: 2.5em}") as demo:
+    with _blocks(gr, title="aucgan AU editor", analytics_enabled=False) as demo:
         source = gr.State(None)
         gr.Markdown("## aucgan · AU editor")
         model_line = gr.Markdown(session.describe(), elem_id="model")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 with gr.Tab("Test identity"):
-                    ids = session.sample_ids() if session.has_data() else []
+                    ids = session.sources.sample_ids() if session.sources.has_data() else []
                     sample = gr.Dropdown(ids, value=ids[0] if ids else None, allow_custom_value=True,
                                          label="sample of the run's test identities", elem_id="sample")
                     with gr.Row():
@@ -263,7 +281,7 @@ def build_app(callbacks: Callbacks):
                     files = gr.File(file_count="multiple", type="filepath", label="NAME_albedo.png, "
                                     "NAME_displacement.png (+ optional layout / AU .json)", elem_id="maps-upload")
                 with gr.Tab("Photo"):
-                    no_photo = session.photo_unavailable()
+                    no_photo = session.sources.photo_unavailable()
                     photo = None if no_photo else gr.File(type="filepath", label="a face photo (PNG or JPEG)",
                                                           elem_id="photo-upload")
                     gr.Markdown(no_photo or "The face is found (MediaPipe), unwrapped into the layout and edited; "
@@ -272,7 +290,7 @@ def build_app(callbacks: Callbacks):
                     run_box = gr.Textbox(str(session.run_dir), label="training run directory", elem_id="run-dir")
                     run_btn = gr.Button("Load run", elem_id="load-run")
                 gr.Markdown("**Expression prototypes**")
-                proto_level = gr.Slider(0, 5, value=3, step=0.1, label="prototype intensity")
+                proto_level = gr.Slider(AU_MIN, AU_MAX, value=3, step=0.1, label="prototype intensity")
                 with gr.Row():
                     proto_btns = [(e, gr.Button(e, size="sm", elem_id=f"proto-{e}")) for e in EMOTIONS]
                 gr.Markdown("**Lighting**")
@@ -289,7 +307,7 @@ def build_app(callbacks: Callbacks):
                         gr.Markdown(f"**{title}**")
                         for code in codes:
                             info = AU_CATALOGUE.get(code)
-                            sliders.append(gr.Slider(0, 5, value=0, step=0.05, elem_id=f"au-{code}",
+                            sliders.append(gr.Slider(AU_MIN, AU_MAX, value=0, step=0.05, elem_id=f"au-{code}",
                                                      label=f"{code} {info.name if info else ''}".strip()))
                 order = [code for _, codes in group_aus(session.au_names) for code in codes]
                 sliders = [sliders[order.index(code)] for code in session.au_names]
@@ -346,10 +364,11 @@ def build_app(callbacks: Callbacks):
 
 def launch(callbacks: Callbacks, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
     """Serve the page; ``block=False`` returns the running app (``.close()`` stops it)."""
+    gr = _gradio()
     demo = build_app(callbacks)
     demo.queue(default_concurrency_limit=1)
     demo.launch(server_name=host, server_port=int(port), share=False, inbrowser=False,
                 max_file_size=int(callbacks.session.max_upload_bytes), prevent_thread_lock=not block, quiet=not block,
-                allowed_paths=[str(callbacks.work_dir)])
+                allowed_paths=[str(callbacks.work_dir)], **(page_style(gr) if style_at_launch(gr) else {}))
     return demo
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from aucgan.au import AU_NAMES, EMOTIONS, NUM_AUS, PROTOTYPES
+from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, EMOTIONS, NUM_AUS, PROTOTYPES
 from aucgan.data.synth.config import STREAM_EXPRESSION, SynthError, generator
 
 Tensor = torch.Tensor
@@ -86,9 +86,9 @@ def _one(seed: int, j: int) -> tuple[list[float], int, float]:
             emotion = best
         else:
             emotion = 0 if u[21] < 0.5 else int(u[22] * len(EMOTIONS))
-    au = [_q(min(max(a, 0.0), 5.0)) for a in au]
+    au = [_q(min(max(a, AU_MIN), AU_MAX)) for a in au]
     active = [a for a in au if a > 0]
-    strength = sum(active) / (5.0 * len(active)) if active else 0.0
+    strength = sum(active) / (AU_MAX * len(active)) if active else 0.0
     noise = (u[30] + u[31] + u[32] - 1.5) * 0.3         # ~N(0, 0.15)
     valence = EMOTION_VALENCE[EMOTIONS[emotion]] * (0.5 + 0.5 * strength) + noise
     return au, emotion, _q(min(max(valence, -1.0), 1.0))

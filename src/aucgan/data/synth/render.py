@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from aucgan.au import AU_NAMES, NUM_AUS
+from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS, to_unit
 from aucgan.data.synth.config import SynthConfig, SynthError
 from aucgan.data.synth.expression import flush_table
 from aucgan.data.synth.identity import EPS_HAEMOGLOBIN, MOUTH_INTERIOR, TEETH, IdentityBatch
@@ -42,7 +42,7 @@ def _check(identities: IdentityBatch, au: Tensor, emotion: Tensor | None, valenc
         index = torch.as_tensor(index, dtype=torch.long).reshape(-1)
         if b and (int(index.min()) < 0 or int(index.max()) >= len(identities)):
             raise SynthError(f"identity index must lie in 0..{len(identities) - 1}")
-    if not torch.isfinite(au).all() or float(au.min()) < 0.0 or float(au.max()) > 5.0:
+    if not torch.isfinite(au).all() or float(au.min()) < AU_MIN or float(au.max()) > AU_MAX:
         raise SynthError("AU intensities must be finite and within 0..5")
     emotion = torch.zeros(b, dtype=torch.long) if emotion is None else torch.as_tensor(emotion).long()
     valence = torch.zeros(b) if valence is None else torch.as_tensor(valence, dtype=torch.float32)
@@ -72,7 +72,7 @@ def render(identities: IdentityBatch, au: Tensor, emotion: Tensor | None = None,
     """
     au, emotion, valence, index = _check(identities, au, emotion, valence, config, index)
     cfg = identities.config
-    u = au / 5.0
+    u = to_unit(au)
     eps = 1.0 / cfg.size
     amps = torch.stack([u, u * u], dim=-1)                                    # (B, K, 2)
     _, k, two, h, w = identities.basis.shape

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from aucgan.au import AU_NAMES, EMOTIONS
+from aucgan.au import AU_MAX, AU_NAMES, EMOTIONS
 from aucgan.data.mapio import save_displacement, save_rgb
 from aucgan.data.synth.config import GENERATOR_VERSION, SynthConfig, SynthError
 from aucgan.data.synth.dataset import identity_expressions, sample_name, split_identities
@@ -162,7 +162,7 @@ def preview_grid(ids: IdentityBatch) -> torch.Tensor:
     """The preview image (3, B * size, 18 * size): identity rows x (neutral, each AU at intensity 5)."""
     cols = len(AU_NAMES) + 1
     au = torch.zeros(cols, len(AU_NAMES))
-    au[1:] = 5.0 * torch.eye(len(AU_NAMES))
+    au[1:] = AU_MAX * torch.eye(len(AU_NAMES))
     rows = []
     for i in range(len(ids)):
         out = render(ids.take([i] * cols), au)
