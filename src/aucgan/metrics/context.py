@@ -161,6 +161,16 @@ def extras_of(ctx: EvalContext, index: torch.Tensor, repeat: int = 1) -> torch.T
     return extra[index].repeat_interleave(repeat, dim=0)
 
 
+def transfer_extras(ctx: EvalContext, index: torch.Tensor, others: torch.Tensor) -> torch.Tensor | None:
+    """Extra conditions (B, D) of edits of samples ``index`` towards the expressions of samples ``others``: the
+    source's identity attributes (age, gender, landmarks) with the other's expression attributes (emotion,
+    valence), as training pairs them and as the ground truth renders such an edit; None without extras."""
+    extra = getattr(ctx.data, "extra", None)
+    if extra is None:
+        return None
+    return ctx.data.target_extra(index, extra[others])
+
+
 def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
     return [ctx.data.ids[i] for i in index.tolist()]
 

@@ -11,6 +11,9 @@ enters:
                     intensities (Miyato & Koyama 2018)
 ``aux_regressor``   unconditional patch score + AU regression head (GANimation, StarGAN)
 ``projection_aux``  projection score + AU regression head
+``cond_mlp``        per patch ``<W phi, MLP(c)> / sqrt(E)``: the condition through an MLP embedding and
+                    no unconditional term (StyleGAN2-ADA's conditional D): every score depends on c
+``cond_mlp_aux``    ``cond_mlp`` + AU regression head
 ==================  ============================================================================
 
 The AU head is a linear layer over the flattened ``phi`` map (GANimation's full-size kernel); it returns
@@ -75,9 +78,15 @@ class PatchDiscriminator(nn.Module):
             cin = cout
         self.trunk = nn.Sequential(*layers)
         self.feature_dim = cin
-        self.psi = sn(conv3x3(cin, 1), spectral_norm)
+        self.psi = sn(conv3x3(cin, 1), spectral_norm) if self.condition != "mlp" else None
         self.embed = (sn(nn.Linear(self.cond_dim, cin, bias=False), spectral_norm)
                       if self.condition == "projection" else None)
+        if self.condition == "mlp":
+            dim = max(cin, 64)
+            self.cmap = nn.Sequential(sn(nn.Linear(self.cond_dim, dim), spectral_norm), act(),
+                                      sn(nn.Linear(dim, dim), spectral_norm))
+            self.to_cmap = sn(nn.Conv2d(cin, dim, 1), spectral_norm)
+            self.cmap_scale = dim ** -0.5
         self.au_head = (sn(nn.Linear(cin * self.bottom ** 2, num_aus), spectral_norm) if self.aux else None)
 
     def forward(self, x: Tensor, au: Tensor, extra: Tensor | None = None) -> DOutput:
@@ -87,7 +96,10 @@ class PatchDiscriminator(nn.Module):
         if self.condition == "concat":
             x = torch.cat([x, tile(c, x.shape[-2:])], dim=1)
         phi = self.trunk(x)
-        patch = self.psi(phi)
+        if self.condition == "mlp":
+            patch = (self.to_cmap(phi) * self.cmap(c)[:, :, None, None]).sum(dim=1, keepdim=True) * self.cmap_scale
+        else:
+            patch = self.psi(phi)
         if self.embed is not None:
             patch = patch + (self.embed(c)[:, :, None, None] * phi).sum(dim=1, keepdim=True)
         logits = self.au_head(phi.flatten(1)) if self.au_head is not None else None
@@ -122,6 +134,22 @@ class ProjectionAuxDiscriminator(PatchDiscriminator):
     """Projection score plus an AU regression head."""
 
     condition = "projection"
+    aux = True
+
+
+@DISCRIMINATORS.register("cond_mlp")
+class CondMLPDiscriminator(PatchDiscriminator):
+    """Projection onto an MLP embedding of the condition with no unconditional term (StyleGAN2-ADA): the
+    score cannot ignore the AUs, so real maps under mismatched AUs are separable from matched ones."""
+
+    condition = "mlp"
+
+
+@DISCRIMINATORS.register("cond_mlp_aux")
+class CondMLPAuxDiscriminator(PatchDiscriminator):
+    """``cond_mlp`` plus an AU regression head."""
+
+    condition = "mlp"
     aux = True
 
 

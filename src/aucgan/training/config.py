@@ -50,8 +50,8 @@ AUMode = Literal["absolute", "relative"]                                 # aucga
 ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucgan.training.extras.EXTRA_ATTRS
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
-DiscriminatorKind = Literal["concat", "projection", "aux_regressor",
-                            "projection_aux"]                            # aucgan.models.discriminator.DISCRIMINATORS
+DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux",
+                            "cond_mlp", "cond_mlp_aux"]                            # aucgan.models.discriminator.DISCRIMINATORS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
 AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
@@ -164,6 +164,7 @@ class DiscriminatorConfig:
     patch_kind: DiscriminatorKind | None = None  # their conditioning kind (None: the global kind)
     patch_size: int = 32              # crop size in pixels
     patch_num_down: int = 3
+    cond_noise: float = 0.0           # std of Gaussian noise on the unit-scale AUs D is shown in training (EG3D)
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,11 @@ class LossConfig:
     w_au: float = 1.0
     w_d_au: float = 1.0               # aux head regression on real maps (discriminator update)
     w_d_mismatch: float = 0.0         # real maps with another sample's AUs scored as fake (matching-aware D)
+    mismatch_quantile: float = 0.0    # only AU vectors farther (L1) from the sample's own than this quantile of
+    #                                   random training pairs count as mismatched (Dual-NDA); 0 = any other
+    mismatch_warmup: int = 0          # generator steps before the mismatch term starts
+    mismatch_sigma: float = 0.0       # vicinal weighting (CcGAN): negatives weigh 1 - exp(-(d / sigma)^2), d the
+    #                                   unit-scale L1 AU distance; 0 = every negative weighs 1
     w_rec: float = 10.0               # G(x, au_x) ~ x
     w_cycle: float = 0.0              # G(G(x, a), au_x) ~ x
     w_detail: float = 0.0             # DECA detail consistency (swap codes within an identity)
@@ -256,6 +262,7 @@ class TrainConfig(BaseTrainConfig):
     sample_every: int = 500
     ckpt_every: int = 500
     keep_ckpts: int = 3
+    ckpt_at: tuple[int, ...] = ()     # extra steps to checkpoint at (learning curves), besides every ckpt_every
     tensorboard: bool = True
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
