@@ -59,7 +59,7 @@ def stratified_auc(ctx: EvalContext, idx: torch.Tensor, s_match: np.ndarray) -> 
     rows = idx.repeat_interleave(MISMATCHES_PER_SOURCE)
     mis_au = ctx.data.au[others.flatten()]
     s_mis, _ = disc_outputs(ctx, ctx.data.x[rows], mis_au, extras_of(ctx, rows))
-    dist = ((mis_au - ctx.data.au[rows]).abs().sum(1) * 5.0).numpy()
+    dist = from_unit((mis_au - ctx.data.au[rows]).abs().sum(1)).numpy()
     edges = np.quantile(dist, [1 / 3, 2 / 3])
     bins = np.digitize(dist, edges)
     match_rep = np.repeat(s_match, MISMATCHES_PER_SOURCE)

@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from aucgan.au import from_unit, to_unit
 from aucgan.data.codec import MapCodec
+from aucgan.inference import Editor
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.shading import lambert
 
@@ -38,7 +40,7 @@ class EditRow:
 
 def pick_rows(au: torch.Tensor, identity: torch.Tensor, au_names: Sequence[str]) -> list[EditRow]:
     """Add and remove rows for every AU from the evaluation data (``au`` (N, K) unit scale): deterministic."""
-    au5 = au * 5.0
+    au5 = from_unit(au)
     first = identity == identity[0]
     rows = []
     for k, name in enumerate(au_names):
@@ -48,7 +50,7 @@ def pick_rows(au: torch.Tensor, identity: torch.Tensor, au_names: Sequence[str])
         if cand.numel():
             i = int(cand[au5[cand].sum(1).argmin()])
             t = au[i].clone()
-            t[k] = ADD_LEVEL / 5.0
+            t[k] = to_unit(ADD_LEVEL)
             rows.append(EditRow(name, "add", i, t, f"{name} +{ADD_LEVEL:g}"))
         i = int(au5[:, k].argmax())
         if float(au5[i, k]) >= REMOVE_FROM:
@@ -90,26 +92,20 @@ def panels(maps: dict[str, torch.Tensor], box: tuple[int, int, int, int]) -> tor
 
 
 @torch.no_grad()
-def edit_grid(runs: Sequence[tuple[str, torch.nn.Module]], data, truth, codec: MapCodec,
-              au_names: Sequence[str], device: torch.device | str = "cpu") -> tuple[torch.Tensor, list[str],
-                                                                                      list[str]]:
+def edit_grid(runs: Sequence[tuple[str, Editor]], data, truth, codec: MapCodec,
+              au_names: Sequence[str]) -> tuple[torch.Tensor, list[str], list[str]]:
     """The picture (3, R*CELL, (2 + len(runs))*P*CELL), its row labels and column labels. ``data`` holds the
     evaluation samples (``x``, ``au``, ``footprints``, ``layout_index``, ``identity``, ``ids``, ``extra``),
-    ``truth`` renders (identity, AU vector) pairs; each run is (name, generator)."""
+    ``truth`` renders (identity, AU vector) pairs; each run is (name, its :class:`~aucgan.inference.Editor`)."""
     rows = pick_rows(data.au, data.identity, au_names)
     index = torch.tensor([r.index for r in rows])
     target = torch.stack([r.target for r in rows])
     fp = data.footprints[data.layout_index[index]]
     src = data.x[index]
     ids = [data.ids[i] for i in index.tolist()]
-    gt = truth.render(ids, target * 5.0, ids).float()
+    gt = truth.render(ids, from_unit(target), ids).float()
     extra = None if getattr(data, "extra", None) is None else data.extra[index]
-    outs = []
-    for _, G in runs:
-        G.eval()
-        kw = {} if extra is None else {"extra": extra.to(device)}
-        outs.append(G(src.to(device), target.to(device), fp.to(device), source_au=data.au[index].to(device),
-                      **kw)["out"].float().cpu())
+    outs = [editor.generate(src, target, fp, data.au[index], extra)["out"] for _, editor in runs]
     columns = [src, gt, *outs]
     decoded = [codec.decode(c) for c in columns]
     lines = []

@@ -50,8 +50,8 @@ AUMode = Literal["absolute", "relative"]                                 # aucga
 ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucgan.training.extras.EXTRA_ATTRS
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
-DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux",
-                            "cond_mlp", "cond_mlp_aux"]                            # aucgan.models.discriminator.DISCRIMINATORS
+DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux", "cond_mlp",
+                            "cond_mlp_aux"]                              # aucgan.models.discriminator.DISCRIMINATORS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
 AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
