@@ -131,4 +131,6 @@ def run(args: argparse.Namespace) -> int:
     if info.rank == 0:
         print(f"finished at step {result.step}; checkpoints in {run_dir / CKPT_DIR}")
     dist_utils.cleanup()
+    if info.world_size > 1:
+        dist_utils.exit_worker(0)
     return 0
