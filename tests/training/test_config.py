@@ -19,6 +19,7 @@ from aucgan.training.config import (
     RegionalConfig,
     SeanConfig,
     TrainConfig,
+    complete_run_config,
     from_dict,
     load_config,
     preset_names,
@@ -292,8 +293,12 @@ def test_trimmed_presets_resolve_to_the_same_values_as_before(name):
     The old resolved dicts are in the old layout, so this also checks the migration of legacy run configs."""
     old, schema = _before(name)
     assert load_config(name, schema=schema) == from_dict(schema, upgrade_run_config(old), f"old {name}")
-    # the upgraded old config.json is exactly what the run writes now (so --resume compares equal)
-    assert upgrade_run_config(old) == to_dict(load_config(name, schema=schema))
+    # the completed old config.json is exactly what the run writes now (so --resume compares equal): the
+    # upgraded layout plus the fields added since, at their defaults
+    assert complete_run_config(old, schema) == to_dict(load_config(name, schema=schema))
+    upgraded = upgrade_run_config(old)
+    assert all(upgraded[k] == v for k, v in to_dict(load_config(name, schema=schema)).items()
+               if k in upgraded and not isinstance(v, dict))
 
 
 def test_legacy_run_config_is_migrated():

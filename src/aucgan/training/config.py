@@ -490,6 +490,13 @@ _LEGACY_HINTS = {old: (f"generator.{old} is now generator.{variant}.{new} with g
                  for old, (variant, new) in LEGACY_GENERATOR_KEYS.items()}
 
 
+def complete_run_config(data: dict, schema: type | None = None) -> dict:
+    """A stored run config as today's code writes it: an older layout upgraded (:func:`upgrade_run_config`) and
+    the fields added since filled in with their defaults, which is what those runs trained with (a field is only
+    ever added with a default that keeps the old behaviour). Used to compare a resumed run's config."""
+    return to_dict(from_dict(schema or TrainConfig, upgrade_run_config(data), "the run's config.json"))
+
+
 def upgrade_run_config(data: dict) -> dict:
     """A run's ``config.json`` in today's layout: one written before ``generator.variant`` existed (flat keys
     ``generator.local_regions``, ``region_styles``, ``decomposed: true``, ``albedo_aus``, ...) gets its variant

@@ -25,7 +25,7 @@ from aucgan.runs import CKPT_DIR, STATS_FILE, load_aunet, record_data
 from aucgan.training import distributed as dist_utils
 from aucgan.training.build import build_disc, build_generator, make_codec
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aucgan.training.config import TrainConfig, to_dict, upgrade_run_config
+from aucgan.training.config import TrainConfig, complete_run_config, to_dict
 from aucgan.training.data import TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
@@ -105,7 +105,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     if rank == 0:
         write_run_layout(run_dir, train_data.layout)   # first: a resumed run refuses another layout
         grown = write_config(run_dir, to_dict(config), resume=resume, growable=("steps",),
-                             upgrade=upgrade_run_config)
+                             upgrade=complete_run_config)
         if "steps" in grown:
             record_extension(run_dir, step, *grown["steps"], config.optim.decay_start)
         if data is not None:
