@@ -117,7 +117,7 @@ class GANObjective:
     # ----------------------------------------------------------------------------------- generator
     def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
-        out = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)
+        out = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra, source_extra=b.extra)
         fake = out["out"]
         loss = fake.new_zeros(())
         d_fake = None
@@ -149,12 +149,12 @@ class GANObjective:
             l_sh, s = self.shaded_reconstruction(rec, b.x)
             loss, _ = loss + cfg.w_shaded_rec * l_sh, stats.update(s)
         if cfg.w_cycle > 0:
-            back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra)["out"]
+            back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra, source_extra=b.target_extra)["out"]
             l_cyc, s = cycle_loss(back, b.x, b.mask)
             loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
         if cfg.w_detail > 0:
             swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair,
-                                    source_au=b.au_pair, extra=b.extra)["out"]
+                                    source_au=b.au_pair, extra=b.extra, source_extra=b.extra_pair)["out"]
             l_det, s = detail_consistency_loss(swapped, b.x, b.mask)
             loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
         if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
@@ -176,7 +176,7 @@ class GANObjective:
                             ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
         with torch.no_grad():
-            fake = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)["out"]
+            fake = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra, source_extra=b.extra)["out"]
         lazy_r1 = cfg.r1_gamma > 0 and step % max(cfg.r1_every, 1) == 0
         real_in = b.x.detach().requires_grad_(lazy_r1)
         d_real = self.D(real_in, self.d_cond(b.au), b.extra)

@@ -183,13 +183,16 @@ def editor_of(ctx: EvalContext) -> Editor:
 
 
 def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
-             source_au: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+             source_au: torch.Tensor, extra: torch.Tensor | None = None,
+             source_extra: torch.Tensor | None = None) -> torch.Tensor:
     """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out),
     through :meth:`aucgan.inference.Editor.generate`.
 
     ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need; ``extra``
-    (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources)."""
-    return editor_of(ctx).generate(x, au_unit, fp, source_au, extra, batch_size=ctx.batch_size)["out"]
+    (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources) and ``source_extra``
+    the sources' own when the edit changes them (:func:`transfer_extras`)."""
+    return editor_of(ctx).generate(x, au_unit, fp, source_au, extra, batch_size=ctx.batch_size,
+                                   source_extra=source_extra)["out"]
 
 
 @torch.no_grad()

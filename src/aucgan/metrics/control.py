@@ -96,7 +96,7 @@ def au_control(ctx: EvalContext) -> dict:
     others = pick_others(ctx, idx, SALT_TARGETS)
     target = ctx.data.au[others]
     out = generate(ctx, ctx.data.x[idx], target, footprints_of(ctx, idx), ctx.data.au[idx],
-                   transfer_extras(ctx, idx, others))
+                   transfer_extras(ctx, idx, others), extras_of(ctx, idx))
     read = judge_read(ctx, out).numpy()
     edits = summarize(from_unit(target.numpy()), read, ctx.au_names)
     source_read = judge_read(ctx, ctx.data.x[idx]).numpy()

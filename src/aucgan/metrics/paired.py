@@ -131,7 +131,8 @@ def _score_set(ctx: EvalContext, idx: torch.Tensor, rows: torch.Tensor, target: 
     src = ctx.data.x[src_idx]
     extra = extras_of(ctx, src_idx) if others is None else transfer_extras(ctx, src_idx, others)
     target_ids = None if others is None else sample_ids(ctx, others)
-    out = generate(ctx, src, target, fp, ctx.data.au[src_idx], extra)
+    out = generate(ctx, src, target, fp, ctx.data.au[src_idx], extra,
+                   None if others is None else extras_of(ctx, src_idx))
     ids = sample_ids(ctx, src_idx)
     gt = ctx.truth.render(ids, from_unit(target), target_ids if target_ids is not None else ids).float().cpu()
     if gt.shape != out.shape:

@@ -21,11 +21,17 @@ from aucgan.training.config import (
     TrainConfig,
 )
 from aucgan.training.decomposed import aunet_channels, build_decomposed, wrap_aunet
-from aucgan.training.extras import extra_dim
+from aucgan.training.extras import extra_dim, extra_slices
 
 
 def make_codec(data: DataConfig) -> MapCodec:
     return MapCodec(maps=tuple(data.maps), disp_scale=data.disp_scale)
+
+
+def residual_indices(extra_attrs, residual_attrs) -> list[int]:
+    """Positions in the ``extra`` vector of the attributes whose change adds residual maps."""
+    slices = extra_slices(extra_attrs)
+    return [i for name in residual_attrs for i in range(slices[name].start, slices[name].stop)]
 
 
 def build_generator(cfg: TrainConfig) -> torch.nn.Module:
@@ -47,6 +53,7 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         max_channels=g.max_channels, num_down=g.num_down, architecture=g.architecture, latent_dim=g.latent_dim,
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
+        residual_extra=residual_indices(g.extra_attrs, g.residual_attrs),
     )
     if g.regional is not None:
         r = g.regional

@@ -163,6 +163,7 @@ class TrainData:
             x=self.x[index], au=au, fp=self.footprints[self.layout_index[index]],
             target=target, x_pair=self.x[pair], au_pair=self.au[pair], mismatch=mismatch, index=index,
             extra=None if self.extra is None else self.extra[index],
+            extra_pair=None if self.extra is None else self.extra[pair],
             target_extra=self.target_extra(index, expression),
             mask=None if self.mask is None else self.mask[index],
         )
