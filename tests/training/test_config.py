@@ -353,3 +353,14 @@ def test_round_trip_through_dict_and_replace():
     with pytest.raises(ConfigError, match="'regional' is not a section"):
         replace_path(cfg, "generator.regional.cascade_steps", 2)
     assert replace_path(cfg, "generator.variant", "regional").generator.regional == RegionalConfig()
+
+
+def test_residual_attrs_must_be_extra_attrs_of_an_au_residual_head():
+    ok = load_config("improved", ["generator.extra_attrs=[emotion,valence]", "generator.residual_attrs=[emotion]"])
+    assert ok.generator.residual_attrs == ("emotion",)
+    with pytest.raises(ConfigError, match="must be among generator.extra_attrs"):
+        load_config("improved", ["generator.residual_attrs=[emotion]"])
+    with pytest.raises(ConfigError, match="not landmarks"):
+        load_config("improved", ["generator.extra_attrs=[landmarks]", "generator.residual_attrs=[landmarks]"])
+    with pytest.raises(ConfigError, match="set generator.head=au_residual"):
+        load_config("relative", ["generator.extra_attrs=[emotion]", "generator.residual_attrs=[emotion]"])
