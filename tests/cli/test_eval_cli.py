@@ -135,6 +135,33 @@ def test_compare_writes_a_report_over_the_runs(runs, tiny_bench, tiny_aunet, tmp
     assert main(["compare", str(runs[0]), "--out", str(out)]) == 2        # refuses to overwrite
 
 
+def test_learning_curve_scores_every_checkpoint_and_the_report_plots_it(tiny_bench, tmp_path, capsys):
+    """`eval --checkpoint all` scores each checkpoint in step order with the images seen; `compare` then draws the
+    learning curves, and the add/remove picture against the ground truth of the synthetic benchmark."""
+    run = tmp_path / "curve"
+    cfg = load_config("improved", [*TINY, "steps=4", "keep_ckpts=0", "loss.w_au=0", "loss.w_d_au=0",
+                                   "loss.w_adv=0"])
+    training_loop(cfg, tiny_bench, run, progress=False)
+    code = main(["eval", str(run), "--checkpoint", "all", "--metrics", "paired_fidelity", *FAST])
+    assert code == 0, capsys.readouterr().err
+    lines = [json.loads(x) for x in (run / "metric-paired_fidelity.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4] and [x["images"] for x in lines] == [8, 16]
+    assert all(-50 < x["results"]["summary"]["explained/displacement/add"] < 1 for x in lines)
+    assert main(["eval", str(run), "--checkpoint", "2", "--metrics", "paired_fidelity", *FAST]) == 0
+    assert json.loads((run / "metric-paired_fidelity.jsonl").read_text().splitlines()[-1])["step"] == 2
+    assert main(["eval", str(run), "--checkpoint", "3", *FAST]) == 2
+    assert "no checkpoint at step 3" in capsys.readouterr().err
+    assert main(["eval", str(run), "--checkpoint", "best", *FAST]) == 2
+    out = tmp_path / "report"
+    assert main(["compare", str(run), "--out", str(out), "--sweep-faces", "0"]) == 0
+    page = _Images()
+    page.feed((out / "index.html").read_text())
+    names = [s.split("/")[-1] for s in page.src]
+    assert "learning-curves.png" in names and "truth-edits.png" in names
+    assert all((out / s).is_file() for s in page.src)
+    assert "doing nothing" in (out / "summary.md").read_text()
+
+
 def test_ablate_plans_variants_and_validates_keys(tiny_bench, capsys):
     from aucgan.cli.ablate import split_values
 

@@ -20,7 +20,7 @@ from aucgan.report.collect import (
     reference_row,
     table,
 )
-from aucgan.report.plots import per_au_bars, sensitivity_heatmaps, training_curves
+from aucgan.report.plots import learning_curves, per_au_bars, sensitivity_heatmaps, training_curves
 
 ARROW = {"min": "▼", "max": "▲", None: ""}
 
@@ -115,7 +115,8 @@ def _notes(records: Sequence[RunRecord]) -> list[str]:
 
 
 def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str = "aucgan comparison",
-                 sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None) -> Path:
+                 sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None,
+                 truth_edits: Path | None = None) -> Path:
     """Write ``index.html``, ``summary.md`` and ``summary.json`` (plus ``img/``) for ``records``; returns the
     HTML path. ``sweep_images``: run name -> [(caption, PNG path inside out_dir)] already rendered."""
     out_dir = Path(out_dir)
@@ -149,6 +150,12 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
             parts.append(f"<h3>{html.escape(metric)}</h3>" + _html_table(records, cols, lambda c: c.key))
             md += [f"## {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
 
+    if truth_edits is not None:
+        parts.append("<h2>Edits against the truth</h2>" + _img(
+            truth_edits, out_dir, "per AU, a row adding it and a row removing it on held-out faces: source | "
+            "ground truth | each run (shaded displacement | albedo, cropped around the AU's footprint)"))
+        md += ["## Edits against the truth", "", f"![adding and removing each AU]({truth_edits.relative_to(out_dir)})",
+               ""]
     figures = []
     for metric, section, key, caption, ylim in BAR_CHARTS:
         p = per_au_bars(records, metric, section, key, caption, img / f"bars-{metric}-{section}-{key}.png",
@@ -182,6 +189,11 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
         for name, items in sweep_images.items():
             parts.append(f"<h3>{html.escape(name)}</h3>" + "".join(_img(p, out_dir, c) for c, p in items))
 
+    learning = learning_curves(records, img / "learning-curves.png")
+    if learning is not None:
+        parts.append("<h2>Learning curves</h2>" + _img(
+            learning, out_dir, "explained (paired_fidelity) against the images each generator had seen; 0 (dashed) "
+            "is doing nothing, 1 the exact true change"))
     curves = training_curves(records, img / "training-curves.png")
     if curves is not None:
         parts.append("<h2>Training curves</h2>" + _img(curves, out_dir, "losses from stats.jsonl"))
