@@ -7,6 +7,7 @@ import math
 from html.parser import HTMLParser
 
 import pytest
+import torch
 
 from aucgan.cli import main
 from aucgan.training.config import load_config
@@ -207,3 +208,24 @@ def test_ablate_trains_evaluates_and_reports(tiny_bench, tiny_aunet, tmp_path, c
                  "--data", str(tiny_bench), "--aunet", str(tiny_aunet), "--out", str(out), "--no-progress",
                  *FAST, *sum((["--set", s] for s in TINY), [])]) == 0
     assert "trained already" in capsys.readouterr().out
+
+
+def test_ablate_jobs_trains_variants_in_parallel_processes_with_the_same_result(tiny_bench, tiny_aunet, tmp_path,
+                                                                               capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "parallel"
+    sets = [*TINY, "threads=1", f"aunet.checkpoint={tiny_aunet}"]
+    code = main(["ablate", "--base", "improved", "--vary", "loss.w_detail=0,5", "--steps", "2", "--jobs", "2",
+                 "--data", str(tiny_bench), "--out", str(out), "--no-progress", *FAST,
+                 *sum((["--set", s] for s in sets), [])])
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count("trained to step 2") == 2
+    for w in (0, 5):
+        cfg = load_config("improved", [*sets, "steps=2", f"loss.w_detail={w}"])
+        training_loop(cfg, tiny_bench, tmp_path / f"alone{w}", progress=False)
+        a = load_file(str(out / "runs" / f"w_detail={w}" / "checkpoints" / "step-000002" / "G_ema.safetensors"))
+        b = load_file(str(tmp_path / f"alone{w}" / "checkpoints" / "step-000002" / "G_ema.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert main(["ablate", "--base", "improved", "--vary", "loss.w_detail=0,5", "--steps", "2", "--jobs", "0",
+                 "--data", str(tiny_bench), "--out", str(out)]) == 2
