@@ -216,6 +216,9 @@ def test_source_attributes_drive_attribute_residuals():
     attrs = ("emotion", "valence")
     G = _generator(attrs, conditioning=["adain", "spade_au"], head="au_residual", au_mode="relative",
                    residual_extra=residual_indices(attrs, attrs))
+    with torch.no_grad():                                  # the attribute head starts at zero; as if trained
+        for p in G.attr_head.parameters():
+            p.normal_(0, 0.1)
     editor = Editor(G, CODEC, AU_NAMES, S, attrs)
     maps, au = _maps(3), _au(3)
     happy = {"emotion": "happiness", "valence": 0.8}

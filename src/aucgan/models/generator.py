@@ -21,8 +21,9 @@ residual map ``R_k`` per AU, ``out = source + sum_k delta_k * footprint_k * R_k`
 source AUs``: an AU that does not move changes nothing, and a single-AU edit changes the maps only inside
 that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly). With ``residual_extra``
 (indices of expression attributes in ``extra``: emotion, valence) each of those values adds its own residual map
-scaled by its change ``extra - source_extra``, inside the union of the footprints: an emotion's flush follows the
-emotion rather than the AUs that often come with it, and an AU edit that keeps the emotion adds no flush.
+(from a second, zero-initialised head; on ``residual_extra_channels`` only, e.g. the albedo's) scaled by its change
+``extra - source_extra``, inside the union of the footprints: an emotion's flush follows the emotion rather than
+the AUs that often come with it, and an AU edit that keeps the emotion adds no flush.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -122,7 +123,7 @@ class MapGenerator(nn.Module):
                  latent_dim: int = 128, cond_levels: Sequence[int] | None = None, head: str = "direct",
                  image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
                  au_mode: str = "absolute", landmark_heatmaps: bool = False,
-                 residual_extra: Sequence[int] = ()) -> None:
+                 residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
@@ -153,6 +154,11 @@ class MapGenerator(nn.Module):
         if bad or len(set(self.residual_extra)) != len(self.residual_extra):
             raise NetworkConfigError(f"residual_extra must be distinct indices into the {extra_dim} extra values, "
                                      f"got {list(self.residual_extra)}")
+        chs = tuple(range(out_channels)) if residual_extra_channels is None else tuple(residual_extra_channels)
+        if not chs or any(not 0 <= c < out_channels for c in chs) or len(set(chs)) != len(chs):
+            raise NetworkConfigError(f"residual_extra_channels must be distinct output channels in "
+                                     f"0..{out_channels - 1}, got {list(chs)}")
+        self.residual_extra_channels = chs
         if landmark_heatmaps and extra_dim < LANDMARK_DIM:
             raise NetworkConfigError(f"landmark_heatmaps reads the last {LANDMARK_DIM} extra values as landmark "
                                      f"coordinates, but extra_dim is {extra_dim}")
@@ -208,8 +214,13 @@ class MapGenerator(nn.Module):
             prev = width
         self.act = act()
         head_channels = {"direct": out_channels, "attention": out_channels + 1,
-                         "au_residual": out_channels * (num_aus + len(self.residual_extra))}[head]
+                         "au_residual": out_channels * num_aus}[head]
         self.head = conv3x3(ch[0], head_channels)
+        self.attr_head = None
+        if self.residual_extra:               # starts at zero: attributes add nothing until training says so
+            self.attr_head = conv3x3(ch[0], len(chs) * len(self.residual_extra))
+            nn.init.zeros_(self.attr_head.weight)
+            nn.init.zeros_(self.attr_head.bias)
 
     # ----------------------------------------------------------------------------------------- building
     def _levels(self, cond_levels: Sequence[int] | None, levelwise: bool) -> tuple[int, ...]:
@@ -328,8 +339,8 @@ class MapGenerator(nn.Module):
             return {"out": torch.tanh(y)}
         src = enc.source if source is None else source
         if self.head_kind == "au_residual":
-            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype),
-                                     self._extra_delta(extra, source_extra))
+            attr = None if self.attr_head is None else (self.attr_head(h), self._extra_delta(extra, source_extra))
+            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype), attr)
         check_shape(src, (batch, None, y.shape[-2], y.shape[-1]), "generator: attention source")
         if src.shape[1] < self.out_channels:
             raise ShapeError(f"generator: attention source has {src.shape[1]} channels, needs >= "
@@ -351,17 +362,19 @@ class MapGenerator(nn.Module):
         return (extra - source_extra.to(extra.dtype))[:, idx]
 
     def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor, delta: Tensor,
-                     extra_delta: Tensor | None = None) -> dict[str, Tensor]:
-        b, c = y.shape[0], self.out_channels
+                     attr: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+        b, c, k = y.shape[0], self.out_channels, self.num_aus
         check_shape(src, (b, None, y.shape[-2], y.shape[-1]), "generator: residual source")
         fp = F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
             if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
         weight = fp * delta[:, :, None, None]                                   # (B, K, H, W)
-        if extra_delta is not None:                 # attribute residuals act where the expressions act
-            union = fp.amax(dim=1, keepdim=True)
-            weight = torch.cat([weight, union * extra_delta.to(y.dtype)[:, :, None, None]], dim=1)
-        n = weight.shape[1]
-        change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, n, c, *y.shape[-2:]))
+        change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
+        if attr is not None:                    # attribute residuals, on their channels, where expressions act
+            maps, extra_delta = attr
+            chs, e = list(self.residual_extra_channels), len(self.residual_extra)
+            w_attr = fp.amax(dim=1, keepdim=True) * extra_delta.to(y.dtype)[:, :, None, None]   # (B, E, H, W)
+            attr_change = torch.einsum("behw,bechw->bchw", w_attr, maps.reshape(b, e, len(chs), *y.shape[-2:]))
+            change = change.index_add(1, torch.tensor(chs, device=change.device), attr_change)
         return {"out": src[:, :c] + change, "change": change}
 
     def edit(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,

@@ -34,6 +34,21 @@ def residual_indices(extra_attrs, residual_attrs) -> list[int]:
     return [i for name in residual_attrs for i in range(slices[name].start, slices[name].stop)]
 
 
+#: The maps attribute residuals (``generator.residual_attrs``) may change: colour, not geometry (flush follows the
+#: emotion, wrinkles the AUs; DESIGN.md section 2).
+COLOUR_MAPS = ("albedo", "image")
+
+
+def colour_channels(codec: MapCodec) -> list[int]:
+    """The network channels of the codec's colour maps; an error when it has none."""
+    slices = codec.slices()
+    chs = [i for name in COLOUR_MAPS if name in slices for i in range(slices[name].start, slices[name].stop)]
+    if not chs:
+        raise ConfigError(f"generator.residual_attrs change colour maps ({', '.join(COLOUR_MAPS)}); data.maps "
+                          f"{list(codec.maps)} has none")
+    return chs
+
+
 def build_generator(cfg: TrainConfig) -> torch.nn.Module:
     """The configured generator (``generator.variant``): a :class:`MapGenerator` (``map``), wrapped with local
     branches (``regional``, :class:`~aucgan.models.regional.RegionalGenerator`) or per-region style codes
@@ -54,6 +69,7 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
         residual_extra=residual_indices(g.extra_attrs, g.residual_attrs),
+        residual_extra_channels=colour_channels(codec) if g.residual_attrs else None,
     )
     if g.regional is not None:
         r = g.regional
