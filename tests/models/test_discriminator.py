@@ -8,8 +8,8 @@ from aucgan.nn.registry import UnknownNameError
 
 K, B, S, C = 5, 3, 32, 4
 NAMES = DISCRIMINATORS.names()
-CONDITIONED = ["concat", "projection", "projection_aux", "cond_mlp", "cond_mlp_aux"]
-AUX = ["aux_regressor", "projection_aux", "cond_mlp_aux"]
+CONDITIONED = ["concat", "projection", "projection_aux", "cond_mlp", "cond_mlp_aux", "aux_match"]
+AUX = ["aux_regressor", "projection_aux", "cond_mlp_aux", "aux_match"]
 
 
 def make(name, spectral_norm=False, **kw):
@@ -24,7 +24,8 @@ def batch(seed=0):
 
 
 def test_registry_names():
-    assert set(NAMES) == {"concat", "projection", "aux_regressor", "projection_aux", "cond_mlp", "cond_mlp_aux"}
+    assert set(NAMES) == {"concat", "projection", "aux_regressor", "projection_aux", "cond_mlp", "cond_mlp_aux",
+                          "aux_match"}
     with pytest.raises(UnknownNameError, match="valid discriminator names: concat, projection, aux_"):
         make("stylegan")
 

@@ -14,6 +14,9 @@ enters:
 ``cond_mlp``        per patch ``<W phi, MLP(c)> / sqrt(E)``: the condition through an MLP embedding and
                     no unconditional term (StyleGAN2-ADA's conditional D): every score depends on c
 ``cond_mlp_aux``    ``cond_mlp`` + AU regression head
+``aux_match``       patch score ``psi(phi)`` minus ``g * mean_k (au_pred_k - c_k)^2``: the AUs are checked
+                    against what the AU regression head reads (``g`` >= 0 learnt), so the score is as
+                    AU-aware as the aux head is accurate; extra attributes by projection
 ==================  ============================================================================
 
 The AU head is a linear layer over the flattened ``phi`` map (GANimation's full-size kernel); it returns
@@ -81,6 +84,9 @@ class PatchDiscriminator(nn.Module):
         self.psi = sn(conv3x3(cin, 1), spectral_norm) if self.condition != "mlp" else None
         self.embed = (sn(nn.Linear(self.cond_dim, cin, bias=False), spectral_norm)
                       if self.condition == "projection" else None)
+        if self.condition == "aux_match":
+            self.match_gain = nn.Parameter(torch.zeros(()))     # g = softplus(.) * 10, about 6.9 at the start
+            self.embed = (sn(nn.Linear(extra_dim, cin, bias=False), spectral_norm) if extra_dim else None)
         if self.condition == "mlp":
             dim = max(cin, 64)
             self.cmap = nn.Sequential(sn(nn.Linear(self.cond_dim, dim), spectral_norm), act(),
@@ -100,9 +106,14 @@ class PatchDiscriminator(nn.Module):
             patch = (self.to_cmap(phi) * self.cmap(c)[:, :, None, None]).sum(dim=1, keepdim=True) * self.cmap_scale
         else:
             patch = self.psi(phi)
-        if self.embed is not None:
-            patch = patch + (self.embed(c)[:, :, None, None] * phi).sum(dim=1, keepdim=True)
+        if self.embed is not None:           # projection of the condition (aux_match: of the extra attributes)
+            cond = c[:, self.num_aus:] if self.condition == "aux_match" else c
+            patch = patch + (self.embed(cond)[:, :, None, None] * phi).sum(dim=1, keepdim=True)
         logits = self.au_head(phi.flatten(1)) if self.au_head is not None else None
+        if self.condition == "aux_match":
+            gain = 10.0 * nn.functional.softplus(self.match_gain)
+            mismatch = (torch.sigmoid(logits) - c[:, : self.num_aus]).pow(2).mean(dim=1)
+            patch = patch - (gain * mismatch)[:, None, None, None]
         return DOutput(score=patch.mean(dim=(1, 2, 3)), patch=patch,
                        au_pred=None if logits is None else torch.sigmoid(logits),
                        features=phi.mean(dim=(2, 3)), au_logits=logits)
@@ -150,6 +161,15 @@ class CondMLPAuxDiscriminator(PatchDiscriminator):
     """``cond_mlp`` plus an AU regression head."""
 
     condition = "mlp"
+    aux = True
+
+
+@DISCRIMINATORS.register("aux_match")
+class AuxMatchDiscriminator(PatchDiscriminator):
+    """Unconditional patch score minus the (learnt-scale) squared distance between the condition and what the AU
+    regression head reads: matched real pairs score above mismatched ones as far as the aux head reads AUs."""
+
+    condition = "aux_match"
     aux = True
 
 

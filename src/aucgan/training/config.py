@@ -51,7 +51,7 @@ ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucga
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
 DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux", "cond_mlp",
-                            "cond_mlp_aux"]                              # aucgan.models.discriminator.DISCRIMINATORS
+                            "cond_mlp_aux", "aux_match"]                 # aucgan.models.discriminator.DISCRIMINATORS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
 AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
