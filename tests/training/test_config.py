@@ -184,6 +184,7 @@ def _registry_names():
     from aucgan.training.data import TARGET_MODES
     from aucgan.training.decomposed import AUNET_INPUTS
     from aucgan.training.extras import EXTRA_ATTRS
+    from aucgan.models.discriminator import TRUNKS
     from aucgan.training.perf import ADAM_IMPLS
 
     return [
@@ -193,7 +194,7 @@ def _registry_names():
         (C.Variant, ["map", *C.VARIANT_CONFIGS]), (C.DiscriminatorKind, DISCRIMINATORS.names()),
         (C.AUNetArch, ARCHS), (C.AUNetInput, AUNET_INPUTS), (C.Lighting, ["random", *LIGHTING_PRESETS]),
         (C.AdversarialKind, ADVERSARIAL_LOSSES), (C.AULossKind, AU_LOSSES), (C.AUSource, AU_SOURCES),
-        (C.AdamImpl, ADAM_IMPLS),
+        (C.AdamImpl, ADAM_IMPLS), (C.DiscriminatorTrunk, TRUNKS),
     ]
 
 

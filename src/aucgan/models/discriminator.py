@@ -32,10 +32,30 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from aucgan.nn.layers import act, channels, check_pyramid, check_shape, conv3x3, join_condition, sn, tile
+from aucgan.nn.layers import (
+    NetworkConfigError,
+    act,
+    channels,
+    check_pyramid,
+    check_shape,
+    conv3x3,
+    join_condition,
+    sn,
+    tile,
+)
 from aucgan.nn.registry import Registry
 
 DISCRIMINATORS: Registry[type[nn.Module]] = Registry("discriminator")
+#: Trunks: ``patchgan`` (num_down 4x4 stride-2 convs) | ``deep`` (a 3x3 stem at full resolution and a 3x3 conv
+#: before every further downsampling, each followed by GroupNorm: fine detail such as 1-2 px wrinkles is read
+#: before it is averaged away, and normalised features let the trunk read AU intensities at all - measured in
+#: docs/findings.md; GroupNorm is per sample, so real and fake batches never mix and R1 / WGAN-GP stay valid).
+TRUNKS = ("patchgan", "deep")
+GROUPS = 4
+
+
+def _group_norm(channels_: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(GROUPS, channels_), channels_)
 
 
 @dataclass(frozen=True)
@@ -68,16 +88,25 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int, num_aus: int = 17, extra_dim: int = 0, base_channels: int = 32,
                  max_channels: int = 256, num_down: int = 4, spectral_norm: bool = False,
-                 image_size: int = 64) -> None:
+                 image_size: int = 64, trunk: str = "patchgan") -> None:
         super().__init__()
+        if trunk not in TRUNKS:
+            raise NetworkConfigError(f"unknown discriminator trunk {trunk!r}; valid: {', '.join(TRUNKS)}")
         self.bottom = check_pyramid(image_size, num_down, "discriminator")
         self.in_channels, self.num_aus, self.extra_dim = in_channels, num_aus, extra_dim
         self.cond_dim, self.image_size = num_aus + extra_dim, image_size
         cin = in_channels + (self.cond_dim if self.condition == "concat" else 0)
         layers: list[nn.Module] = []
+        deep = trunk == "deep"
+        if deep:                              # full-resolution stem: 1-2 px wrinkles seen before downsampling
+            layers += [sn(conv3x3(cin, base_channels), spectral_norm), _group_norm(base_channels), act()]
+            cin = base_channels
         for i in range(num_down):
             cout = channels(i, base_channels, max_channels)
-            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1), spectral_norm), act()]
+            if deep and i > 0:
+                layers += [sn(conv3x3(cin, cin), spectral_norm), _group_norm(cin), act()]
+            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1), spectral_norm)]
+            layers += [_group_norm(cout), act()] if deep else [act()]
             cin = cout
         self.trunk = nn.Sequential(*layers)
         self.feature_dim = cin
@@ -175,9 +204,10 @@ class AuxMatchDiscriminator(PatchDiscriminator):
 
 def build_discriminator(name: str, in_channels: int, num_aus: int = 17, extra_dim: int = 0,
                         base_channels: int = 32, max_channels: int = 256, num_down: int = 4,
-                        spectral_norm: bool = False, image_size: int = 64) -> PatchDiscriminator:
+                        spectral_norm: bool = False, image_size: int = 64, trunk: str = "patchgan"
+                        ) -> PatchDiscriminator:
     """The discriminator registered as ``name`` (an unknown name raises an error listing the valid ones)."""
     cls = DISCRIMINATORS.get(name)
     return cls(in_channels, num_aus=num_aus, extra_dim=extra_dim, base_channels=base_channels,
                max_channels=max_channels, num_down=num_down, spectral_norm=spectral_norm,
-               image_size=image_size)
+               image_size=image_size, trunk=trunk)

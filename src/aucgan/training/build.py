@@ -91,7 +91,7 @@ def build_disc(cfg: TrainConfig) -> torch.nn.Module:
     D = build_discriminator(
         d.kind, in_channels=codec.channels, num_aus=len(au_names),
         extra_dim=dim, base_channels=d.base_channels, max_channels=d.max_channels,
-        num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size,
+        num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size, trunk=d.trunk,
     )
     if not d.patch_regions:
         return D

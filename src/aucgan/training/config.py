@@ -52,6 +52,7 @@ Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucga
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
 DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux", "cond_mlp",
                             "cond_mlp_aux", "aux_match"]                 # aucgan.models.discriminator.DISCRIMINATORS
+DiscriminatorTrunk = Literal["patchgan", "deep"]                         # aucgan.models.discriminator.TRUNKS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
 AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
@@ -165,6 +166,7 @@ class DiscriminatorConfig:
     """The conditional discriminator (see :mod:`aucgan.models.discriminator`)."""
 
     kind: DiscriminatorKind = "projection_aux"
+    trunk: DiscriminatorTrunk = "patchgan"  # patchgan | deep (full-resolution stem, 3x3 convs, GroupNorm)
     base_channels: int = 32
     max_channels: int = 256
     num_down: int = 4
