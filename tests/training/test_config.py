@@ -176,7 +176,7 @@ def _registry_names():
     from aucgan.losses.au_consistency import AU_LOSSES
     from aucgan.losses.objective import AU_SOURCES
     from aucgan.models.aunet import ARCHS
-    from aucgan.models.discriminator import DISCRIMINATORS
+    from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
     from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS
     from aucgan.models.regional import LOCAL_REGIONS
     from aucgan.nn.conditioning import CONDITIONING
@@ -184,7 +184,6 @@ def _registry_names():
     from aucgan.training.data import TARGET_MODES
     from aucgan.training.decomposed import AUNET_INPUTS
     from aucgan.training.extras import EXTRA_ATTRS
-    from aucgan.models.discriminator import TRUNKS
     from aucgan.training.perf import ADAM_IMPLS
 
     return [

@@ -60,8 +60,14 @@ def render_truth_edits(records: Sequence[RunRecord], out_dir: Path, data: str | 
     same = [(n, e) for n, e in editors if (e.codec, e.au_names, e.size) == (first.codec, first.au_names, first.size)]
     if len(same) < len(editors):
         log("truth edits: runs with another map encoding, AU set or size are left out of the picture")
-    td = load_split(path, first.codec, first.au_names, first.size, "test", 512, 0)
-    grid, rows, cols = edit_grid(same, td, truth, first.codec, first.au_names)
+    splits: dict = {}
+    for _, e in same:
+        if e.extra_attrs not in splits:
+            splits[e.extra_attrs] = load_split(path, first.codec, first.au_names, first.size, "test", 512, 0,
+                                               e.extra_attrs)
+    td = next(iter(splits.values()))
+    grid, rows, cols = edit_grid([(n, e, splits[e.extra_attrs].extra) for n, e in same], td, truth, first.codec,
+                                 first.au_names)
     return edit_figure(grid, rows, cols, "Adding and removing each AU on held-out faces: the truth and each run",
                        out_dir / "img" / "truth-edits.png")
 

@@ -92,11 +92,13 @@ def panels(maps: dict[str, torch.Tensor], box: tuple[int, int, int, int]) -> tor
 
 
 @torch.no_grad()
-def edit_grid(runs: Sequence[tuple[str, Editor]], data, truth, codec: MapCodec,
+def edit_grid(runs: Sequence[tuple[str, Editor, torch.Tensor | None]], data, truth, codec: MapCodec,
               au_names: Sequence[str]) -> tuple[torch.Tensor, list[str], list[str]]:
     """The picture (3, R*CELL, (2 + len(runs))*P*CELL), its row labels and column labels. ``data`` holds the
-    evaluation samples (``x``, ``au``, ``footprints``, ``layout_index``, ``identity``, ``ids``, ``extra``),
-    ``truth`` renders (identity, AU vector) pairs; each run is (name, its :class:`~aucgan.inference.Editor`)."""
+    evaluation samples (``x``, ``au``, ``footprints``, ``layout_index``, ``identity``, ``ids``), ``truth``
+    renders (identity, AU vector) pairs; each run is (name, its :class:`~aucgan.inference.Editor`, the extra
+    conditions (N, D) of ``data``'s samples for that generator, or None). The edits keep each source's
+    attributes (the truth keeps its emotion)."""
     rows = pick_rows(data.au, data.identity, au_names)
     index = torch.tensor([r.index for r in rows])
     target = torch.stack([r.target for r in rows])
@@ -104,8 +106,8 @@ def edit_grid(runs: Sequence[tuple[str, Editor]], data, truth, codec: MapCodec,
     src = data.x[index]
     ids = [data.ids[i] for i in index.tolist()]
     gt = truth.render(ids, from_unit(target), ids).float()
-    extra = None if getattr(data, "extra", None) is None else data.extra[index]
-    outs = [editor.generate(src, target, fp, data.au[index], extra)["out"] for _, editor in runs]
+    outs = [editor.generate(src, target, fp, data.au[index], None if extra is None else extra[index])["out"]
+            for _, editor, extra in runs]
     columns = [src, gt, *outs]
     decoded = [codec.decode(c) for c in columns]
     lines = []
@@ -115,7 +117,7 @@ def edit_grid(runs: Sequence[tuple[str, Editor]], data, truth, codec: MapCodec,
         cells = [panels({n: m[r_i:r_i + 1] for n, m in d.items()}, box) for d in decoded]
         lines.append(torch.cat(cells, dim=2))
     grid = torch.cat(lines, dim=1)
-    return grid, [r.label for r in rows], ["source", "truth", *[name for name, _ in runs]]
+    return grid, [r.label for r in rows], ["source", "truth", *[name for name, _, _ in runs]]
 
 
 def edit_figure(grid: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str], title: str,
