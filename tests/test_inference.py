@@ -209,13 +209,13 @@ def test_from_run_reads_the_run(tmp_path):
 
 
 def test_source_attributes_drive_attribute_residuals():
-    """A model that edits attributes relatively (``generator.residual_attrs``): the same AUs with the source's
+    """A model that edits attributes relatively (``generator.expression_residuals``): the same AUs with the source's
     emotion given as another one change the maps, through decode too; without source attributes nothing does."""
     from aucgan.training.build import residual_indices
 
     attrs = ("emotion", "valence")
     G = _generator(attrs, conditioning=["adain", "spade_au"], head="au_residual", au_mode="relative",
-                   residual_extra=residual_indices(attrs, attrs))
+                   residual_extra=residual_indices(attrs))
     with torch.no_grad():                                  # the attribute head starts at zero; as if trained
         for p in G.attr_head.parameters():
             p.normal_(0, 0.1)

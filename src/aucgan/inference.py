@@ -214,7 +214,7 @@ class Editor:
         ``source_au`` are the source's intensities (default neutral), which relative-mode models need;
         ``attrs`` the extra conditions of models that take them (``age``, ``emotion``, ...) and
         ``source_attrs`` the source's own where they differ (an emotion edit of a model that edits attributes
-        relatively, ``generator.residual_attrs``; default: the source has the edit's attributes)."""
+        relatively, ``generator.expression_residuals``; default: the source has the edit's attributes)."""
         src = None if source_au is None else np.asarray(source_au, np.float32)[None]
         return self.edit_batch(self.prepare(maps), np.asarray(target_au, np.float32)[None], landmarks, src,
                                attrs=attrs, source_attrs=source_attrs)[0]

@@ -138,19 +138,15 @@ class GeneratorConfig:
     au_mode: AUMode = "absolute"      # absolute (target AUs) | relative (target - source AUs, Ling et al. 2020)
     cond_hidden: int | None = None    # hidden width of the conditioning layers' MLP/conv (None: layer default)
     extra_attrs: tuple[ExtraAttr, ...] = ()  # extra conditions beside the AUs (aucgan.training.extras)
-    residual_attrs: tuple[ExtraAttr, ...] = ()  # of extra_attrs, those whose change adds residual maps (au_residual
-    #                                            head; e.g. emotion, valence: flush follows the emotion, not the AUs)
+    expression_residuals: bool = False  # the expression attributes among extra_attrs (emotion, valence) edit
+    #                                     relatively: their change adds colour residual maps (au_residual head)
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None
 
     def __post_init__(self) -> None:
-        extra = [a for a in self.residual_attrs if a not in self.extra_attrs or a == "landmarks"]
-        if extra:
-            raise ConfigError(f"generator.residual_attrs: {', '.join(extra)} must be among generator.extra_attrs "
-                              f"({', '.join(self.extra_attrs) or 'none'}) and not landmarks")
-        if self.residual_attrs and self.head != "au_residual":
-            raise ConfigError("generator.residual_attrs adds residual maps to the au_residual head; set "
+        if self.expression_residuals and self.head != "au_residual":
+            raise ConfigError("generator.expression_residuals adds residual maps to the au_residual head; set "
                               f"generator.head=au_residual (it is {self.head!r})")
         for name, cls in VARIANT_CONFIGS.items():
             own = getattr(self, name)
