@@ -40,6 +40,10 @@ from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vecto
 Landmarks = torch.Tensor | np.ndarray | None
 
 
+#: The expression attributes of a face with no labels (see :attr:`Editor.default_attrs`).
+NEUTRAL_EXPRESSION: dict[str, object] = {"emotion": "neutral", "valence": 0.0}
+
+
 @dataclass(frozen=True)
 class Encoding:
     """A source encoded once for many edits: its network tensor ``x`` (1, C, S, S), the generator's encoding
@@ -79,6 +83,11 @@ class Editor:
         self.config = config
         self.layout = layout
         self._fp_cache: dict[bytes, torch.Tensor] = {}
+        #: A generator that edits expression attributes relatively (``generator.expression_residuals``) reads a
+        #: source without labels (a photo, uploaded maps) as neutral, unless the edit says otherwise.
+        self.default_attrs: dict[str, object] = (
+            {k: v for k, v in NEUTRAL_EXPRESSION.items() if k in self.extra_attrs}
+            if getattr(G, "residual_extra", ()) else {})
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Editor:
@@ -124,7 +133,7 @@ class Editor:
                 raise AucganError(f"{where}: the generator takes {self.G.extra_dim} extra condition values but the "
                                   "editor was made without its extra_attrs")
             return None
-        values = dict(attrs or {})
+        values = {**self.default_attrs, **{k: v for k, v in dict(attrs or {}).items() if v is not None}}
         values.setdefault("landmarks", self.default_landmarks if landmarks is None else landmarks)
         missing = [a for a in self.extra_attrs if a != "landmarks" and values.get(a) is None]
         if missing:

@@ -141,7 +141,7 @@ def test_regional_options_build_and_train_through_the_objective(variant, tiny_be
                         "discriminator.patch_size=16", "loss.au_source=disc"],
             "sean": ["generator.variant=sean", "generator.sean.style_dim=8", "loss.au_source=disc",
                      "loss.w_detail=1"]}[variant]
-    cfg = load_config("improved", [*TINY, *sets])
+    cfg = load_config("improved-v1", [*TINY, *sets])
     data = _data(tiny_bench, ())
     obj = _objective(cfg, data)
     sd, sg = _both_phases(obj, data)
