@@ -200,7 +200,7 @@ def test_from_run_reads_the_run(tmp_path):
     run = write_untrained_run(tmp_path / "run", [*TINY_G, "generator.extra_attrs=[age]"])
     editor = Editor.from_run(run)
     assert editor.size == 32 and editor.au_names == tuple(AU_NAMES) and editor.step == 0
-    assert editor.extra_attrs == ("age",) and editor.config.name == "improved"
+    assert editor.extra_attrs == ("age",) and editor.config.name == "improved-v1"
     assert editor.codec.maps == tuple(editor.config.data.maps) and not editor.G.training
     out = editor.edit(_maps(size=32), _au(2), attrs={"age": 50})
     assert out["albedo"].shape == (3, 32, 32)

@@ -143,6 +143,12 @@ class Editor:
         vec = extra_vector(self.extra_attrs, values, where=where)
         return vec.to(self.device)[None].expand(n, -1)
 
+    def source_attrs(self, own: Mapping[str, object] | None) -> dict[str, object] | None:
+        """The attributes a source is read with: its ``own`` (a data set sample's labels) over
+        :attr:`default_attrs`; None when there are neither (the source then takes the edit's attributes)."""
+        values = {**self.default_attrs, **dict(own or {})}
+        return values or None
+
     def source_extra(self, attrs: Mapping[str, object] | None, source_attrs: Mapping[str, object] | None,
                      landmarks: Landmarks = None, n: int = 1, where: str = "edit") -> torch.Tensor | None:
         """The source's extra condition (n, D): ``source_attrs`` over the edit's ``attrs``; None when no source

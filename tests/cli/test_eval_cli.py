@@ -72,8 +72,9 @@ def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet
 
 
 def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tiny_bench, tiny_aunet, tmp_path, capsys):
-    """The no-edit reference: with its per-AU residual head zeroed, the improved generator returns its input, so
-    every distance to the real maps equals its real-vs-real floor and every error the unedited source's."""
+    """The no-edit reference: with its per-AU and per-attribute residual heads zeroed, the improved generator
+    returns its input, so every distance to the real maps equals its real-vs-real floor and every error the unedited
+    source's."""
     import torch
 
     from aucgan.runs import CKPT_DIR, CONFIG_FILE, load_generator
@@ -82,8 +83,9 @@ def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tin
     G, cfg, step = load_generator(runs[1])
     assert cfg.generator.head == "au_residual"
     with torch.no_grad():
-        G.head.weight.zero_()
-        G.head.bias.zero_()
+        for head in (G.head, G.attr_head):
+            head.weight.zero_()
+            head.bias.zero_()
     still = tmp_path / "still"
     still.mkdir()
     (still / CONFIG_FILE).write_text((runs[1] / CONFIG_FILE).read_text())
