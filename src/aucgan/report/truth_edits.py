@@ -38,12 +38,17 @@ class EditRow:
     label: str
 
 
-def pick_rows(au: torch.Tensor, identity: torch.Tensor, au_names: Sequence[str]) -> list[EditRow]:
-    """Add and remove rows for every AU from the evaluation data (``au`` (N, K) unit scale): deterministic."""
+def pick_rows(au: torch.Tensor, identity: torch.Tensor, au_names: Sequence[str],
+              only: Sequence[str] | None = None) -> list[EditRow]:
+    """Add and remove rows for every AU (or the AUs in ``only``) from the evaluation data (``au`` (N, K) unit
+    scale): deterministic. Adding starts from the first identity's least active face without the AU; removing
+    from the face where the AU is strongest."""
     au5 = from_unit(au)
     first = identity == identity[0]
     rows = []
     for k, name in enumerate(au_names):
+        if only is not None and name not in only:
+            continue
         cand = torch.nonzero(first & (au5[:, k] < ADD_BELOW)).flatten()
         if cand.numel() == 0:
             cand = torch.nonzero(au5[:, k] < ADD_BELOW).flatten()
@@ -93,13 +98,13 @@ def panels(maps: dict[str, torch.Tensor], box: tuple[int, int, int, int]) -> tor
 
 @torch.no_grad()
 def edit_grid(runs: Sequence[tuple[str, Editor, torch.Tensor | None]], data, truth, codec: MapCodec,
-              au_names: Sequence[str]) -> tuple[torch.Tensor, list[str], list[str]]:
+              au_names: Sequence[str], only: Sequence[str] | None = None) -> tuple[torch.Tensor, list[str], list[str]]:
     """The picture (3, R*CELL, (2 + len(runs))*P*CELL), its row labels and column labels. ``data`` holds the
     evaluation samples (``x``, ``au``, ``footprints``, ``layout_index``, ``identity``, ``ids``), ``truth``
     renders (identity, AU vector) pairs; each run is (name, its :class:`~aucgan.inference.Editor`, the extra
     conditions (N, D) of ``data``'s samples for that generator, or None). The edits keep each source's
-    attributes (the truth keeps its emotion)."""
-    rows = pick_rows(data.au, data.identity, au_names)
+    attributes (the truth keeps its emotion). ``only`` restricts the rows to some AUs."""
+    rows = pick_rows(data.au, data.identity, au_names, only)
     index = torch.tensor([r.index for r in rows])
     target = torch.stack([r.target for r in rows])
     fp = data.footprints[data.layout_index[index]]
