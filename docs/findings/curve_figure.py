@@ -36,7 +36,7 @@ def read_curve(path: Path) -> list[tuple[int, dict]]:
 
 
 def main(out: str, specs: list[str]) -> None:
-    fig, axes = plt.subplots(2, 2, figsize=(9, 6.5), sharex=True)
+    fig, axes = plt.subplots(2, 2, figsize=(9, 7), sharex=True)
     for spec in specs:
         name, _, path = spec.partition("=")
         curve = read_curve(Path(path))
@@ -54,9 +54,10 @@ def main(out: str, specs: list[str]) -> None:
         ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("images seen")
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Share of the true change reproduced (held-out identities, 64 px)")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8)
+    fig.suptitle("Share of the true change reproduced (held-out identities, 64 px; below -1 not shown)")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(out, dpi=80)
     print(out)
 
