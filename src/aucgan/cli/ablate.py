@@ -125,39 +125,28 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     return variants
 
 
-def _train_variant(config: dict, data: str, run_dir: str, resume: bool) -> int:
-    """Train one variant in a worker process (--jobs): the config travels as a dict; returns the final step."""
+def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: bool) -> int:
+    """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
     from aucgan.training.config import TrainConfig, from_dict
     from aucgan.training.loop import training_loop
 
     cfg = from_dict(TrainConfig, config, "ablation variant")
-    return training_loop(cfg, data, run_dir, resume=resume, progress=False).step
+    return training_loop(cfg, data, run_dir, resume=resume, progress=progress).step
 
 
 def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int,
                    progress: bool) -> None:
     """Train ``[(name, config, run_dir, resume)]``: one at a time in this process, or ``workers`` at once in
     spawned processes with the cores shared out (``threads`` unless the config sets it)."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
     from aucgan.training.config import replace_path, to_dict
-    from aucgan.training.loop import training_loop
+    from aucgan.training.parallel import job_threads, run_spawned
 
-    if workers <= 1 or len(jobs) <= 1:
-        for _, cfg, run_dir, resume in jobs:
-            training_loop(cfg, data, run_dir, resume=resume, progress=progress)
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures = {}
-        for name, cfg, run_dir, resume in jobs:
-            if cfg.threads == 0:
-                cfg = replace_path(cfg, "threads", threads)
-            futures[pool.submit(_train_variant, to_dict(cfg), str(data), str(run_dir), resume)] = name
-        for fut in as_completed(futures):
-            print(f"  {futures[fut]}: trained to step {fut.result()}", flush=True)
+    apart = workers > 1 and len(jobs) > 1
+    argsets = [(to_dict(replace_path(cfg, "threads", job_threads(workers)) if apart and cfg.threads == 0 else cfg),
+                str(data), str(run_dir), resume, progress and not apart) for _, cfg, run_dir, resume in jobs]
+    run_spawned(_train_variant, argsets, workers if apart else 1,
+                on_done=(lambda i, step: print(f"  {jobs[i][0]}: trained to step {step}", flush=True))
+                if apart else None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,19 +63,14 @@ def _train_estimator(config: dict, data: str, run_dir: str) -> dict:
 
 def train_estimators(plans: list, data, out, jobs: int) -> dict:
     """``{name: held-out metrics}`` of the AU estimators ``[(name, config)]`` trained into ``out/name``: one at a
-    time, or at once in spawned single-thread processes with ``jobs`` > 1 (the same results)."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from aucgan.training.aunet_loop import train_aunet
+    time, or at once in spawned processes with ``jobs`` > 1 (the same results)."""
     from aucgan.training.config import replace_path, to_dict
+    from aucgan.training.parallel import job_threads, run_spawned
 
-    if jobs <= 1:
-        return {name: train_aunet(cfg, data, out / name) for name, cfg in plans}
-    with ProcessPoolExecutor(max_workers=min(jobs, len(plans)), mp_context=get_context("spawn")) as pool:
-        futures = {name: pool.submit(_train_estimator, to_dict(cfg if cfg.threads else replace_path(cfg, "threads", 1)),
-                                     str(data), str(out / name)) for name, cfg in plans}
-        return {name: f.result() for name, f in futures.items()}
+    apart = jobs > 1 and len(plans) > 1
+    argsets = [(to_dict(replace_path(cfg, "threads", job_threads(jobs)) if apart and cfg.threads == 0 else cfg),
+                str(data), str(out / name)) for name, cfg in plans]
+    return dict(zip([name for name, _ in plans], run_spawned(_train_estimator, argsets, jobs if apart else 1)))
 
 
 def run(args: argparse.Namespace) -> int:
