@@ -200,9 +200,35 @@ def test_from_run_reads_the_run(tmp_path):
     run = write_untrained_run(tmp_path / "run", [*TINY_G, "generator.extra_attrs=[age]"])
     editor = Editor.from_run(run)
     assert editor.size == 32 and editor.au_names == tuple(AU_NAMES) and editor.step == 0
-    assert editor.extra_attrs == ("age",) and editor.config.name == "improved"
+    assert editor.extra_attrs == ("age",) and editor.config.name == "improved-v1"
     assert editor.codec.maps == tuple(editor.config.data.maps) and not editor.G.training
     out = editor.edit(_maps(size=32), _au(2), attrs={"age": 50})
     assert out["albedo"].shape == (3, 32, 32)
     with pytest.raises(AucganError, match="no config.json"):
         Editor.from_run(tmp_path)
+
+
+def test_source_attributes_drive_attribute_residuals():
+    """A model that edits attributes relatively (``generator.expression_residuals``): the same AUs with the source's
+    emotion given as another one change the maps, through decode too; without source attributes nothing does."""
+    from aucgan.training.build import residual_indices
+
+    attrs = ("emotion", "valence")
+    G = _generator(attrs, conditioning=["adain", "spade_au"], head="au_residual", au_mode="relative",
+                   residual_extra=residual_indices(attrs))
+    with torch.no_grad():                                  # the attribute head starts at zero; as if trained
+        for p in G.attr_head.parameters():
+            p.normal_(0, 0.1)
+    editor = Editor(G, CODEC, AU_NAMES, S, attrs)
+    maps, au = _maps(3), _au(3)
+    happy = {"emotion": "happiness", "valence": 0.8}
+    kept = editor.edit(maps, au, source_au=au, attrs=happy)
+    roundtrip = CODEC.decode(CODEC.encode({k: v[None] for k, v in maps.items()}))
+    assert all(torch.allclose(kept[k], roundtrip[k][0], atol=1e-6) for k in kept)
+    flushed = editor.edit(maps, au, source_au=au, attrs=happy, source_attrs={"emotion": "neutral", "valence": 0.0})
+    assert not torch.allclose(flushed["albedo"], kept["albedo"], atol=1e-6)
+    enc = editor.encode(maps)
+    decoded = editor.to_maps(editor.decode(enc, au, au, happy, source_attrs={"emotion": "neutral", "valence": 0.0}))
+    assert torch.allclose(decoded[0]["albedo"], flushed["albedo"], atol=1e-6)
+    with pytest.raises(AucganError, match=r"unknown emotion 'bored'"):
+        editor.edit(maps, au, source_au=au, attrs=happy, source_attrs={"emotion": "bored"})

@@ -40,6 +40,10 @@ from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vecto
 Landmarks = torch.Tensor | np.ndarray | None
 
 
+#: The expression attributes of a face with no labels (see :attr:`Editor.default_attrs`).
+NEUTRAL_EXPRESSION: dict[str, object] = {"emotion": "neutral", "valence": 0.0}
+
+
 @dataclass(frozen=True)
 class Encoding:
     """A source encoded once for many edits: its network tensor ``x`` (1, C, S, S), the generator's encoding
@@ -79,6 +83,11 @@ class Editor:
         self.config = config
         self.layout = layout
         self._fp_cache: dict[bytes, torch.Tensor] = {}
+        #: A generator that edits expression attributes relatively (``generator.expression_residuals``) reads a
+        #: source without labels (a photo, uploaded maps) as neutral, unless the edit says otherwise.
+        self.default_attrs: dict[str, object] = (
+            {k: v for k, v in NEUTRAL_EXPRESSION.items() if k in self.extra_attrs}
+            if getattr(G, "residual_extra", ()) else {})
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Editor:
@@ -124,7 +133,7 @@ class Editor:
                 raise AucganError(f"{where}: the generator takes {self.G.extra_dim} extra condition values but the "
                                   "editor was made without its extra_attrs")
             return None
-        values = dict(attrs or {})
+        values = {**self.default_attrs, **{k: v for k, v in dict(attrs or {}).items() if v is not None}}
         values.setdefault("landmarks", self.default_landmarks if landmarks is None else landmarks)
         missing = [a for a in self.extra_attrs if a != "landmarks" and values.get(a) is None]
         if missing:
@@ -133,6 +142,20 @@ class Editor:
                                         f"{missing[0]}=VALUE; a data set sample brings its own)")
         vec = extra_vector(self.extra_attrs, values, where=where)
         return vec.to(self.device)[None].expand(n, -1)
+
+    def source_attrs(self, own: Mapping[str, object] | None) -> dict[str, object] | None:
+        """The attributes a source is read with: its ``own`` (a data set sample's labels) over
+        :attr:`default_attrs`; None when there are neither (the source then takes the edit's attributes)."""
+        values = {**self.default_attrs, **dict(own or {})}
+        return values or None
+
+    def source_extra(self, attrs: Mapping[str, object] | None, source_attrs: Mapping[str, object] | None,
+                     landmarks: Landmarks = None, n: int = 1, where: str = "edit") -> torch.Tensor | None:
+        """The source's extra condition (n, D): ``source_attrs`` over the edit's ``attrs``; None when no source
+        attributes are given (the source then has the edit's attributes, so nothing changes by them)."""
+        if not source_attrs:
+            return None
+        return self.extra({**dict(attrs or {}), **dict(source_attrs)}, landmarks, n, where=f"{where} (source)")
 
     def target_vector(self, source_au: Sequence[float] | np.ndarray | None, changes: dict[str, float]) -> np.ndarray:
         """Source intensities with the named AUs set to new values (absolute targets, as GANimation)."""
@@ -155,17 +178,22 @@ class Editor:
 
     # -------------------------------------------------------------------------------------- network
     def forward(self, x: torch.Tensor, au: torch.Tensor, footprints: torch.Tensor | None,
-                source_au: torch.Tensor | None, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """The generator's outputs for network tensors (AUs in unit scale), as they are (device, autograd)."""
-        return self.G(x, au, footprints, source_au=source_au, **({} if extra is None else {"extra": extra}))
+                source_au: torch.Tensor | None, extra: torch.Tensor | None = None,
+                source_extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The generator's outputs for network tensors (AUs in unit scale), as they are (device, autograd).
+        ``source_extra``: the source's own extra conditions when they differ from the edit's ``extra``."""
+        kw = {} if extra is None else {"extra": extra}
+        if source_extra is not None:
+            kw["source_extra"] = source_extra
+        return self.G(x, au, footprints, source_au=source_au, **kw)
 
     @torch.no_grad()
     def generate(self, x: torch.Tensor, au: torch.Tensor, footprints: torch.Tensor | None,
                  source_au: torch.Tensor | None, extra: torch.Tensor | None = None, batch_size: int | None = None,
-                 keys: Sequence[str] = ("out",)) -> dict[str, torch.Tensor]:
+                 keys: Sequence[str] = ("out",), source_extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """:meth:`forward` over ``au`` (B, K unit scale) in batches of ``batch_size`` (all at once when None), on
-        the device in eval mode; ``x``, ``footprints``, ``source_au`` and ``extra`` have B rows or 1 (shared).
-        Returns the outputs named in ``keys`` that the generator writes, as float CPU tensors."""
+        the device in eval mode; ``x``, ``footprints``, ``source_au``, ``extra`` and ``source_extra`` have B rows
+        or 1 (shared). Returns the outputs named in ``keys`` that the generator writes, as float CPU tensors."""
         n = au.shape[0]
         step = max(1, batch_size or n)
         parts: dict[str, list[torch.Tensor]] = {}
@@ -175,7 +203,8 @@ class Editor:
                 out = self.forward(_rows(x, sl, n).to(self.device), au[sl].to(self.device),
                                    None if footprints is None else _rows(footprints, sl, n).to(self.device),
                                    None if source_au is None else _rows(source_au, sl, n).to(self.device),
-                                   None if extra is None else _rows(extra, sl, n).to(self.device))
+                                   None if extra is None else _rows(extra, sl, n).to(self.device),
+                                   None if source_extra is None else _rows(source_extra, sl, n).to(self.device))
                 for k in keys:
                     if k in out:
                         parts.setdefault(k, []).append(out[k].float().cpu())
@@ -194,20 +223,25 @@ class Editor:
     @torch.inference_mode()
     def edit(self, maps: Mapping[str, torch.Tensor], target_au: Sequence[float] | np.ndarray,
              landmarks: Landmarks = None, source_au: Sequence[float] | np.ndarray | None = None,
-             attrs: Mapping[str, object] | None = None) -> dict[str, torch.Tensor]:
+             attrs: Mapping[str, object] | None = None,
+             source_attrs: Mapping[str, object] | None = None) -> dict[str, torch.Tensor]:
         """Edited maps (each CxSxS) for one map set and a target AU vector (0..5, in the model's AU order);
         ``source_au`` are the source's intensities (default neutral), which relative-mode models need;
-        ``attrs`` the extra conditions of models that take them (``age``, ``emotion``, ...)."""
+        ``attrs`` the extra conditions of models that take them (``age``, ``emotion``, ...) and
+        ``source_attrs`` the source's own where they differ (an emotion edit of a model that edits attributes
+        relatively, ``generator.expression_residuals``; default: the source has the edit's attributes)."""
         src = None if source_au is None else np.asarray(source_au, np.float32)[None]
         return self.edit_batch(self.prepare(maps), np.asarray(target_au, np.float32)[None], landmarks, src,
-                               attrs=attrs)[0]
+                               attrs=attrs, source_attrs=source_attrs)[0]
 
     @torch.inference_mode()
     def edit_batch(self, x: torch.Tensor, target_au: np.ndarray | torch.Tensor, landmarks: Landmarks = None,
                    source_au: np.ndarray | torch.Tensor | None = None,
-                   attrs: Mapping[str, object] | None = None) -> list[dict[str, torch.Tensor]]:
+                   attrs: Mapping[str, object] | None = None,
+                   source_attrs: Mapping[str, object] | None = None) -> list[dict[str, torch.Tensor]]:
         """Edit a prepared batch ``x`` (B, C, S, S) towards ``target_au`` (B, K) intensities 0..5 from
-        ``source_au`` (1 or B rows, 0..5; default neutral), with extra conditions ``attrs`` (all rows)."""
+        ``source_au`` (1 or B rows, 0..5; default neutral), with extra conditions ``attrs`` (all rows) from the
+        source's ``source_attrs`` (see :meth:`edit`)."""
         target = self._unit(target_au)
         n = target.shape[0]
         if x.shape[0] not in (1, n):
@@ -216,9 +250,10 @@ class Editor:
                   self._unit(torch.as_tensor(source_au, dtype=torch.float32).reshape(-1, target.shape[1]))
                   .expand(n, -1))
         extra = self.extra(attrs, landmarks, n)
+        source_extra = self.source_extra(attrs, source_attrs, landmarks, n)
         with self._eval():
             out = self.forward(x.expand(n, -1, -1, -1), target, self.footprints(landmarks).expand(n, -1, -1, -1),
-                               source, extra)
+                               source, extra, source_extra)
         return self.to_maps(out)
 
     @torch.inference_mode()
@@ -234,7 +269,7 @@ class Editor:
     @torch.inference_mode()
     def decode(self, enc: Encoding, target_au: Sequence[float] | np.ndarray,
                source_au: Sequence[float] | np.ndarray | None = None, attrs: Mapping[str, object] | None = None,
-               where: str = "edit") -> dict[str, torch.Tensor]:
+               where: str = "edit", source_attrs: Mapping[str, object] | None = None) -> dict[str, torch.Tensor]:
         """The generator's outputs (network scale, (1, C, S, S) on the device) for an encoded source and one
         target AU vector (0..5); the same as :meth:`edit` of that source (:meth:`to_maps` gives its maps).
         ``where`` names the source in errors about its attributes."""
@@ -242,8 +277,10 @@ class Editor:
         source = (torch.zeros_like(target) if source_au is None else
                   self._unit(np.asarray(source_au, np.float32)).reshape(1, -1))
         extra = self.extra(attrs, enc.landmarks, 1, where=where)
+        source_extra = self.source_extra(attrs, source_attrs, enc.landmarks, 1, where=where)
+        kw = {} if source_extra is None else {"source_extra": source_extra}
         with self._eval():
-            return self.G.edit(enc.code, target, enc.footprints, extra, source_au=source)
+            return self.G.edit(enc.code, target, enc.footprints, extra, source_au=source, **kw)
 
     def sweep(self, maps: Mapping[str, torch.Tensor], source_au: np.ndarray | None, au: str,
               values: Sequence[float] = (0, 1, 2, 3, 4, 5), landmarks: Landmarks = None,

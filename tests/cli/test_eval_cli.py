@@ -7,6 +7,7 @@ import math
 from html.parser import HTMLParser
 
 import pytest
+import torch
 
 from aucgan.cli import main
 from aucgan.training.config import load_config
@@ -71,8 +72,9 @@ def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet
 
 
 def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tiny_bench, tiny_aunet, tmp_path, capsys):
-    """The no-edit reference: with its per-AU residual head zeroed, the improved generator returns its input, so
-    every distance to the real maps equals its real-vs-real floor and every error the unedited source's."""
+    """The no-edit reference: with its per-AU and per-attribute residual heads zeroed, the improved generator
+    returns its input, so every distance to the real maps equals its real-vs-real floor and every error the unedited
+    source's."""
     import torch
 
     from aucgan.runs import CKPT_DIR, CONFIG_FILE, load_generator
@@ -81,8 +83,9 @@ def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tin
     G, cfg, step = load_generator(runs[1])
     assert cfg.generator.head == "au_residual"
     with torch.no_grad():
-        G.head.weight.zero_()
-        G.head.bias.zero_()
+        for head in (G.head, G.attr_head):
+            head.weight.zero_()
+            head.bias.zero_()
     still = tmp_path / "still"
     still.mkdir()
     (still / CONFIG_FILE).write_text((runs[1] / CONFIG_FILE).read_text())
@@ -135,6 +138,33 @@ def test_compare_writes_a_report_over_the_runs(runs, tiny_bench, tiny_aunet, tmp
     assert main(["compare", str(runs[0]), "--out", str(out)]) == 2        # refuses to overwrite
 
 
+def test_learning_curve_scores_every_checkpoint_and_the_report_plots_it(tiny_bench, tmp_path, capsys):
+    """`eval --checkpoint all` scores each checkpoint in step order with the images seen; `compare` then draws the
+    learning curves, and the add/remove picture against the ground truth of the synthetic benchmark."""
+    run = tmp_path / "curve"
+    cfg = load_config("improved", [*TINY, "steps=4", "keep_ckpts=0", "loss.w_au=0", "loss.w_d_au=0",
+                                   "loss.w_adv=0"])
+    training_loop(cfg, tiny_bench, run, progress=False)
+    code = main(["eval", str(run), "--checkpoint", "all", "--metrics", "paired_fidelity", *FAST])
+    assert code == 0, capsys.readouterr().err
+    lines = [json.loads(x) for x in (run / "metric-paired_fidelity.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4] and [x["images"] for x in lines] == [8, 16]
+    assert all(-50 < x["results"]["summary"]["explained/displacement/add"] < 1 for x in lines)
+    assert main(["eval", str(run), "--checkpoint", "2", "--metrics", "paired_fidelity", *FAST]) == 0
+    assert json.loads((run / "metric-paired_fidelity.jsonl").read_text().splitlines()[-1])["step"] == 2
+    assert main(["eval", str(run), "--checkpoint", "3", *FAST]) == 2
+    assert "no checkpoint at step 3" in capsys.readouterr().err
+    assert main(["eval", str(run), "--checkpoint", "best", *FAST]) == 2
+    out = tmp_path / "report"
+    assert main(["compare", str(run), "--out", str(out), "--sweep-faces", "0"]) == 0
+    page = _Images()
+    page.feed((out / "index.html").read_text())
+    names = [s.split("/")[-1] for s in page.src]
+    assert "learning-curves.png" in names and "truth-edits.png" in names
+    assert all((out / s).is_file() for s in page.src)
+    assert "doing nothing" in (out / "summary.md").read_text()
+
+
 def test_ablate_plans_variants_and_validates_keys(tiny_bench, capsys):
     from aucgan.cli.ablate import split_values
 
@@ -180,3 +210,24 @@ def test_ablate_trains_evaluates_and_reports(tiny_bench, tiny_aunet, tmp_path, c
                  "--data", str(tiny_bench), "--aunet", str(tiny_aunet), "--out", str(out), "--no-progress",
                  *FAST, *sum((["--set", s] for s in TINY), [])]) == 0
     assert "trained already" in capsys.readouterr().out
+
+
+def test_ablate_jobs_trains_variants_in_parallel_processes_with_the_same_result(tiny_bench, tiny_aunet, tmp_path,
+                                                                               capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "parallel"
+    sets = [*TINY, "threads=1", f"aunet.checkpoint={tiny_aunet}"]
+    code = main(["ablate", "--base", "improved", "--vary", "loss.w_detail=0,5", "--steps", "2", "--jobs", "2",
+                 "--data", str(tiny_bench), "--out", str(out), "--no-progress", *FAST,
+                 *sum((["--set", s] for s in sets), [])])
+    assert code == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.count("trained to step 2") == 2
+    for w in (0, 5):
+        cfg = load_config("improved", [*sets, "steps=2", f"loss.w_detail={w}"])
+        training_loop(cfg, tiny_bench, tmp_path / f"alone{w}", progress=False)
+        a = load_file(str(out / "runs" / f"w_detail={w}" / "checkpoints" / "step-000002" / "G_ema.safetensors"))
+        b = load_file(str(tmp_path / f"alone{w}" / "checkpoints" / "step-000002" / "G_ema.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert main(["ablate", "--base", "improved", "--vary", "loss.w_detail=0,5", "--steps", "2", "--jobs", "0",
+                 "--data", str(tiny_bench), "--out", str(out)]) == 2

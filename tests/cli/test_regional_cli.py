@@ -49,7 +49,7 @@ def test_regional_presets_train_and_generate(preset, tiny_bench, tiny_aunet, tmp
 
 def test_extra_conditions_train_generate_and_eval(tiny_bench, tiny_aunet, tmp_path, capsys):
     run = tmp_path / "extras"
-    assert _train("improved", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,age,landmarks]") == 0
+    assert _train("improved-v1", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,age,landmarks]") == 0
     assert json.loads((run / "config.json").read_text())["generator"]["extra_attrs"] == ["emotion", "age", "landmarks"]
     src = _source(tiny_bench)
     code = main(["generate", "--checkpoint", str(run), "--data", str(tiny_bench), "--source", src, "--au", "AU12=4",
@@ -74,7 +74,7 @@ def test_editor_extra_conditions_change_the_edit(tiny_bench, tiny_aunet, tmp_pat
     from aucgan.training.extras import MissingAttributeError
 
     run = tmp_path / "extras"
-    assert _train("improved", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,valence]") == 0
+    assert _train("improved-v1", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,valence]") == 0
     editor = Editor.from_run(run)
     item = open_dataset(tiny_bench, size=(32, 32), au_names=editor.au_names)[0]
     target = editor.target_vector(item["au"].numpy(), {"AU12": 4})

@@ -123,5 +123,8 @@ def test_demo_end_to_end_small(tmp_path):
     assert (out / "benchmark" / "preview.png").is_file() and (out / "edit" / "sweep_AU12.png").is_file()
     page = (out / "comparison" / "report" / "index.html").read_text()
     assert "preset=baseline" in page and "preset=improved" in page
+    assert "img/truth-edits.png" in page and (out / "comparison" / "report" / "img" / "truth-edits.png").is_file()
+    assert set(summary["paired_truth"]) == {"baseline", "improved"}
+    assert all("explained/displacement/add" in v for v in summary["paired_truth"].values())
     for name in ("baseline", "improved"):
         assert (out / "comparison" / "runs" / f"preset={name}" / "metric-au_control.jsonl").is_file()

@@ -143,3 +143,39 @@ def test_terms_need_the_capability_they_read(nets):
     x = b.x[:1]
     assert not torch.allclose(reader.read_aus(x), reader.read_aus(x))
     assert torch.equal(GANObjective(G, D, aunet, BASE).read_aus(x), aunet(x))
+
+
+def test_supervised_objective_needs_no_discriminator_and_edits_pass_source_attributes(nets):
+    """With no term reading D the objective says so (the loop then skips the D phase). Every G call gives the
+    generator the source's attributes: the edit from the sample's own, the detail swap from its pair's."""
+    G, D, aunet, batch = nets
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args, **kw):
+            seen.append(("forward", kw.get("extra"), kw.get("source_extra")))
+            return self.inner(*args, **{k: v for k, v in kw.items() if k not in ("extra", "source_extra")})
+
+        def encode(self, x):
+            return self.inner.encode(x)
+
+        def decode(self, *args, **kw):
+            seen.append(("decode", kw.get("extra"), kw.get("source_extra")))
+            return self.inner.decode(*args, **{k: v for k, v in kw.items() if k not in ("extra", "source_extra")})
+
+    gen = torch.Generator().manual_seed(3)
+    b = replace(batch, extra=torch.rand(B, 2, generator=gen), target_extra=torch.rand(B, 2, generator=gen),
+                extra_pair=torch.rand(B, 2, generator=gen))
+    supervised = GANObjective(Recorder(G), D, None, replace(BASE, w_adv=0.0, w_detail=1.0, w_cycle=1.0))
+    assert not supervised.uses_discriminator
+    assert GANObjective(G, D, None, BASE).uses_discriminator
+    loss, stats = supervised.generator_phase(b)
+    assert "G/adv" not in stats and {"G/detail", "G/cycle"} <= set(stats) and torch.isfinite(loss)
+    (_, e1, s1), (_, e2, s2), (_, e3, s3) = seen
+    assert e1 is b.target_extra and s1 is b.extra                # the edit: target attributes from the source's
+    assert e2 is b.extra and s2 is b.target_extra                # the cycle back
+    assert e3 is b.extra and s3 is b.extra_pair                  # the detail swap: from the pair's attributes

@@ -127,6 +127,17 @@ class BlindG(ToyG):
         return {"out": x + 0.0 * au.sum()}
 
 
+class PartialG(ToyG):
+    """Goes ``share`` of the way from the source to the exact edit (a generator that under-edits)."""
+
+    def __init__(self, share: float) -> None:
+        super().__init__()
+        self.share = share
+
+    def forward(self, x, au, fp, source_au=None):
+        return {"out": x + self.share * (OracleG()(x, au, fp)["out"] - x)}
+
+
 class LeakyG(ToyG):
     """Writes AU changes everywhere (uniform over the map), not in the footprint."""
 
@@ -291,6 +302,62 @@ def test_paired_fidelity_oracle_scores_zero_and_source_copy_does_not():
     assert blind["l1_footprint/displacement"] > blind["l1/displacement"]   # the error is in the footprints
 
 
+def test_explained_cosine_amplitude_have_known_answers():
+    sets = ("add", "remove", "transfer")
+    oracle = compute_metric("paired_fidelity", make_ctx(OracleG()))
+    s = oracle["summary"]
+    assert all(oracle["num_pairs"][k] > 0 for k in sets)
+    for m in ("displacement", "albedo"):
+        for k in sets:
+            assert s[f"explained/{m}/{k}"] == pytest.approx(1.0, abs=1e-6)
+            assert s[f"cosine/{m}/{k}"] == pytest.approx(1.0, abs=1e-6)
+            assert s[f"amplitude/{m}/{k}"] == pytest.approx(1.0, abs=1e-6)
+    blind = compute_metric("paired_fidelity", make_ctx(BlindG()))["summary"]
+    half = compute_metric("paired_fidelity", make_ctx(PartialG(0.5)))["summary"]
+    over = compute_metric("paired_fidelity", make_ctx(PartialG(2.5)))["summary"]
+    for k in sets:
+        assert blind[f"explained/displacement/{k}"] == pytest.approx(0.0, abs=1e-9)
+        assert blind[f"cosine/displacement/{k}"] == 0.0 and blind[f"amplitude/displacement/{k}"] == 0.0
+        assert half[f"explained/displacement/{k}"] == pytest.approx(0.5, abs=1e-6)
+        assert half[f"cosine/displacement/{k}"] == pytest.approx(1.0, abs=1e-6)
+        assert half[f"amplitude/displacement/{k}"] == pytest.approx(0.5, abs=1e-6)
+        # overshooting the true change by 2.5x is worse than not editing: explained < 0
+        assert over[f"explained/displacement/{k}"] == pytest.approx(-0.5, abs=1e-6)
+    # single-AU edits: per-AU figures for the AUs that were edited
+    per_au = oracle["sets"]["add"]["maps"]["displacement"]["per_au"]
+    assert per_au and all(v["explained"] == pytest.approx(1.0, abs=1e-6) for v in per_au.values())
+
+
+def test_single_au_edits_add_inactive_and_remove_active_aus():
+    from aucgan.metrics.paired import ADD_BELOW, REMOVE_FROM, single_au_edits
+
+    ctx = make_ctx(BlindG(), n=30)
+    idx = torch.arange(10)
+    edits = single_au_edits(ctx, idx, salt=3)
+    for name, (rows, ks, target) in edits.items():
+        src = ctx.data.au[idx][rows]
+        changed = (target != src)
+        assert torch.equal(changed.nonzero()[:, 1], ks) and int(changed.sum()) == rows.numel()
+        before = src[torch.arange(rows.numel()), ks] * 5
+        after = target[torch.arange(rows.numel()), ks] * 5
+        if name == "add":
+            assert bool((before < ADD_BELOW).all()) and bool((after >= 2.0).all() & (after <= 5.0).all())
+        else:
+            assert bool((before >= REMOVE_FROM).all()) and bool((after == 0).all())
+    again = single_au_edits(ctx, idx, salt=3)
+    assert all(torch.equal(edits[k][2], again[k][2]) for k in edits)
+
+
+def test_au_control_on_changed_and_active_aus_beside_no_edit_and_truth():
+    good = compute_metric("au_control", make_ctx(OracleG()))["summary"]
+    assert good["mae_changed"] == pytest.approx(0.0, abs=1e-4) and good["n_changed"] > 0
+    assert good["truth_mae_changed"] == pytest.approx(0.0, abs=1e-4)   # the toy judge reads the truth exactly
+    blind = compute_metric("au_control", make_ctx(BlindG()))["summary"]
+    assert blind["mae_changed"] == pytest.approx(blind["noedit_mae_changed"], abs=1e-6)
+    # over the changed AUs alone the blind generator's error is far larger than the all-AU mean shows
+    assert blind["mae_changed"] > 1.5 * blind["mae"]
+
+
 def test_identity_change_outside_footprints():
     good = compute_metric("identity", make_ctx(OracleG()))["summary"]
     assert good["l1_outside/displacement"] == pytest.approx(0.0, abs=1e-7)
@@ -325,8 +392,13 @@ def test_disc_awareness_auc_half_for_blind_and_one_for_au_aware_discriminator():
     assert blind["summary"]["auc"] == pytest.approx(0.5)
     assert blind["summary"]["paired_win"] == pytest.approx(0.5)
     assert "no AU regression head" in blind["aux"]
+    assert blind["summary"]["auc_far"] == pytest.approx(0.5)
+    assert set(blind["strata"]) == {"near", "mid", "far"}
+    edges = [blind["strata"][k]["distance"] for k in ("near", "mid", "far")]
+    assert edges[0][1] == edges[1][0] and edges[1][1] == edges[2][0] and edges[0][1] <= edges[1][1]
     aware = compute_metric("disc_awareness", make_ctx(OracleG(), D=AUAwareD()))["summary"]
     assert aware["auc"] > 0.99 and aware["paired_win"] == 1.0
+    assert aware["auc_far"] > 0.99 and aware["auc_near"] <= aware["auc_far"]
     assert aware["aux_mae"] == pytest.approx(0.0, abs=1e-4)
 
 

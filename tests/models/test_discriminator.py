@@ -8,8 +8,8 @@ from aucgan.nn.registry import UnknownNameError
 
 K, B, S, C = 5, 3, 32, 4
 NAMES = DISCRIMINATORS.names()
-CONDITIONED = ["concat", "projection", "projection_aux"]
-AUX = ["aux_regressor", "projection_aux"]
+CONDITIONED = ["concat", "projection", "projection_aux", "cond_mlp", "cond_mlp_aux", "aux_match"]
+AUX = ["aux_regressor", "projection_aux", "cond_mlp_aux", "aux_match"]
 
 
 def make(name, spectral_norm=False, **kw):
@@ -24,7 +24,8 @@ def batch(seed=0):
 
 
 def test_registry_names():
-    assert set(NAMES) == {"concat", "projection", "aux_regressor", "projection_aux"}
+    assert set(NAMES) == {"concat", "projection", "aux_regressor", "projection_aux", "cond_mlp", "cond_mlp_aux",
+                          "aux_match"}
     with pytest.raises(UnknownNameError, match="valid discriminator names: concat, projection, aux_"):
         make("stylegan")
 
@@ -82,6 +83,49 @@ def test_projection_known_answer():
     assert torch.allclose(out.score, (D.embed(au) * out.features).sum(dim=1), atol=1e-5)
     assert D.embed.bias is None
     assert torch.allclose(D(x, 2 * au).score, 2 * out.score, atol=1e-5)   # linear in the intensities
+
+
+def test_cond_mlp_has_no_unconditional_shortcut():
+    D = make("cond_mlp")
+    assert D.psi is None and D.embed is None
+    x, au = batch()
+    with torch.no_grad():                     # a zero condition embedding zeroes every score: nothing bypasses c
+        D.cmap[-1].weight.zero_()
+        D.cmap[-1].bias.zero_()
+    assert torch.equal(D(x, au).score, torch.zeros(B))
+
+
+@pytest.mark.parametrize("name", ["projection", "cond_mlp"])
+def test_mismatched_real_pairs_are_what_teach_a_discriminator_the_pairing(name):
+    """Maps whose content encodes their AUs. Trained against fakes only (noise maps under their AUs), D learns
+    real vs fake but not whether the AUs fit the maps (held-out AUC of matched vs mismatched real pairs near
+    0.5); with real maps under other samples' AUs as negatives (matching-aware D) it learns the pairing."""
+    from aucgan.losses.objective import fake_term
+    from aucgan.metrics.discriminator import roc_auc
+
+    def train(mismatch: bool) -> float:
+        gen = torch.Generator().manual_seed(0)
+        basis = torch.randn(K, C, S, S, generator=gen)
+
+        def maps(au):
+            return torch.einsum("bk,kchw->bchw", au, basis) * 0.3
+
+        D = make(name)
+        opt = torch.optim.Adam(D.parameters(), lr=2e-3)
+        for _ in range(300):
+            au, other = torch.rand(16, K, generator=gen), torch.rand(16, K, generator=gen)
+            x = maps(au)
+            negative = D(x, other) if mismatch else D(torch.randn(x.shape, generator=gen) * 0.5, au)
+            loss = torch.relu(1.0 - D(x, au).score).mean() + fake_term("hinge", negative.score)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        au, other = torch.rand(64, K, generator=gen), torch.rand(64, K, generator=gen)
+        with torch.no_grad():
+            return roc_auc(D(maps(au), au).score.numpy(), D(maps(au), other).score.numpy())
+
+    assert train(mismatch=True) > 0.8
+    assert abs(train(mismatch=False) - 0.5) < 0.15
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])

@@ -261,3 +261,39 @@ def test_au_residual_gradients_reach_the_network():
 def test_unknown_au_mode():
     with pytest.raises(NetworkConfigError, match="absolute, relative"):
         make("adain", au_mode="delta")
+
+
+def test_attribute_residuals_follow_the_attribute_change_on_their_channels_inside_the_footprints():
+    """residual_extra: an attribute change (emotion one-hot, valence) edits the maps by its own residual maps, on
+    residual_extra_channels only (colour, not geometry), inside the union of the footprints; they start at zero;
+    with the attributes kept (or the source's not given) nothing changes."""
+    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative", extra_dim=3, residual_extra=[0, 2],
+             residual_extra_channels=[1, 2, 3])
+    x, au, fp, extra = batch(7, extra=3)
+    fp = (fp > 0.5).float()
+    union = fp.amax(dim=1, keepdim=True)
+    src = extra.clone()
+    src[:, 0] -= 0.5                                    # a residual attribute changed
+    with torch.no_grad():
+        assert torch.equal(G(x, au, fp, extra, source_au=au, source_extra=src)["out"], x)   # zero at the start
+        for p in G.attr_head.parameters():
+            p.normal_(0, 0.1)
+        assert torch.equal(G(x, au, fp, extra, source_au=au)["out"], x)                    # no source attributes
+        assert torch.equal(G(x, au, fp, extra, source_au=au, source_extra=extra)["out"], x)  # attributes kept
+        other = extra.clone()
+        other[:, 1] += 0.5                                  # not a residual attribute: no change on its own
+        assert torch.equal(G(x, au, fp, extra, source_au=au, source_extra=other)["out"], x)
+        out = G(x, au, fp, extra, source_au=au, source_extra=src)["out"]
+    change = (out - x).abs()
+    assert float(change[:, 1:].sum()) > 0 and float(change[:, :1].abs().max()) == 0.0       # colour channels only
+    assert float((change.sum(dim=1, keepdim=True) * (1 - union)).abs().max()) == 0.0
+    assert G.head.out_channels == C * K and G.attr_head.out_channels == 3 * 2
+
+
+def test_residual_extra_is_checked():
+    with pytest.raises(NetworkConfigError, match="au_residual"):
+        make("adain", extra_dim=2, residual_extra=[0])
+    with pytest.raises(NetworkConfigError, match="distinct indices"):
+        make("adain", head="au_residual", extra_dim=2, residual_extra=[0, 2])
+    with pytest.raises(NetworkConfigError, match="distinct output channels"):
+        make("adain", head="au_residual", extra_dim=2, residual_extra=[0], residual_extra_channels=[4])

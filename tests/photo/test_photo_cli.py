@@ -115,8 +115,13 @@ def test_prepare_a_photo_folder_then_train_on_it(astronaut, tiny_aunet, tmp_path
 
     sets = sum((["--set", s] for s in TINY), [])
     run = tmp_path / "run"
-    assert main(["train", "--config", "improved", "--data", str(out), "--aunet", str(tiny_aunet),
-                 "--run-dir", str(run), "--steps", "1", "--no-progress", *sets]) == 0
+    train = ["train", "--config", "improved", "--data", str(out), "--aunet", str(tiny_aunet), "--run-dir", str(run),
+             "--steps", "1", "--no-progress", *sets]
+    # improved conditions on emotion and valence, which photos do not carry: the error says how to train on AUs alone
+    assert main(train) == 2
+    assert "no 'emotion'" in (err := capsys.readouterr().err) and "generator.extra_attrs=[]" in err
+    assert not run.exists()                    # the refused start left nothing behind: the same --run-dir works
+    assert main([*train, "--set", "generator.extra_attrs=[]"]) == 0
     assert list((run / "checkpoints").iterdir())
 
 

@@ -19,6 +19,7 @@ from aucgan.training.config import (
     RegionalConfig,
     SeanConfig,
     TrainConfig,
+    complete_run_config,
     from_dict,
     load_config,
     preset_names,
@@ -175,7 +176,7 @@ def _registry_names():
     from aucgan.losses.au_consistency import AU_LOSSES
     from aucgan.losses.objective import AU_SOURCES
     from aucgan.models.aunet import ARCHS
-    from aucgan.models.discriminator import DISCRIMINATORS
+    from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
     from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS
     from aucgan.models.regional import LOCAL_REGIONS
     from aucgan.nn.conditioning import CONDITIONING
@@ -192,7 +193,7 @@ def _registry_names():
         (C.Variant, ["map", *C.VARIANT_CONFIGS]), (C.DiscriminatorKind, DISCRIMINATORS.names()),
         (C.AUNetArch, ARCHS), (C.AUNetInput, AUNET_INPUTS), (C.Lighting, ["random", *LIGHTING_PRESETS]),
         (C.AdversarialKind, ADVERSARIAL_LOSSES), (C.AULossKind, AU_LOSSES), (C.AUSource, AU_SOURCES),
-        (C.AdamImpl, ADAM_IMPLS),
+        (C.AdamImpl, ADAM_IMPLS), (C.DiscriminatorTrunk, TRUNKS),
     ]
 
 
@@ -269,31 +270,58 @@ def test_every_preset_round_trips_through_a_dict(name):
     assert to_dict(from_dict(schema, d)) == d
 
 
+#: Presets changed on purpose since the snapshot. The previous ``improved`` lives on as ``improved-v1`` (the base of
+#: cascade, sean and decomposed); ``improved`` itself was changed by the paired-truth study (docs/findings.md).
+RENAMED = {"improved-v1": "improved"}
+CHANGED = {"improved": {
+    "generator.extra_attrs": ["emotion", "valence"], "generator.expression_residuals": True,
+    "discriminator.kind": "aux_match", "discriminator.trunk": "deep", "loss.w_adv": 0.1, "loss.w_au": 0.0,
+    "loss.au_source": "aunet", "loss.w_d_mismatch": 1.0, "loss.mismatch_quantile": 0.5}}
+
+
+def _set(d: dict, key: str, value) -> None:
+    *head, last = key.split(".")
+    node = d
+    for k in head:
+        node = node[k]
+    node[last] = value
+
+
 def _before(name):
     """The config ``name`` resolved to before the variant rework, in that version's (flat) layout."""
-    entry = BEFORE["presets"][name]
+    entry = BEFORE["presets"][RENAMED.get(name, name)]
     d = copy.deepcopy(BEFORE["defaults"][entry["schema"]])
     for key, value in entry["changed"].items():
-        *head, last = key.split(".")
-        node = d
-        for k in head:
-            node = node[k]
-        node[last] = value
+        _set(d, key, value)
+    d["name"] = name
     return d, AUNetTrainConfig if entry["schema"] == "aunet" else TrainConfig
 
 
 def test_fixture_lists_every_preset():
-    assert sorted(BEFORE["presets"]) == MAP_PRESETS
+    assert sorted({RENAMED.get(n, n) for n in MAP_PRESETS}) == sorted(BEFORE["presets"])
 
 
-@pytest.mark.parametrize("name", MAP_PRESETS)
+@pytest.mark.parametrize("name", sorted(CHANGED))
+def test_changed_presets_differ_from_the_snapshot_exactly_as_intended(name):
+    old, schema = _before(name)
+    expected = complete_run_config(old, schema)
+    for key, value in CHANGED[name].items():
+        _set(expected, key, value)
+    assert to_dict(load_config(name, schema=schema)) == expected
+
+
+@pytest.mark.parametrize("name", [n for n in MAP_PRESETS if n not in CHANGED])
 def test_trimmed_presets_resolve_to_the_same_values_as_before(name):
     """Presets now restate only their differences from the defaults; what they resolve to must not move.
     The old resolved dicts are in the old layout, so this also checks the migration of legacy run configs."""
     old, schema = _before(name)
     assert load_config(name, schema=schema) == from_dict(schema, upgrade_run_config(old), f"old {name}")
-    # the upgraded old config.json is exactly what the run writes now (so --resume compares equal)
-    assert upgrade_run_config(old) == to_dict(load_config(name, schema=schema))
+    # the completed old config.json is exactly what the run writes now (so --resume compares equal): the
+    # upgraded layout plus the fields added since, at their defaults
+    assert complete_run_config(old, schema) == to_dict(load_config(name, schema=schema))
+    upgraded = upgrade_run_config(old)
+    assert all(upgraded[k] == v for k, v in to_dict(load_config(name, schema=schema)).items()
+               if k in upgraded and not isinstance(v, dict))
 
 
 def test_legacy_run_config_is_migrated():
@@ -308,8 +336,8 @@ def test_legacy_run_config_is_migrated():
     dec = from_dict(TrainConfig, upgrade_run_config({"generator": {"decomposed": True, "albedo_aus": ["AU25"],
                                                                    "local_regions": [], "region_styles": False}}))
     assert dec.generator.decomposed == DecomposedConfig(albedo_aus=("AU25",))
-    plain = upgrade_run_config(_before("improved")[0])
-    assert plain["generator"]["variant"] == "map" and from_dict(TrainConfig, plain) == load_config("improved")
+    plain = upgrade_run_config(_before("improved-v1")[0])
+    assert plain["generator"]["variant"] == "map" and from_dict(TrainConfig, plain) == load_config("improved-v1")
     current = to_dict(load_config("sean"))
     assert upgrade_run_config(current) == current                  # today's layout passes through
     with pytest.raises(ConfigError, match="regional and sean together"):
@@ -348,3 +376,10 @@ def test_round_trip_through_dict_and_replace():
     with pytest.raises(ConfigError, match="'regional' is not a section"):
         replace_path(cfg, "generator.regional.cascade_steps", 2)
     assert replace_path(cfg, "generator.variant", "regional").generator.regional == RegionalConfig()
+
+
+def test_expression_residuals_need_the_au_residual_head():
+    cfg = load_config("improved", ["generator.extra_attrs=[emotion,age]"])
+    assert cfg.generator.expression_residuals and cfg.generator.extra_attrs == ("emotion", "age")
+    with pytest.raises(ConfigError, match="set generator.head=au_residual"):
+        load_config("relative", ["generator.extra_attrs=[emotion]", "generator.expression_residuals=true"])

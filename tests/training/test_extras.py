@@ -56,6 +56,25 @@ def test_train_data_carries_extras_and_target_expression(tiny_bench):
     assert torch.equal(b.target_extra[:, sl["age"]], b.extra[:, sl["age"]])
     assert torch.equal(b.target_extra[:, sl["emotion"]].sum(dim=1), torch.ones(6))
     assert _data(tiny_bench, ()).random_batch(2, torch.Generator()).extra is None
+    # the identity pair's own attributes, for edits that start from the pair (detail consistency)
+    ids = data.identity
+    assert torch.equal(b.extra_pair, data.extra[[int(torch.nonzero((data.x == xp).all(dim=(1, 2, 3)))[0])
+                                                 for xp in b.x_pair]])
+    assert all(int(ids[i]) == int(ids[j]) for i, j in zip(b.index.tolist(), [
+        int(torch.nonzero((data.x == xp).all(dim=(1, 2, 3)))[0]) for xp in b.x_pair]))
+
+
+def test_mismatched_aus_beyond_a_distance_quantile(tiny_bench):
+    """Matching-aware negatives (Dual-NDA): with a minimum distance, mismatched AU vectors are at least that far
+    from the sample's own where any candidate is; the threshold is a seeded quantile of random pairs."""
+    data = _data(tiny_bench, ())
+    q = data.distance_quantile(0.5)
+    assert q == data.distance_quantile(0.5) and 0 < q < data.distance_quantile(0.9)
+    b = data.random_batch(64, torch.Generator().manual_seed(1), mismatch_distance=q)
+    dist = (b.mismatch - b.au).abs().sum(dim=1)
+    assert float((dist >= q).float().mean()) > 0.95
+    plain = data.random_batch(64, torch.Generator().manual_seed(1))
+    assert float(((plain.mismatch - plain.au).abs().sum(dim=1) >= q).float().mean()) < 0.8
 
 
 class _NoAttrs(torch.utils.data.Dataset):
@@ -122,7 +141,7 @@ def test_regional_options_build_and_train_through_the_objective(variant, tiny_be
                         "discriminator.patch_size=16", "loss.au_source=disc"],
             "sean": ["generator.variant=sean", "generator.sean.style_dim=8", "loss.au_source=disc",
                      "loss.w_detail=1"]}[variant]
-    cfg = load_config("improved", [*TINY, *sets])
+    cfg = load_config("improved-v1", [*TINY, *sets])
     data = _data(tiny_bench, ())
     obj = _objective(cfg, data)
     sd, sg = _both_phases(obj, data)

@@ -29,11 +29,13 @@ TERMS = {
     "baseline": ({"G/adv", "G/aunet_bce", "G/rec", "D/adv"}, {"G/dau_mse", "G/cycle", "G/detail", "D/gp"}),
     "ganimation": ({"G/adv", "G/dau_mse", "G/cycle", "G/att_mean", "G/att_tv", "D/gp", "D/au_mse"},
                    {"G/aunet_mse", "G/rec", "G/detail"}),
-    "improved": ({"G/adv", "G/aunet_mse", "G/dau_mse", "G/detail", "D/au_mse"}, {"G/rec", "G/cycle", "D/gp"}),
+    "improved": ({"G/adv", "G/detail", "D/au_mse", "D/mismatch"}, {"G/aunet_mse", "G/dau_mse", "G/rec", "G/cycle",
+                                                                 "D/gp"}),
+    "improved-v1": ({"G/adv", "G/aunet_mse", "G/dau_mse", "G/detail", "D/au_mse"}, {"G/rec", "G/cycle", "D/gp"}),
 }
 
 
-@pytest.mark.parametrize("preset", ["baseline", "ganimation", "improved"])
+@pytest.mark.parametrize("preset", ["baseline", "ganimation", "improved", "improved-v1"])
 def test_presets_train_and_write_a_run_dir(preset, tiny_bench, tiny_aunet, tmp_path):
     run = tmp_path / preset
     cfg = _cfg(preset, tiny_aunet, "steps=2")
@@ -100,7 +102,7 @@ def test_resume_with_more_steps_extends_the_run(tiny_bench, tiny_aunet, tmp_path
     with pytest.raises(AucganError, match=r"steps: 8 -> 6.*steps may grow but not shrink"):
         training_loop(_cfg("improved", tiny_aunet, "steps=6", "sample_every=100"), tiny_bench, run, progress=False,
                       resume=True)
-    with pytest.raises(AucganError, match=r"configured differently \(loss\.w_au: 10\.0 -> 3\.0\); keep"):
+    with pytest.raises(AucganError, match=r"configured differently \(loss\.w_au: 0\.0 -> 3\.0\); keep"):
         training_loop(_cfg("improved", tiny_aunet, "steps=10", "sample_every=100", "loss.w_au=3"), tiny_bench, run,
                       progress=False, resume=True)
     assert json.loads((run / "config.json").read_text())["steps"] == 8

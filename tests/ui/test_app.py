@@ -59,7 +59,7 @@ def test_load_run_swaps_compatible_runs_and_refuses_others(cb, ui_run, tmp_path)
     out = cb.load_run(str(tmp_path))
     assert out[0] is KEEP and "not a usable aucgan training run" in out[1]
     out = cb.load_run(str(ui_run))
-    assert "preset `improved`" in out[0] and cb.session.run_dir == Path(ui_run)
+    assert "preset `improved-v1`" in out[0] and cb.session.run_dir == Path(ui_run)
 
 
 def test_downloads(cb):

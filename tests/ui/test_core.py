@@ -115,3 +115,24 @@ def test_extra_conditions_change_the_output(tmp_path, tiny_bench):
     assert not torch.equal(a.maps["albedo"], b.maps["albedo"])
     with pytest.raises(UIError, match="unknown emotion"):
         s.update(src, list(src.au), extras={"emotion": "boredom"})
+
+
+def test_improved_edits_the_expression_relative_to_the_source(tmp_path, tiny_bench):
+    """improved's expression residuals: the page's emotion/valence act as a change from the source's own labels
+    (a data set sample) or from a neutral face (an upload without labels), in colour only."""
+    run = write_untrained_run(tmp_path / "imp", TINY_G, tiny_bench, preset="improved", perturb=True)
+    s = EditorSession.open(run)
+    assert s.extra_names == ("emotion", "valence")
+    src = s.sources.first_source()
+    assert {"emotion", "valence"} <= set(src.attrs)
+    assert s.editor.source_attrs({}) == {"emotion": "neutral", "valence": 0.0}   # an upload reads as neutral
+    assert s.editor.source_attrs({"valence": 0.5}) == {"emotion": "neutral", "valence": 0.5}
+    own = {"emotion": src.attrs["emotion"], "valence": src.attrs["valence"]}
+    same = s.update(src, list(src.au), extras=own)
+    for name, value in same.maps.items():
+        if name in src.maps:
+            assert torch.allclose(value, src.maps[name], atol=2e-3), name    # nothing asked, nothing changes
+    other = {"emotion": "anger" if src.attrs["emotion"] != 5 else "happiness", "valence": -0.8}
+    moved = s.update(src, list(src.au), extras=other)
+    assert not torch.allclose(moved.maps["albedo"], same.maps["albedo"], atol=1e-4)
+    assert torch.equal(moved.maps["displacement"], same.maps["displacement"])

@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-samples", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
     p.add_argument("--seed", type=int, help="seed of every variant (default: the preset's)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="variants trained at once, in separate processes (each with cores / jobs torch threads "
+                        "unless threads is set): on a CPU, 2 single-thread runs use 2 cores better than one "
+                        "2-thread run (docs/performance.md); results are the same as one at a time")
     p.add_argument("--dry-run", action="store_true", help="print the variants and exit")
     p.add_argument("--no-progress", action="store_true")
 
@@ -121,17 +125,43 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     return variants
 
 
+def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: bool) -> int:
+    """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
+    from aucgan.training.config import TrainConfig, from_dict
+    from aucgan.training.loop import training_loop
+
+    cfg = from_dict(TrainConfig, config, "ablation variant")
+    return training_loop(cfg, data, run_dir, resume=resume, progress=progress).step
+
+
+def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int,
+                   progress: bool) -> None:
+    """Train ``[(name, config, run_dir, resume)]``: one at a time in this process, or ``workers`` at once in
+    spawned processes with the cores shared out (``threads`` unless the config sets it)."""
+    from aucgan.training.config import replace_path, to_dict
+    from aucgan.training.parallel import job_threads, run_spawned
+
+    apart = workers > 1 and len(jobs) > 1
+    argsets = [(to_dict(replace_path(cfg, "threads", job_threads(workers)) if apart and cfg.threads == 0 else cfg),
+                str(data), str(run_dir), resume, progress and not apart) for _, cfg, run_dir, resume in jobs]
+    run_spawned(_train_variant, argsets, workers if apart else 1,
+                on_done=(lambda i, step: print(f"  {jobs[i][0]}: trained to step {step}", flush=True))
+                if apart else None)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from aucgan.errors import AucganError
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
     from aucgan.report.compare import build_comparison
     from aucgan.runs import checkpoint_steps, record_data
     from aucgan.training.config import load_config, replace_path, to_dict
-    from aucgan.training.loop import training_loop
 
+    if args.jobs < 1:
+        raise AucganError(f"--jobs must be at least 1, got {args.jobs}")
     variants = plan(args)
     if args.dry_run:
         for name, preset, overrides in variants:
@@ -142,16 +172,20 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "ablation.json", json.dumps(
         {"base": args.base, "steps": args.steps, "data": args.data, "judge": args.judge,
          "variants": {n: {"preset": p, "overrides": o} for n, p, o in variants}}, indent=1))
-    runs = []
+    runs, todo, configs = [], [], {}
     for i, (name, preset, overrides) in enumerate(variants, 1):
         cfg = replace_path(load_config(preset, overrides), "name", name)
+        configs[name] = cfg
         run_dir = out / "runs" / name
         steps = checkpoint_steps(run_dir)
         done = bool(steps) and steps[-1] == cfg.steps
-        state = "trained already" if done else f"training {cfg.steps} steps"
-        print(f"[{i}/{len(variants)}] {name}: {state}", flush=True)
+        print(f"[{i}/{len(variants)}] {name}: {'trained already' if done else f'training {cfg.steps} steps'}",
+              flush=True)
         if not done:
-            training_loop(cfg, args.data, run_dir, resume=bool(steps), progress=not args.no_progress)
+            todo.append((name, cfg, run_dir, bool(steps)))
+    train_variants(todo, args.data, args.jobs, progress=not args.no_progress)
+    for name, preset, overrides in variants:
+        cfg, run_dir = configs[name], out / "runs" / name
         record_data(run_dir, args.data)
         atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"preset": preset, "overrides": overrides,
                                                                          "config": to_dict(cfg)}, indent=1))

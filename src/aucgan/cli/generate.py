@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise AucganError(f"the source lacks map(s) {missing} that the model needs")
     target = editor.target_vector(src.au, changes)
     attrs = {**src.attrs, **(parse_attrs(args.attr) if args.attr else {})}
-    edited = editor.edit(src.maps, target, src.landmarks, src.au, attrs=attrs)
+    edited = editor.edit(src.maps, target, src.landmarks, src.au, attrs=attrs,
+                         source_attrs=editor.source_attrs(src.attrs))
     out.mkdir(parents=True, exist_ok=True)
     sweeps = {}
     for au in (args.sweep if args.sweep is not None else list(changes)):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 HELP = "train an AU-conditioned generator from a preset (YAML) and a data set"
 
@@ -124,11 +125,31 @@ def run(args: argparse.Namespace) -> int:
     if info.rank == 0:
         print(f"run directory: {run_dir}", flush=True)
     if info.rank == 0:
-        with Logger(run_dir / LOG_FILE):
-            result = training_loop(config, args.data, run_dir, resume=args.resume, progress=not args.no_progress)
+        try:
+            with Logger(run_dir / LOG_FILE):
+                result = training_loop(config, args.data, run_dir, resume=args.resume, progress=not args.no_progress)
+        except AucganError:
+            if not args.resume and info.world_size == 1:
+                _discard_unstarted(run_dir)
+            raise
     else:
         result = training_loop(config, args.data, run_dir, resume=args.resume, progress=False)
     if info.rank == 0:
         print(f"finished at step {result.step}; checkpoints in {run_dir / CKPT_DIR}")
     dist_utils.cleanup()
+    if info.world_size > 1:
+        dist_utils.exit_worker(0)
     return 0
+
+
+def _discard_unstarted(run_dir: Path) -> None:
+    """Remove a new run directory that a refused start left without a checkpoint (config, log), so that the
+    corrected command can use the same ``--run-dir``; a directory with any checkpoint is kept."""
+    import shutil
+
+    from aucgan.runs import CKPT_DIR
+
+    ckpts = run_dir / CKPT_DIR
+    if ckpts.is_dir() and any(ckpts.iterdir()):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)

@@ -26,6 +26,7 @@ class Batch:
     extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.training.extras)
     target_extra: torch.Tensor | None = None  # (B, D) those of the edit targets: the expression attributes
     #                                           (emotion, valence) follow the target, the rest the source
+    extra_pair: torch.Tensor | None = None    # (B, D) those of x_pair (the detail-consistency swap edits from it)
     mask: torch.Tensor | None = None          # (B, 1, H, W) 0..1 valid pixels of the sources (photo visibility);
     #                                           None: every pixel (the reconstruction losses weigh by it)
 

@@ -40,14 +40,28 @@ def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Ten
     return (fp * active).amax(dim=1, keepdim=True)
 
 
-def fake_term(kind: str, scores: torch.Tensor) -> torch.Tensor:
+def fake_term(kind: str, scores: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """The discriminator's "this is fake" term alone: used for real maps paired with mismatched AUs
-    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency."""
+    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency.
+    ``weight`` (B,) weighs each sample (vicinal weighting); the result is the weighted mean."""
     if kind == "hinge":
-        return torch.relu(1.0 + scores).mean()
-    if kind == "nsgan":
-        return nn.functional.softplus(scores).mean()
-    return scores.mean()
+        per = torch.relu(1.0 + scores)
+    elif kind == "nsgan":
+        per = nn.functional.softplus(scores)
+    else:
+        per = scores
+    if weight is None:
+        return per.mean()
+    return (per * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def vicinal_weight(au: torch.Tensor, other: torch.Tensor, sigma: float) -> torch.Tensor | None:
+    """CcGAN-style weights ``1 - exp(-(d / sigma)^2)`` of mismatched AU vectors by their unit-scale L1 distance
+    ``d`` from the sample's own (near-identical AUs are hardly negatives); None when ``sigma`` is 0."""
+    if sigma <= 0:
+        return None
+    d = (other - au).abs().sum(dim=1)
+    return 1.0 - torch.exp(-(d / sigma) ** 2)
 
 
 @dataclass
@@ -61,6 +75,14 @@ class GANObjective:
     disp_channels: slice | None = None
     renderer: Renderer | None = None    # shaded renders (w_shaded_rec), with the codec of the maps
     codec: MapCodec | None = None
+    cond_noise: float = 0.0             # std of Gaussian noise on the unit-scale AUs D is shown (EG3D)
+
+    def d_cond(self, au: torch.Tensor) -> torch.Tensor:
+        """The AUs shown to D in training: with ``cond_noise``, perturbed by Gaussian noise (global torch RNG,
+        seeded and checkpointed by the loop), so D learns a smooth AU -> realism map rather than exact values."""
+        if self.cond_noise <= 0:
+            return au
+        return au + self.cond_noise * torch.randn_like(au)
 
     def __post_init__(self) -> None:
         if self.cfg.au_source not in AU_SOURCES:
@@ -69,6 +91,14 @@ class GANObjective:
             raise ValueError("the AU-consistency loss reads the AU estimator but none was given")
         if self.cfg.w_shaded_rec > 0 and (self.renderer is None or self.codec is None):
             raise ValueError("loss.w_shaded_rec renders the maps: give the objective a renderer and the codec")
+
+    @property
+    def uses_discriminator(self) -> bool:
+        """Whether any generator term reads D (adversarial, aux-head AU or patch terms). When none does, the
+        discriminator phase is skipped: the run is the supervised objective alone (the paired-truth bound)."""
+        cfg = self.cfg
+        return (cfg.w_adv > 0 or (cfg.w_au > 0 and cfg.au_source in ("disc", "both"))
+                or (self.D.has_local_patches and (cfg.w_patch_adv > 0 or cfg.w_patch_au > 0)))
 
     def read_aus(self, maps: torch.Tensor) -> torch.Tensor:
         """AU logits of the frozen estimator; one that reads renders sees random lighting every call."""
@@ -87,18 +117,21 @@ class GANObjective:
     # ----------------------------------------------------------------------------------- generator
     def generator_phase(self, b: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
-        out = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)
+        out = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra, source_extra=b.extra)
         fake = out["out"]
-        d_fake = self.D(fake, b.target, b.target_extra)
-        loss, s = g_adv_loss(cfg.adversarial, d_fake.score)
-        loss = cfg.w_adv * loss
-        stats.update(s)
+        loss = fake.new_zeros(())
+        d_fake = None
+        if self.uses_discriminator:
+            d_fake = self.D(fake, self.d_cond(b.target), b.target_extra)
+            l_adv, s = g_adv_loss(cfg.adversarial, d_fake.score)
+            loss = loss + cfg.w_adv * l_adv
+            stats.update(s)
         if cfg.w_au > 0:
             if cfg.au_source in ("aunet", "both"):
                 l_au, s = au_loss(cfg.au_loss, self.read_aus(fake), b.target, pred_is_logits=True)
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/aunet_{k.split('/')[-1]}": v for k, v in s.items()})
-            if cfg.au_source in ("disc", "both") and d_fake.au_pred is not None:
+            if cfg.au_source in ("disc", "both") and d_fake is not None and d_fake.au_pred is not None:
                 l_au, s = au_loss(cfg.au_loss, d_fake.au_logits, b.target, pred_is_logits=True)
                 loss = loss + cfg.w_au * l_au
                 stats.update({f"G/dau_{k.split('/')[-1]}": v for k, v in s.items()})
@@ -116,12 +149,12 @@ class GANObjective:
             l_sh, s = self.shaded_reconstruction(rec, b.x)
             loss, _ = loss + cfg.w_shaded_rec * l_sh, stats.update(s)
         if cfg.w_cycle > 0:
-            back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra)["out"]
+            back = self.G(fake, b.au, b.fp, source_au=b.target, extra=b.extra, source_extra=b.target_extra)["out"]
             l_cyc, s = cycle_loss(back, b.x, b.mask)
             loss, _ = loss + cfg.w_cycle * l_cyc, stats.update(s)
         if cfg.w_detail > 0:
             swapped = self.G.decode(self.G.encode(b.x_pair), b.au, b.fp, source=b.x_pair,
-                                    source_au=b.au_pair, extra=b.extra)["out"]
+                                    source_au=b.au_pair, extra=b.extra, source_extra=b.extra_pair)["out"]
             l_det, s = detail_consistency_loss(swapped, b.x, b.mask)
             loss, _ = loss + cfg.w_detail * l_det, stats.update(s)
         if "attention" in out and (cfg.w_attention_mean > 0 or cfg.w_attention_tv > 0):
@@ -143,16 +176,17 @@ class GANObjective:
                             ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, stats = self.cfg, {}
         with torch.no_grad():
-            fake = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra)["out"]
+            fake = self.G(b.x, b.target, b.fp, source_au=b.au, extra=b.target_extra, source_extra=b.extra)["out"]
         lazy_r1 = cfg.r1_gamma > 0 and step % max(cfg.r1_every, 1) == 0
         real_in = b.x.detach().requires_grad_(lazy_r1)
-        d_real = self.D(real_in, b.au, b.extra)
-        d_fake = self.D(fake, b.target, b.target_extra)
+        d_real = self.D(real_in, self.d_cond(b.au), b.extra)
+        d_fake = self.D(fake, self.d_cond(b.target), b.target_extra)
         loss, s = d_adv_loss(cfg.adversarial, d_real.score, d_fake.score)
         loss = cfg.w_adv * loss
         stats.update(s)
-        if cfg.w_d_mismatch > 0:
-            l_mis = fake_term(cfg.adversarial, self.D(b.x, b.mismatch, b.extra).score)
+        if cfg.w_d_mismatch > 0 and step >= cfg.mismatch_warmup:
+            l_mis = fake_term(cfg.adversarial, self.D(b.x, self.d_cond(b.mismatch), b.extra).score,
+                              vicinal_weight(b.au, b.mismatch, cfg.mismatch_sigma))
             loss = loss + cfg.w_d_mismatch * l_mis
             stats["D/mismatch"] = float(l_mis.detach())
         if cfg.w_d_au > 0 and d_real.au_pred is not None:

@@ -161,6 +161,16 @@ def extras_of(ctx: EvalContext, index: torch.Tensor, repeat: int = 1) -> torch.T
     return extra[index].repeat_interleave(repeat, dim=0)
 
 
+def transfer_extras(ctx: EvalContext, index: torch.Tensor, others: torch.Tensor) -> torch.Tensor | None:
+    """Extra conditions (B, D) of edits of samples ``index`` towards the expressions of samples ``others``: the
+    source's identity attributes (age, gender, landmarks) with the other's expression attributes (emotion,
+    valence), as training pairs them and as the ground truth renders such an edit; None without extras."""
+    extra = getattr(ctx.data, "extra", None)
+    if extra is None:
+        return None
+    return ctx.data.target_extra(index, extra[others])
+
+
 def sample_ids(ctx: EvalContext, index: torch.Tensor) -> list[str]:
     return [ctx.data.ids[i] for i in index.tolist()]
 
@@ -173,13 +183,16 @@ def editor_of(ctx: EvalContext) -> Editor:
 
 
 def generate(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, fp: torch.Tensor,
-             source_au: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+             source_au: torch.Tensor, extra: torch.Tensor | None = None,
+             source_extra: torch.Tensor | None = None) -> torch.Tensor:
     """``G(x, target au, footprints, source_au)["out"]`` in batches on the context device (CPU float out),
     through :meth:`aucgan.inference.Editor.generate`.
 
     ``source_au`` (B, K) are the AUs of ``x`` (unit scale), which relative-mode generators need; ``extra``
-    (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources)."""
-    return editor_of(ctx).generate(x, au_unit, fp, source_au, extra, batch_size=ctx.batch_size)["out"]
+    (B, D) the extra conditions of generators that take them (:func:`extras_of` the sources) and ``source_extra``
+    the sources' own when the edit changes them (:func:`transfer_extras`)."""
+    return editor_of(ctx).generate(x, au_unit, fp, source_au, extra, batch_size=ctx.batch_size,
+                                   source_extra=source_extra)["out"]
 
 
 @torch.no_grad()

@@ -18,6 +18,8 @@ from aucgan.metrics.context import EvalContext, extra_kwargs, extras_of, pick_ot
 from aucgan.metrics.registry import register_metric
 
 SALT_SOURCES, SALT_MISMATCH = 601, 602
+#: Mismatched AU vectors per source for the distance-stratified AUCs, and the strata (tertiles of distance).
+MISMATCHES_PER_SOURCE, STRATA = 4, ("near", "mid", "far")
 
 
 def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -46,13 +48,40 @@ def disc_outputs(ctx: EvalContext, x: torch.Tensor, au_unit: torch.Tensor, extra
     return torch.cat(scores).numpy(), (torch.cat(preds).numpy() if preds else None)
 
 
+def stratified_auc(ctx: EvalContext, idx: torch.Tensor, s_match: np.ndarray) -> dict[str, dict]:
+    """AUC of matched vs mismatched scores by the AU distance of the mismatch: each source is scored under
+    :data:`MISMATCHES_PER_SOURCE` other samples' AUs (seeded), split into distance tertiles (L1 on the 0..5
+    scale); near mismatches are hard (and partly legitimate), far ones must be told apart."""
+    g = torch.Generator().manual_seed(int(ctx.seed) * 7919 + SALT_MISMATCH + 1)
+    n = idx.numel()
+    others = torch.randint(len(ctx.data) - 1, (n, MISMATCHES_PER_SOURCE), generator=g)
+    others = others + (others >= idx[:, None]).long()                      # never the source itself
+    rows = idx.repeat_interleave(MISMATCHES_PER_SOURCE)
+    mis_au = ctx.data.au[others.flatten()]
+    s_mis, _ = disc_outputs(ctx, ctx.data.x[rows], mis_au, extras_of(ctx, rows))
+    dist = from_unit((mis_au - ctx.data.au[rows]).abs().sum(1)).numpy()
+    edges = np.quantile(dist, [1 / 3, 2 / 3])
+    bins = np.digitize(dist, edges)
+    match_rep = np.repeat(s_match, MISMATCHES_PER_SOURCE)
+    out = {}
+    for b, name in enumerate(STRATA):
+        sel = bins == b
+        lo = 0.0 if b == 0 else float(edges[b - 1])
+        hi = float(dist.max()) if b == len(STRATA) - 1 else float(edges[b])
+        out[name] = {"auc": roc_auc(match_rep[sel], s_mis[sel]),
+                     "paired_win": float(np.mean((match_rep[sel] > s_mis[sel]) + 0.5 * (match_rep[sel] == s_mis[sel]))),
+                     "distance": [round(lo, 3), round(hi, 3)], "pairs": int(sel.sum())}
+    return out
+
+
 @register_metric("disc_awareness", needs=("D",),
-                 headline=(("auc", "max"), ("paired_win", "max"), ("aux_mae", "min")))
+                 headline=(("auc", "max"), ("auc_far", "max"), ("paired_win", "max"), ("aux_mae", "min")))
 def disc_awareness(ctx: EvalContext) -> dict:
     """ROC AUC of D's score for (real, own AU) vs (real, another sample's AU); aux-head AU error on real maps.
 
     ``paired_win`` is the share of samples whose matching score beats their own mismatched score (free of
-    the image-to-image variation of the score). Aux errors use the 0..5 scale.
+    the image-to-image variation of the score); ``auc_near`` / ``auc_mid`` / ``auc_far`` stratify by how far
+    the mismatched AUs are from the true ones (:func:`stratified_auc`). Aux errors use the 0..5 scale.
     """
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
     other = pick_others(ctx, idx, SALT_MISMATCH)
@@ -62,7 +91,9 @@ def disc_awareness(ctx: EvalContext) -> dict:
     win = float(np.mean((s_match > s_mis) + 0.5 * (s_match == s_mis)))
     summary = {"auc": roc_auc(s_match, s_mis), "paired_win": win,
                "score_gap": float(np.mean(s_match - s_mis))}
-    result: dict = {"summary": summary, "num_pairs": int(idx.numel())}
+    strata = stratified_auc(ctx, idx, s_match)
+    summary.update({f"auc_{name}": v["auc"] for name, v in strata.items()})
+    result: dict = {"summary": summary, "num_pairs": int(idx.numel()), "strata": strata}
     if pred is None:
         result["aux"] = "the discriminator has no AU regression head"
     else:

@@ -9,6 +9,7 @@ translates.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from aucgan.metrics.context import CodecAdapter, EvalContext, EvalError, GroundT
 from aucgan.metrics.registry import REQUIREMENTS, get_metric, metric_names, parse_metric_list, run_metrics
 from aucgan.runs import (
     DATA_FILE,
+    checkpoint_steps,
     load_aunet,
     load_discriminator,
     load_generator,
@@ -49,6 +51,7 @@ class EvalOptions:
     device: str = "auto"
     batch_size: int = 32
     split: str = "test"
+    checkpoint: int | str | None = None        # a step (or checkpoint folder); None: the latest
 
 
 class _Subset:
@@ -124,10 +127,10 @@ def load_truth(path: Path, codec: MapCodec, au_names: Sequence[str], size: int) 
 
 def build_context(run_dir: str | Path, options: EvalOptions,
                   log: Callable[[str], None] = print) -> EvalContext:
-    """Load everything the metrics may need for the run's latest checkpoint."""
+    """Load everything the metrics may need for the run's checkpoint (``options.checkpoint``, else the latest)."""
     run_dir = Path(run_dir)
     device = pick_device(options.device)
-    G, cfg, step = load_generator(run_dir, device)
+    G, cfg, step = load_generator(run_dir, device, checkpoint=options.checkpoint)
     codec, au_names, size = make_codec(cfg.data), tuple(au_set(cfg.data.au_set)), cfg.data.size
     data_path = resolve_data_path(run_dir, options.data)
     limit = max(MAX_EVAL_SAMPLES, options.num_samples)
@@ -153,12 +156,13 @@ def build_context(run_dir: str | Path, options: EvalOptions,
 
         features = aunet_features(options.features, codec, device)
     try:
-        D, _, _ = load_discriminator(run_dir, device)
+        D, _, _ = load_discriminator(run_dir, device, checkpoint=options.checkpoint)
     except AucganError as exc:
         D = None
         log(f"disc_awareness: no discriminator ({exc})")
     truth = load_truth(data_path, codec, au_names, size)
     info = {"run": str(run_dir), "data": str(data_path), "split": options.split, "judge": options.judge,
+            "images": step * cfg.data.batch_size,
             "judge_independent": judge_independent if options.judge else None,
             "features": options.features, "generator": "G_ema", "num_sweep": options.num_sweep,
             "eval_samples": len(data)}
@@ -200,9 +204,42 @@ def format_summary(name: str, line: dict) -> list[str]:
     return rows
 
 
+def at_checkpoint(ctx: EvalContext, run_dir: str | Path, step: int) -> EvalContext:
+    """``ctx`` with the generator (EMA) and discriminator of checkpoint ``step`` of the same run (the data,
+    judge and truth are reused: a learning curve loads them once)."""
+    G, cfg, step = load_generator(run_dir, ctx.device, checkpoint=step)
+    D = ctx.D
+    if D is not None:
+        D, _, _ = load_discriminator(run_dir, ctx.device, checkpoint=step)
+    info = {**ctx.info, "images": step * cfg.data.batch_size}
+    return dataclasses.replace(ctx, G=G, D=D, step=step, info=info)
+
+
+def evaluate_all(run_dir: str | Path, options: EvalOptions, steps: Sequence[int] | None = None,
+                 log: Callable[[str], None] = print) -> dict[int, dict[str, dict]]:
+    """Score every checkpoint of a run (or ``steps``) in step order - a learning curve: one line per metric and
+    checkpoint in ``RUN/metric-<name>.jsonl``, each with the images the generator had seen (``images``)."""
+    steps = list(checkpoint_steps(run_dir) if steps is None else steps)
+    if not steps:
+        raise EvalError(f"{run_dir}: the run has no checkpoint yet")
+    ctx = build_context(run_dir, dataclasses.replace(options, checkpoint=steps[0]), log)
+    names, skipped = select_metrics(ctx, options.metrics)
+    for name, reason in skipped.items():
+        log(f"skipping {name}: {reason}")
+    out = {}
+    for step in steps:
+        ctx = at_checkpoint(ctx, run_dir, step)
+        out[step] = run_metrics(run_dir, names, ctx)
+        log(f"step {step} ({ctx.info['images']} images): " + ", ".join(
+            f"{k.split('/', 1)[1]} {v:.3f}" for k, v in out[step].get("paired_fidelity", {}).get("results", {})
+            .get("summary", {}).items() if k.startswith("explained/") and isinstance(v, (int, float))))
+    return out
+
+
 def evaluate(run_dir: str | Path, options: EvalOptions,
              log: Callable[[str], None] = print) -> dict[str, dict]:
-    """Score the run's latest checkpoint; append ``RUN/metric-<name>.jsonl`` lines; return them by name."""
+    """Score the run's checkpoint (the latest unless ``options.checkpoint``); append ``RUN/metric-<name>.jsonl``
+    lines; return them by name."""
     ctx = build_context(run_dir, options, log)
     names, skipped = select_metrics(ctx, options.metrics)
     for name, reason in skipped.items():

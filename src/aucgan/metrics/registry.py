@@ -14,7 +14,7 @@ import importlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,8 @@ class Metric:
     needs: tuple[str, ...]
     headline: tuple[tuple[str, str], ...]   # (summary key, "min" | "max")
     description: str
+    no_edit: tuple[tuple[str, float | str], ...] = ()   # headline key -> do-nothing score (value or summary key)
+    truth: tuple[tuple[str, str], ...] = ()             # headline key -> summary key of the ground truth's score
 
     def missing(self, ctx: EvalContext) -> list[str]:
         """The requirements ``ctx`` lacks (empty when the metric can run)."""
@@ -71,9 +73,15 @@ METRICS = Registry("metric")
 _loaded = False
 
 
-def register_metric(name: str, needs: Sequence[str] = (), headline: Sequence[tuple[str, str]] = ()
+def register_metric(name: str, needs: Sequence[str] = (), headline: Sequence[tuple[str, str]] = (),
+                    no_edit: Mapping[str, float | str] | None = None, truth: Mapping[str, str] | None = None
                     ) -> Callable[[Callable[[EvalContext], dict]], Callable[[EvalContext], dict]]:
-    """Decorator registering ``fn(ctx) -> dict`` as metric ``name``."""
+    """Decorator registering ``fn(ctx) -> dict`` as metric ``name``.
+
+    ``no_edit`` gives, per headline key, the score of doing nothing (the unedited source): a number or the
+    summary key holding it. Reports show it beside every run and never mark as best a run that is worse than
+    it. ``truth`` names, per headline key, the summary key of the ground truth's own score under the same
+    measurement (e.g. the judge's reading of the true maps): the best a generator can be shown to do."""
     unknown = [n for n in needs if n not in REQUIREMENTS]
     bad = [d for _, d in headline if d not in DIRECTIONS]
     if unknown or bad:
@@ -81,7 +89,8 @@ def register_metric(name: str, needs: Sequence[str] = (), headline: Sequence[tup
 
     def deco(fn: Callable[[EvalContext], dict]) -> Callable[[EvalContext], dict]:
         doc = (fn.__doc__ or "").strip().splitlines()
-        METRICS.register(name)(Metric(name, fn, tuple(needs), tuple(headline), doc[0] if doc else ""))
+        METRICS.register(name)(Metric(name, fn, tuple(needs), tuple(headline), doc[0] if doc else "",
+                                      tuple((no_edit or {}).items()), tuple((truth or {}).items())))
         return fn
 
     return deco

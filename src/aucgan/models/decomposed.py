@@ -107,9 +107,10 @@ class DecomposedGenerator(nn.Module):
 
     def decode(self, enc: DecomposedEncoded, au: Tensor, footprints: Tensor | None = None,
                extra: Tensor | None = None, source: Tensor | None = None,
-               source_au: Tensor | None = None) -> dict[str, Tensor]:
+               source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """Maps from a :class:`DecomposedEncoded`: geometry from ``au`` (and ``source_au``), appearance from
-        ``extra`` and the albedo AUs. ``source`` (default the encoded maps) feeds blending heads."""
+        ``extra`` and the albedo AUs. ``source`` (default the encoded maps) feeds blending heads. ``source_extra``
+        is accepted for the interface and not needed: the appearance head is absolute in its attributes."""
         src = enc.source if source is None else source
         d0 = 0 if self.disp_first else self.appearance.out_channels
         a0 = self.geometry.out_channels if self.disp_first else 0
@@ -121,10 +122,11 @@ class DecomposedGenerator(nn.Module):
         return {"out": torch.cat(parts, dim=1), "geometry": geo["out"], "appearance": app["out"]}
 
     def edit(self, enc: DecomposedEncoded, au: Tensor, footprints: Tensor | None = None,
-             extra: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
+             extra: Tensor | None = None, source_au: Tensor | None = None,
+             source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """The whole edit from a :class:`DecomposedEncoded` (one pass of each head)."""
         return self.decode(enc, au, footprints, extra, source_au=source_au)
 
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-                source_au: Tensor | None = None) -> dict[str, Tensor]:
+                source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)

@@ -19,7 +19,11 @@ Heads: ``direct`` -> ``out = tanh(conv(h))`` in (-1, 1); ``attention`` (GANimati
 which lies between the source and (-1, 1) (within [-1, 1] for sources in [-1, 1]); ``au_residual`` -> one
 residual map ``R_k`` per AU, ``out = source + sum_k delta_k * footprint_k * R_k`` with ``delta = target -
 source AUs``: an AU that does not move changes nothing, and a single-AU edit changes the maps only inside
-that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly).
+that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly). With ``residual_extra``
+(indices of expression attributes in ``extra``: emotion, valence) each of those values adds its own residual map
+(from a second, zero-initialised head; on ``residual_extra_channels`` only, e.g. the albedo's) scaled by its change
+``extra - source_extra``, inside the union of the footprints: an emotion's flush follows the emotion rather than
+the AUs that often come with it, and an AU edit that keeps the emotion adds no flush.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -118,7 +122,8 @@ class MapGenerator(nn.Module):
                  max_channels: int = 256, num_down: int = 3, architecture: str = "skip",
                  latent_dim: int = 128, cond_levels: Sequence[int] | None = None, head: str = "direct",
                  image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
-                 au_mode: str = "absolute", landmark_heatmaps: bool = False) -> None:
+                 au_mode: str = "absolute", landmark_heatmaps: bool = False,
+                 residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
@@ -142,6 +147,18 @@ class MapGenerator(nn.Module):
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
         self.au_mode = au_mode
+        self.residual_extra = tuple(int(i) for i in residual_extra)
+        if self.residual_extra and head != "au_residual":
+            raise NetworkConfigError("residual_extra (attribute residual maps) needs the au_residual head")
+        bad = [i for i in self.residual_extra if not 0 <= i < extra_dim]
+        if bad or len(set(self.residual_extra)) != len(self.residual_extra):
+            raise NetworkConfigError(f"residual_extra must be distinct indices into the {extra_dim} extra values, "
+                                     f"got {list(self.residual_extra)}")
+        chs = tuple(range(out_channels)) if residual_extra_channels is None else tuple(residual_extra_channels)
+        if not chs or any(not 0 <= c < out_channels for c in chs) or len(set(chs)) != len(chs):
+            raise NetworkConfigError(f"residual_extra_channels must be distinct output channels in "
+                                     f"0..{out_channels - 1}, got {list(chs)}")
+        self.residual_extra_channels = chs
         if landmark_heatmaps and extra_dim < LANDMARK_DIM:
             raise NetworkConfigError(f"landmark_heatmaps reads the last {LANDMARK_DIM} extra values as landmark "
                                      f"coordinates, but extra_dim is {extra_dim}")
@@ -199,6 +216,11 @@ class MapGenerator(nn.Module):
         head_channels = {"direct": out_channels, "attention": out_channels + 1,
                          "au_residual": out_channels * num_aus}[head]
         self.head = conv3x3(ch[0], head_channels)
+        self.attr_head = None
+        if self.residual_extra:               # starts at zero: attributes add nothing until training says so
+            self.attr_head = conv3x3(ch[0], len(chs) * len(self.residual_extra))
+            nn.init.zeros_(self.attr_head.weight)
+            nn.init.zeros_(self.attr_head.bias)
 
     # ----------------------------------------------------------------------------------------- building
     def _levels(self, cond_levels: Sequence[int] | None, levelwise: bool) -> tuple[int, ...]:
@@ -282,11 +304,13 @@ class MapGenerator(nn.Module):
 
     def decode(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
                source: Tensor | None = None, source_au: Tensor | None = None,
-               modulate: Callable[[int, Tensor], Tensor] | None = None) -> dict[str, Tensor]:
+               modulate: Callable[[int, Tensor], Tensor] | None = None,
+               source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """Maps from an :class:`Encoded` and a condition; ``source`` (default ``enc.source``) feeds the
-        attention/residual head and ``source_au`` are its AUs. ``decode(encode(x), au, fp)`` equals
-        ``forward(x, au, fp)``. ``modulate(level, h)``, if given, transforms each decoder level's conditioned
-        features before the activation (region style codes, :mod:`aucgan.models.sean`)."""
+        attention/residual head and ``source_au`` / ``source_extra`` are its AUs and attributes (``source_extra``
+        None: the source has the edit's attributes). ``decode(encode(x), au, fp)`` equals ``forward(x, au, fp)``.
+        ``modulate(level, h)``, if given, transforms each decoder level's conditioned features before the
+        activation (region style codes, :mod:`aucgan.models.sean`)."""
         batch = enc.source.shape[0]
         c = self.condition(au, extra, batch, source_au)
         if self.uses_footprints and footprints is None:
@@ -315,7 +339,8 @@ class MapGenerator(nn.Module):
             return {"out": torch.tanh(y)}
         src = enc.source if source is None else source
         if self.head_kind == "au_residual":
-            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype))
+            attr = None if self.attr_head is None else (self.attr_head(h), self._extra_delta(extra, source_extra))
+            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype), attr)
         check_shape(src, (batch, None, y.shape[-2], y.shape[-1]), "generator: attention source")
         if src.shape[1] < self.out_channels:
             raise ShapeError(f"generator: attention source has {src.shape[1]} channels, needs >= "
@@ -325,20 +350,39 @@ class MapGenerator(nn.Module):
         out = attention * src[:, :self.out_channels] + (1.0 - attention) * color
         return {"out": out, "attention": attention, "color": color}
 
-    def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor, delta: Tensor) -> dict[str, Tensor]:
+    def _extra_delta(self, extra: Tensor | None, source_extra: Tensor | None) -> Tensor | None:
+        """The change of the residual attributes, ``(extra - source_extra)[:, residual_extra]`` (zero when the
+        source's attributes are not given: they are then the edit's own)."""
+        if not self.residual_extra:
+            return None
+        idx = list(self.residual_extra)
+        if source_extra is None:
+            return extra.new_zeros(extra.shape[0], len(idx))
+        check_shape(source_extra, tuple(extra.shape), "generator: source_extra")
+        return (extra - source_extra.to(extra.dtype))[:, idx]
+
+    def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor, delta: Tensor,
+                     attr: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
         b, c, k = y.shape[0], self.out_channels, self.num_aus
         check_shape(src, (b, None, y.shape[-2], y.shape[-1]), "generator: residual source")
         fp = F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
             if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
         weight = fp * delta[:, :, None, None]                                   # (B, K, H, W)
         change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
+        if attr is not None:                    # attribute residuals, on their channels, where expressions act
+            maps, extra_delta = attr
+            chs, e = list(self.residual_extra_channels), len(self.residual_extra)
+            w_attr = fp.amax(dim=1, keepdim=True) * extra_delta.to(y.dtype)[:, :, None, None]   # (B, E, H, W)
+            attr_change = torch.einsum("behw,bechw->bchw", w_attr, maps.reshape(b, e, len(chs), *y.shape[-2:]))
+            change = change.index_add(1, torch.tensor(chs, device=change.device), attr_change)
         return {"out": src[:, :c] + change, "change": change}
 
     def edit(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-             source_au: Tensor | None = None) -> dict[str, Tensor]:
+             source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """The whole edit from an :class:`Encoded`: one decoder pass (:class:`aucgan.models.interface.Generator`)."""
-        return self.decode(enc, au, footprints, extra, source_au=source_au)
+        return self.decode(enc, au, footprints, extra, source_au=source_au, source_extra=source_extra)
 
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None,
-                extra: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
-        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)
+                extra: Tensor | None = None, source_au: Tensor | None = None,
+                source_extra: Tensor | None = None) -> dict[str, Tensor]:
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au, source_extra=source_extra)

@@ -9,7 +9,9 @@ Scales (the network's side of the boundary): maps ``x`` (B, in_channels, S, S) s
 run's :class:`~aucgan.data.codec.MapCodec` (about [-1, 1]); AU intensities ``au`` and ``source_au`` (B,
 num_aus) in **unit scale**, intensity / 5 (:func:`aucgan.au.to_unit`; people and files use 0..5);
 ``footprints`` (B, num_aus, h, w) in [0, 1]; ``extra`` (B, extra_dim) the encoded extra conditions
-(:mod:`aucgan.training.extras`). Outputs are dicts with at least ``"out"`` (B, out_channels, S, S).
+(:mod:`aucgan.training.extras`) of the edit, ``source_extra`` those of the source (None: the same as the edit's;
+generators that edit attributes relatively, ``residual_extra``, change the maps by the difference). Outputs are
+dicts with at least ``"out"`` (B, out_channels, S, S).
 """
 
 from __future__ import annotations
@@ -60,18 +62,19 @@ class Generator(Protocol):
         ...
 
     def decode(self, enc: Any, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-               source: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
+               source: Tensor | None = None, source_au: Tensor | None = None,
+               source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """One decoder pass from an encoding towards target ``au``; ``source`` (default the encoded maps)
         feeds heads that blend the source."""
         ...
 
     def edit(self, enc: Any, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-             source_au: Tensor | None = None) -> dict[str, Tensor]:
+             source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """The whole edit from an encoding: what ``forward`` returns for the encoded maps."""
         ...
 
     def __call__(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-                 source_au: Tensor | None = None) -> dict[str, Tensor]:
+                 source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         ...
 
 

@@ -125,20 +125,22 @@ class RegionalGenerator(nn.Module):
         return RegionalEncoded(source=x, glob=self.glob.encode(x), local=local)
 
     def decode(self, enc: RegionalEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-               source: Tensor | None = None, source_au: Tensor | None = None) -> dict[str, Tensor]:
+               source: Tensor | None = None, source_au: Tensor | None = None,
+               source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """One fused edit step from a :class:`RegionalEncoded` (``decode(encode(x), ...)`` is one step)."""
         if footprints is None:
             raise ShapeError(f"regional generator: needs the AU footprints (B, {self.num_aus}, H, W) for its "
                              "region masks; got None")
         check_shape(footprints, (enc.source.shape[0], self.num_aus, None, None), "regional generator: footprints")
-        out = dict(self.glob.decode(enc.glob, au, footprints, extra, source=source, source_au=source_au))
+        out = dict(self.glob.decode(enc.glob, au, footprints, extra, source=source, source_au=source_au,
+                                    source_extra=source_extra))
         g = out["out"]
         masks = region_masks_from_footprints(footprints.to(g.dtype), self.index, tuple(g.shape[-2:]))
         num = torch.zeros_like(g)
         for k, ((region, idx), branch_enc) in enumerate(zip(self.index.items(), enc.local)):
             sub_src = None if source_au is None else source_au[:, idx]
             local = self.local[region].decode(branch_enc, au[:, idx], footprints[:, idx], extra, source=source,
-                                              source_au=sub_src)["out"]
+                                              source_au=sub_src, source_extra=source_extra)["out"]
             num = num + masks[:, k:k + 1] * local
         den = masks.sum(dim=1, keepdim=True)
         weight = masks.amax(dim=1, keepdim=True)
@@ -147,20 +149,23 @@ class RegionalGenerator(nn.Module):
         return out
 
     def edit(self, enc: RegionalEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-             source_au: Tensor | None = None) -> dict[str, Tensor]:
+             source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """The whole edit from a :class:`RegionalEncoded`: the cascade's steps (the first from ``enc``, each later
         one from the previous step's output, re-encoded), or one step without a cascade or ``source_au``."""
         if self.cascade_steps == 1 or source_au is None:
-            return self.decode(enc, au, footprints, extra, source_au=source_au)
-        cur_au, out = source_au.to(au.dtype), {}
+            return self.decode(enc, au, footprints, extra, source_au=source_au, source_extra=source_extra)
+        cur_au, cur_extra, out = source_au.to(au.dtype), source_extra, {}
         for i in range(1, self.cascade_steps + 1):
-            step_au = source_au + (au - source_au) * (i / self.cascade_steps)
-            out = self.decode(enc, step_au, footprints, extra, source_au=cur_au)
-            cur_au = step_au
+            frac = i / self.cascade_steps
+            step_au = source_au + (au - source_au) * frac
+            step_extra = (extra if source_extra is None or extra is None
+                          else source_extra + (extra - source_extra) * frac)
+            out = self.decode(enc, step_au, footprints, step_extra, source_au=cur_au, source_extra=cur_extra)
+            cur_au, cur_extra = step_au, step_extra
             if i < self.cascade_steps:
                 enc = self.encode(out["out"])
         return out
 
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-                source_au: Tensor | None = None) -> dict[str, Tensor]:
-        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au)
+                source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au, source_extra=source_extra)

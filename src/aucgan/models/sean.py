@@ -115,7 +115,7 @@ class RegionStyleGenerator(nn.Module):
 
     def decode(self, enc: StyleEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
                source: Tensor | None = None, source_au: Tensor | None = None,
-               codes: Tensor | None = None) -> dict[str, Tensor]:
+               codes: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """Decode with region ``codes`` (default: those of ``enc.source``)."""
         if footprints is None:
             raise ShapeError(f"region style generator: needs the AU footprints (B, {self.num_aus}, H, W) for its "
@@ -124,17 +124,20 @@ class RegionStyleGenerator(nn.Module):
             codes = self.style_codes(enc.source, footprints)
         check_shape(codes, (enc.source.shape[0], len(self.regions), self.style_dim), "region style generator: codes")
         out = self.base.decode(enc.base, au, footprints, extra, source=source, source_au=source_au,
-                               modulate=self._modulator(codes, footprints))
+                               modulate=self._modulator(codes, footprints), source_extra=source_extra)
         return {**out, "codes": codes}
 
     def edit(self, enc: StyleEncoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-             source_au: Tensor | None = None, codes: Tensor | None = None) -> dict[str, Tensor]:
+             source_au: Tensor | None = None, codes: Tensor | None = None,
+             source_extra: Tensor | None = None) -> dict[str, Tensor]:
         """The whole edit from a :class:`StyleEncoded` (one decoder pass)."""
-        return self.decode(enc, au, footprints, extra, source_au=source_au, codes=codes)
+        return self.decode(enc, au, footprints, extra, source_au=source_au, codes=codes, source_extra=source_extra)
 
     def forward(self, x: Tensor, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
-                source_au: Tensor | None = None, codes: Tensor | None = None) -> dict[str, Tensor]:
-        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au, codes=codes)
+                source_au: Tensor | None = None, codes: Tensor | None = None,
+                source_extra: Tensor | None = None) -> dict[str, Tensor]:
+        return self.edit(self.encode(x), au, footprints, extra, source_au=source_au, codes=codes,
+                         source_extra=source_extra)
 
 
 def swap_region_codes(G: RegionStyleGenerator, x: Tensor, donor: Tensor, au: Tensor, footprints: Tensor,

@@ -49,11 +49,14 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Column:
-    """A summary-table column: ``metric``'s summary ``key``, better when ``direction`` (min/max)."""
+    """A summary-table column: ``metric``'s summary ``key``, better when ``direction`` (min/max); ``no_edit`` and
+    ``truth`` are the do-nothing and ground-truth scores (a number or the summary key holding it), if known."""
 
     metric: str
     key: str
     direction: str | None
+    no_edit: float | str | None = None
+    truth: str | None = None
 
     @property
     def label(self) -> str:
@@ -96,10 +99,38 @@ def headline_columns(records: Sequence[RunRecord]) -> list[Column]:
             headline = get_metric(metric).headline
         except AucganError:
             headline = ()
+        refs, truth = _references(metric)
         for key, direction in headline:
             if any(r.summary(metric).get(key) is not None for r in records):
-                cols.append(Column(metric, key, direction))
+                cols.append(Column(metric, key, direction, refs.get(key), truth.get(key)))
     return cols
+
+
+def _references(metric: str) -> tuple[dict, dict]:
+    try:
+        m = get_metric(metric)
+    except AucganError:
+        return {}, {}
+    return dict(m.no_edit), dict(m.truth)
+
+
+def reference_value(record: RunRecord, column: Column, which: str = "no_edit") -> float | None:
+    """The do-nothing (``no_edit``) or ground-truth (``truth``) score of ``column`` as ``record`` measured it."""
+    ref = column.no_edit if which == "no_edit" else column.truth
+    if ref is None:
+        return None
+    v = ref if isinstance(ref, (int, float)) else record.summary(column.metric).get(ref)
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def reference_row(records: Sequence[RunRecord], columns: Sequence[Column], which: str = "no_edit"
+                  ) -> list[float | None] | None:
+    """Per column, the reference score (from the first run that has it); None when no column has one."""
+    row = []
+    for c in columns:
+        vals = [v for r in records if (v := reference_value(r, c, which)) is not None]
+        row.append(vals[0] if vals else None)
+    return row if any(v is not None for v in row) else None
 
 
 def detail_columns(records: Sequence[RunRecord], metric: str) -> list[Column]:
@@ -111,12 +142,14 @@ def detail_columns(records: Sequence[RunRecord], metric: str) -> list[Column]:
     keys: dict[str, None] = {}
     for r in records:
         keys.update(dict.fromkeys(r.summary(metric)))
-    return [Column(metric, k, directions.get(k)) for k in keys]
+    refs, truth = _references(metric)
+    return [Column(metric, k, directions.get(k), refs.get(k), truth.get(k)) for k in keys]
 
 
 def table(records: Sequence[RunRecord], columns: Sequence[Column]
           ) -> tuple[list[list[float | None]], list[set[int]]]:
-    """Values (rows = runs) and, per column, the indices of the best runs (ties all marked)."""
+    """Values (rows = runs) and, per column, the indices of the best runs (ties all marked); a run worse than
+    doing nothing (the column's ``no_edit`` score) is never the best."""
     values = []
     for r in records:
         row = []
@@ -126,13 +159,21 @@ def table(records: Sequence[RunRecord], columns: Sequence[Column]
         values.append(row)
     best = []
     for j, c in enumerate(columns):
-        col = [(i, row[j]) for i, row in enumerate(values) if row[j] is not None]
+        col = [(i, row[j]) for i, row in enumerate(values) if row[j] is not None
+               and not _worse_than_no_edit(row[j], reference_value(records[i], c), c.direction)]
         if c.direction is None or not col or len(records) < 2:
             best.append(set())
             continue
         target = (min if c.direction == "min" else max)(v for _, v in col)
         best.append({i for i, v in col if math.isclose(v, target, rel_tol=1e-9, abs_tol=1e-12)})
     return values, best
+
+
+def _worse_than_no_edit(value: float, ref: float | None, direction: str | None) -> bool:
+    """Whether ``value`` is worse than the do-nothing score ``ref`` (such a run is never marked best)."""
+    if ref is None or direction is None:
+        return False
+    return value < ref if direction == "max" else value > ref
 
 
 def fmt(value: float | None) -> str:

@@ -40,6 +40,38 @@ def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int
     return figures
 
 
+def render_truth_edits(records: Sequence[RunRecord], out_dir: Path, data: str | None, device: torch.device,
+                       log: Callable[[str], None] = print) -> Path | None:
+    """The add/remove picture against the ground truth (:mod:`aucgan.report.truth_edits`) over the runs that
+    share one synthetic benchmark, map encoding and size; None when the data has no ground truth."""
+    from aucgan.inference import Editor
+    from aucgan.metrics.evaluate import load_split, load_truth, resolve_data_path
+    from aucgan.report.truth_edits import edit_figure, edit_grid
+
+    runs = [r for r in records if checkpoint_steps(r.path)]
+    if not runs:
+        return None
+    editors = [(r.name, Editor.from_run(r.path, device)) for r in runs]
+    first = editors[0][1]
+    path = resolve_data_path(runs[0].path, data)
+    truth = load_truth(path, first.codec, first.au_names, first.size)
+    if truth is None:
+        return None
+    same = [(n, e) for n, e in editors if (e.codec, e.au_names, e.size) == (first.codec, first.au_names, first.size)]
+    if len(same) < len(editors):
+        log("truth edits: runs with another map encoding, AU set or size are left out of the picture")
+    splits: dict = {}
+    for _, e in same:
+        if e.extra_attrs not in splits:
+            splits[e.extra_attrs] = load_split(path, first.codec, first.au_names, first.size, "test", 512, 0,
+                                               e.extra_attrs)
+    td = next(iter(splits.values()))
+    grid, rows, cols = edit_grid([(n, e, splits[e.extra_attrs].extra) for n, e in same], td, truth, first.codec,
+                                 first.au_names)
+    return edit_figure(grid, rows, cols, "Adding and removing each AU on held-out faces: the truth and each run",
+                       out_dir / "img" / "truth-edits.png")
+
+
 def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: str | None = None,
                      sweep_faces: int = 2, device: str = "auto", title: str = "aucgan comparison",
                      names: Sequence[str] | None = None, log: Callable[[str], None] = print) -> Path:
@@ -55,4 +87,5 @@ def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: 
                 log(f"{r.name}: no checkpoints, no sweep grids")
                 continue
             sweeps[r.name] = render_sweeps(r, out_dir, data, sweep_faces, dev, cache)
-    return write_report(records, out_dir, title=title, sweep_images=sweeps)
+    truth_figure = render_truth_edits(records, out_dir, data, pick_device(device), log)
+    return write_report(records, out_dir, title=title, sweep_images=sweeps, truth_edits=truth_figure)

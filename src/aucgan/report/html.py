@@ -17,11 +17,16 @@ from aucgan.report.collect import (
     fmt,
     headline_columns,
     ordered_metrics,
+    reference_row,
     table,
 )
-from aucgan.report.plots import per_au_bars, sensitivity_heatmaps, training_curves
+from aucgan.report.plots import learning_curves, per_au_bars, sensitivity_heatmaps, training_curves
 
 ARROW = {"min": "▼", "max": "▲", None: ""}
+
+#: Reference rows under the runs: (which, label).
+REFERENCE_ROWS = (("no_edit", "doing nothing (the unedited source)"),
+                  ("truth", "the ground truth (e.g. the judge reading the true maps)"))
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -68,6 +73,11 @@ def _html_table(records: Sequence[RunRecord], columns: Sequence[Column], label=l
         cells = "".join(f'<td class="best">{fmt(v)}</td>' if i in best[j] else f"<td>{fmt(v)}</td>"
                         for j, v in enumerate(values[i]))
         rows.append(f"<tr><td>{html.escape(r.name)}</td>{cells}</tr>")
+    for which, name in REFERENCE_ROWS:
+        ref = reference_row(records, columns, which)
+        if ref is not None:
+            cells = "".join(f"<td><i>{fmt(v) if v is not None else ''}</i></td>" for v in ref)
+            rows.append(f'<tr class="ref"><td><i>{html.escape(name)}</i></td>{cells}</tr>')
     return f"<table><tr><th>run</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -79,6 +89,10 @@ def markdown_table(records: Sequence[RunRecord], columns: Sequence[Column], labe
     rows = [f"| {r.name} | " + " | ".join(f"**{fmt(v)}**" if i in best[j] else fmt(v)
                                          for j, v in enumerate(values[i])) + " |"
             for i, r in enumerate(records)]
+    for which, name in REFERENCE_ROWS:
+        ref = reference_row(records, columns, which)
+        if ref is not None:
+            rows.append(f"| _{name}_ | " + " | ".join(f"_{fmt(v)}_" if v is not None else "" for v in ref) + " |")
     return "\n".join([head, sep, *rows])
 
 
@@ -101,7 +115,8 @@ def _notes(records: Sequence[RunRecord]) -> list[str]:
 
 
 def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str = "aucgan comparison",
-                 sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None) -> Path:
+                 sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None,
+                 truth_edits: Path | None = None) -> Path:
     """Write ``index.html``, ``summary.md`` and ``summary.json`` (plus ``img/``) for ``records``; returns the
     HTML path. ``sweep_images``: run name -> [(caption, PNG path inside out_dir)] already rendered."""
     out_dir = Path(out_dir)
@@ -111,7 +126,8 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
     short = lambda c: f"{c.metric}: {c.key}"  # noqa: E731
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">generated {datetime.datetime.now().isoformat(timespec="seconds")}; '
-             f"▼ lower is better, ▲ higher is better; the best run per column is highlighted. "
+             f"▼ lower is better, ▲ higher is better; the best run per column is highlighted, and a run worse "
+             f"than doing nothing (the unedited source, shown in italics below the runs) is never marked best. "
              f"Metric definitions: docs/metrics.md.</p>"]
 
     facts = [_run_facts(r) for r in records]
@@ -124,7 +140,8 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
     parts.append("<h2>Summary</h2>")
     parts.append(_html_table(records, heads, short) if heads else '<p class="note">no metric results yet</p>')
 
-    md = [f"# {title}", "", "▼ lower is better, ▲ higher is better; the best run per column is bold.", ""]
+    md = [f"# {title}", "", "▼ lower is better, ▲ higher is better; the best run per column is bold; a run "
+          "worse than doing nothing (italic row) is never marked best.", ""]
     md += [markdown_table(records, heads, short) if heads else "_no metric results yet_", ""]
     parts.append("<h2>All figures per metric</h2>")
     for metric in ordered_metrics(records):
@@ -133,6 +150,12 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
             parts.append(f"<h3>{html.escape(metric)}</h3>" + _html_table(records, cols, lambda c: c.key))
             md += [f"## {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
 
+    if truth_edits is not None:
+        parts.append("<h2>Edits against the truth</h2>" + _img(
+            truth_edits, out_dir, "per AU, a row adding it and a row removing it on held-out faces: source | "
+            "ground truth | each run (shaded displacement | albedo, cropped around the AU's footprint)"))
+        md += ["## Edits against the truth", "", f"![adding and removing each AU]({truth_edits.relative_to(out_dir)})",
+               ""]
     figures = []
     for metric, section, key, caption, ylim in BAR_CHARTS:
         p = per_au_bars(records, metric, section, key, caption, img / f"bars-{metric}-{section}-{key}.png",
@@ -166,6 +189,11 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
         for name, items in sweep_images.items():
             parts.append(f"<h3>{html.escape(name)}</h3>" + "".join(_img(p, out_dir, c) for c, p in items))
 
+    learning = learning_curves(records, img / "learning-curves.png")
+    if learning is not None:
+        parts.append("<h2>Learning curves</h2>" + _img(
+            learning, out_dir, "explained (paired_fidelity) against the images each generator had seen; 0 (dashed) "
+            "is doing nothing, 1 the exact true change"))
     curves = training_curves(records, img / "training-curves.png")
     if curves is not None:
         parts.append("<h2>Training curves</h2>" + _img(curves, out_dir, "losses from stats.jsonl"))

@@ -69,6 +69,53 @@ def training_curves(records: Sequence[RunRecord], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+#: Learning-curve panels: (map, edit set) of paired_fidelity's ``explained``.
+CURVE_PANELS = tuple((m, e) for m in ("displacement", "albedo") for e in ("add", "remove", "transfer"))
+
+
+def learning_points(record: RunRecord, key: str, metric: str = "paired_fidelity") -> list[tuple[float, float]]:
+    """(images seen, value of summary ``key``) of every scored checkpoint of a run, in order of images (the
+    newest line per step). Images: the line's ``images``, else step x the run's batch size."""
+    from aucgan.metrics.registry import read_metric_lines
+
+    batch = int(record.config.get("data", {}).get("batch_size", 1) or 1)
+    by_step: dict[int, dict] = {}
+    for line in read_metric_lines(record.path, metric):
+        by_step[int(line.get("step", 0))] = line
+    pts = []
+    for step, line in sorted(by_step.items()):
+        v = line.get("results", {}).get("summary", {}).get(key)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            pts.append((float(line.get("images") or step * batch), float(v)))
+    return pts
+
+
+def learning_curves(records: Sequence[RunRecord], path: Path) -> Path | None:
+    """``explained`` (paired_fidelity) against the images each run's generator had seen, per map and edit set,
+    one line per run; the do-nothing level (0) dashed. None unless some run has two or more scored checkpoints
+    (``aucgan eval RUN --checkpoint all``)."""
+    series = {(r.name, m, e): learning_points(r, f"explained/{m}/{e}") for r in records for m, e in CURVE_PANELS}
+    if not any(len(p) >= 2 for p in series.values()):
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(12.6, 6.0), squeeze=False, sharex=True)
+    for ax, (m, e) in zip(axes.flat, CURVE_PANELS):
+        for r in records:
+            pts = series[(r.name, m, e)]
+            if pts:
+                x, y = zip(*pts)
+                ax.plot(x, y, marker="o", ms=3, lw=1.2, label=r.name)
+        ax.axhline(0.0, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"explained, {m}, {e}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(bottom=max(-1.0, ax.get_ylim()[0]), top=1.0)
+    for ax in axes[-1]:
+        ax.set_xlabel("images seen by the generator", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def per_au_bars(records: Sequence[RunRecord], metric: str, section: str, key: str, title: str, path: Path,
                 ylim: tuple[float, float] | None = None) -> Path | None:
     """Grouped bars per AU of ``results[section][key][AU]`` for each run (None when no run has it)."""

@@ -21,11 +21,33 @@ from aucgan.training.config import (
     TrainConfig,
 )
 from aucgan.training.decomposed import aunet_channels, build_decomposed, wrap_aunet
-from aucgan.training.extras import extra_dim
+from aucgan.training.extras import EXPRESSION_ATTRS, extra_dim, extra_slices
 
 
 def make_codec(data: DataConfig) -> MapCodec:
     return MapCodec(maps=tuple(data.maps), disp_scale=data.disp_scale)
+
+
+def residual_indices(extra_attrs, names=EXPRESSION_ATTRS) -> list[int]:
+    """Positions in the ``extra`` vector of the attributes ``names`` among ``extra_attrs`` (by default the
+    expression attributes: those whose change adds residual maps with ``generator.expression_residuals``)."""
+    slices = extra_slices(extra_attrs)
+    return [i for name in names if name in slices for i in range(slices[name].start, slices[name].stop)]
+
+
+#: The maps attribute residuals (``generator.expression_residuals``) may change: colour, not geometry (flush follows the
+#: emotion, wrinkles the AUs; DESIGN.md section 2).
+COLOUR_MAPS = ("albedo", "image")
+
+
+def colour_channels(codec: MapCodec) -> list[int]:
+    """The network channels of the codec's colour maps; an error when it has none."""
+    slices = codec.slices()
+    chs = [i for name in COLOUR_MAPS if name in slices for i in range(slices[name].start, slices[name].stop)]
+    if not chs:
+        raise ConfigError(f"generator.expression_residuals change colour maps ({', '.join(COLOUR_MAPS)}); data.maps "
+                          f"{list(codec.maps)} has none")
+    return chs
 
 
 def build_generator(cfg: TrainConfig) -> torch.nn.Module:
@@ -47,6 +69,8 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         max_channels=g.max_channels, num_down=g.num_down, architecture=g.architecture, latent_dim=g.latent_dim,
         cond_levels=None if g.cond_levels is None else list(g.cond_levels), head=g.head, image_size=cfg.data.size,
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
+        residual_extra=residual_indices(g.extra_attrs) if g.expression_residuals else (),
+        residual_extra_channels=colour_channels(codec) if g.expression_residuals else None,
     )
     if g.regional is not None:
         r = g.regional
@@ -68,7 +92,7 @@ def build_disc(cfg: TrainConfig) -> torch.nn.Module:
     D = build_discriminator(
         d.kind, in_channels=codec.channels, num_aus=len(au_names),
         extra_dim=dim, base_channels=d.base_channels, max_channels=d.max_channels,
-        num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size,
+        num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size, trunk=d.trunk,
     )
     if not d.patch_regions:
         return D

@@ -50,8 +50,9 @@ AUMode = Literal["absolute", "relative"]                                 # aucga
 ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucgan.training.extras.EXTRA_ATTRS
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
-DiscriminatorKind = Literal["concat", "projection", "aux_regressor",
-                            "projection_aux"]                            # aucgan.models.discriminator.DISCRIMINATORS
+DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection_aux", "cond_mlp",
+                            "cond_mlp_aux", "aux_match"]                 # aucgan.models.discriminator.DISCRIMINATORS
+DiscriminatorTrunk = Literal["patchgan", "deep"]                         # aucgan.models.discriminator.TRUNKS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
 AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
@@ -137,11 +138,16 @@ class GeneratorConfig:
     au_mode: AUMode = "absolute"      # absolute (target AUs) | relative (target - source AUs, Ling et al. 2020)
     cond_hidden: int | None = None    # hidden width of the conditioning layers' MLP/conv (None: layer default)
     extra_attrs: tuple[ExtraAttr, ...] = ()  # extra conditions beside the AUs (aucgan.training.extras)
+    expression_residuals: bool = False  # the expression attributes among extra_attrs (emotion, valence) edit
+    #                                     relatively: their change adds colour residual maps (au_residual head)
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.expression_residuals and self.head != "au_residual":
+            raise ConfigError("generator.expression_residuals adds residual maps to the au_residual head; set "
+                              f"generator.head=au_residual (it is {self.head!r})")
         for name, cls in VARIANT_CONFIGS.items():
             own = getattr(self, name)
             if name == self.variant and own is None:
@@ -156,6 +162,7 @@ class DiscriminatorConfig:
     """The conditional discriminator (see :mod:`aucgan.models.discriminator`)."""
 
     kind: DiscriminatorKind = "projection_aux"
+    trunk: DiscriminatorTrunk = "patchgan"  # patchgan | deep (full-resolution stem, 3x3 convs, GroupNorm)
     base_channels: int = 32
     max_channels: int = 256
     num_down: int = 4
@@ -164,6 +171,7 @@ class DiscriminatorConfig:
     patch_kind: DiscriminatorKind | None = None  # their conditioning kind (None: the global kind)
     patch_size: int = 32              # crop size in pixels
     patch_num_down: int = 3
+    cond_noise: float = 0.0           # std of Gaussian noise on the unit-scale AUs D is shown in training (EG3D)
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,11 @@ class LossConfig:
     w_au: float = 1.0
     w_d_au: float = 1.0               # aux head regression on real maps (discriminator update)
     w_d_mismatch: float = 0.0         # real maps with another sample's AUs scored as fake (matching-aware D)
+    mismatch_quantile: float = 0.0    # only AU vectors farther (L1) from the sample's own than this quantile of
+    #                                   random training pairs count as mismatched (Dual-NDA); 0 = any other
+    mismatch_warmup: int = 0          # generator steps before the mismatch term starts
+    mismatch_sigma: float = 0.0       # vicinal weighting (CcGAN): negatives weigh 1 - exp(-(d / sigma)^2), d the
+    #                                   unit-scale L1 AU distance; 0 = every negative weighs 1
     w_rec: float = 10.0               # G(x, au_x) ~ x
     w_cycle: float = 0.0              # G(G(x, a), au_x) ~ x
     w_detail: float = 0.0             # DECA detail consistency (swap codes within an identity)
@@ -256,6 +269,7 @@ class TrainConfig(BaseTrainConfig):
     sample_every: int = 500
     ckpt_every: int = 500
     keep_ckpts: int = 3
+    ckpt_at: tuple[int, ...] = ()     # extra steps to checkpoint at (learning curves), besides every ckpt_every
     tensorboard: bool = True
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -481,6 +495,13 @@ LEGACY_GENERATOR_KEYS: dict[str, tuple[str, str | None]] = {
 _LEGACY_HINTS = {old: (f"generator.{old} is now generator.{variant}.{new} with generator.variant: {variant}" if new
                        else f"generator.{old}: true is now generator.variant: {variant}")
                  for old, (variant, new) in LEGACY_GENERATOR_KEYS.items()}
+
+
+def complete_run_config(data: dict, schema: type | None = None) -> dict:
+    """A stored run config as today's code writes it: an older layout upgraded (:func:`upgrade_run_config`) and
+    the fields added since filled in with their defaults, which is what those runs trained with (a field is only
+    ever added with a default that keeps the old behaviour). Used to compare a resumed run's config."""
+    return to_dict(from_dict(schema or TrainConfig, upgrade_run_config(data), "the run's config.json"))
 
 
 def upgrade_run_config(data: dict) -> dict:

@@ -68,6 +68,24 @@ class TrainData:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def distance_quantile(self, q: float, pairs: int = 4096) -> float:
+        """The ``q``-quantile of the unit-scale L1 AU distance between random pairs of distinct samples (a fixed
+        seed: the same data gives the same threshold)."""
+        g = torch.Generator().manual_seed(12345)
+        a = torch.randint(len(self), (pairs,), generator=g)
+        b = (a + torch.randint(1, len(self), (pairs,), generator=g)) % len(self)
+        return float(torch.quantile((self.au[a] - self.au[b]).abs().sum(1), q))
+
+    def far_mismatch(self, index: torch.Tensor, gen: torch.Generator, min_distance: float,
+                     tries: int = 8) -> torch.Tensor:
+        """AUs of other samples at least ``min_distance`` (unit-scale L1) from each sample's own: the first of
+        ``tries`` random candidates that is far enough, else the farthest candidate."""
+        cand = (index[:, None] + torch.randint(1, len(self), (index.shape[0], tries), generator=gen)) % len(self)
+        dist = (self.au[cand] - self.au[index][:, None]).abs().sum(-1)              # (B, tries)
+        far = dist >= min_distance
+        first = torch.where(far.any(1), far.float().argmax(1), dist.argmax(1))
+        return self.au[cand[torch.arange(index.shape[0]), first]]
+
     @property
     def num_identities(self) -> int:
         return len(self._same_identity)
@@ -124,7 +142,7 @@ class TrainData:
         return out
 
     def batch(self, index: torch.Tensor, gen: torch.Generator, mode: str = "mixed", prototype_prob: float = 0.3,
-              noise: float = 0.1, pair_identity: bool = True) -> Batch:
+              noise: float = 0.1, pair_identity: bool = True, mismatch_distance: float = 0.0) -> Batch:
         """Assemble the batch of samples ``index`` with targets, identity pairs and mismatched AUs."""
         au = self.au[index]
         if pair_identity:
@@ -135,13 +153,17 @@ class TrainData:
             pair = torch.tensor(pairs)
         else:
             pair = index
-        shift = torch.randint(1, len(self), (index.shape[0],), generator=gen)
-        mismatch = self.au[(index + shift) % len(self)]
+        if mismatch_distance > 0:
+            mismatch = self.far_mismatch(index, gen, mismatch_distance)
+        else:
+            shift = torch.randint(1, len(self), (index.shape[0],), generator=gen)
+            mismatch = self.au[(index + shift) % len(self)]
         target, expression = self._targets(au, gen, mode, prototype_prob, noise)
         return Batch(
             x=self.x[index], au=au, fp=self.footprints[self.layout_index[index]],
             target=target, x_pair=self.x[pair], au_pair=self.au[pair], mismatch=mismatch, index=index,
             extra=None if self.extra is None else self.extra[index],
+            extra_pair=None if self.extra is None else self.extra[pair],
             target_extra=self.target_extra(index, expression),
             mask=None if self.mask is None else self.mask[index],
         )

@@ -8,6 +8,7 @@ rank 0's weights, average gradients with one all-reduce, measure replica drift).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,9 +98,22 @@ def init_distributed(backend: str | None = None, timeout_s: float = 1800.0) -> D
 
 
 def cleanup() -> None:
-    """Leave the process group (no-op when none is up)."""
+    """Leave the process group (no-op when none is up). Every rank first waits for the others at a barrier: a
+    rank that tears gloo down while its peer is still in a collective or writing its last files makes the peer
+    abort ("terminate called without an active exception")."""
     if is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_worker(code: int = 0) -> None:
+    """End a finished data-parallel worker process now, after :func:`cleanup`: flush the output and leave
+    without interpreter finalisation. Gloo's transport threads can still be unwinding when Python tears its
+    objects down, and a rank then aborts ("terminate called without an active exception", SIGABRT) after
+    its work is saved - seen about once in ten 2-process runs on CPU."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def reduce_dict(d: Mapping[str, float], average: bool = True) -> dict[str, float]:

@@ -105,7 +105,9 @@ def extra_vector(attrs: Sequence[str], values: Mapping[str, Any], where: str = "
             value = canonical_layout().landmarks
         if value is None:
             raise MissingAttributeError(f"{where}: the model conditions on {name!r} but the data has no {name!r} "
-                                        f"(attributes present: {', '.join(sorted(values)) or 'none'})")
+                                        f"(attributes present: {', '.join(sorted(values)) or 'none'}); name only "
+                                        "what the data has in generator.extra_attrs (--set generator.extra_attrs=[] "
+                                        "trains on AUs alone)")
         out += encode_attr(name, value, f"{where}, attribute {name!r}")
     return torch.tensor(out, dtype=torch.float32)
 

@@ -25,7 +25,7 @@ from aucgan.runs import CKPT_DIR, STATS_FILE, load_aunet, record_data
 from aucgan.training import distributed as dist_utils
 from aucgan.training.build import build_disc, build_generator, make_codec
 from aucgan.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from aucgan.training.config import TrainConfig, to_dict, upgrade_run_config
+from aucgan.training.config import TrainConfig, complete_run_config, to_dict
 from aucgan.training.data import TrainData
 from aucgan.training.decomposed import make_renderer
 from aucgan.training.ema import EMA
@@ -88,7 +88,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     opt_d = make_adam(D.parameters(), config.optim.lr_d, betas, config.optim.adam_impl)
     objective = GANObjective(maybe_compile(G, config.optim.compile), D, aunet, config.loss,
                              disp_channels=codec.slices().get("displacement"),
-                             renderer=make_renderer(config.render), codec=codec)
+                             renderer=make_renderer(config.render), codec=codec,
+                             cond_noise=config.discriminator.cond_noise)
 
     gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
     step = 0
@@ -104,7 +105,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
     if rank == 0:
         write_run_layout(run_dir, train_data.layout)   # first: a resumed run refuses another layout
         grown = write_config(run_dir, to_dict(config), resume=resume, growable=("steps",),
-                             upgrade=upgrade_run_config)
+                             upgrade=complete_run_config)
         if "steps" in grown:
             record_extension(run_dir, step, *grown["steps"], config.optim.decay_start)
         if data is not None:
@@ -130,8 +131,11 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
         bar = tqdm(total=config.steps, initial=step, desc=config.name, dynamic_ncols=True)
     t_last, images_since, last = time.perf_counter(), 0, {}
     kw = dict(mode=config.data.target_mode, prototype_prob=config.data.prototype_prob,
-              noise=config.data.target_noise, pair_identity=config.data.pair_identity)
+              noise=config.data.target_noise, pair_identity=config.data.pair_identity,
+              mismatch_distance=(train_data.distance_quantile(config.loss.mismatch_quantile)
+                                 if config.loss.w_d_mismatch > 0 and config.loss.mismatch_quantile > 0 else 0.0))
     bs = config.data.batch_size
+    d_batches = max(1, config.loss.n_critic) if objective.uses_discriminator else 0
     try:
         end = config.steps if stop_at is None else min(stop_at, config.steps)
         while step < end:
@@ -141,7 +145,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             for group in opt_d.param_groups:
                 group["lr"] = config.optim.lr_d * f
             scalars: dict[str, float] = {}
-            for _ in range(max(1, config.loss.n_critic)):
+            for _ in range(d_batches):
                 b: Batch = train_data.random_batch(bs, gen, **kw).to(device)
                 if config.optim.channels_last:
                     b = to_channels_last(b)
@@ -166,7 +170,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             scalars.update(s)
             ema.update(G)
             step += 1
-            images_since += bs * world * (1 + max(1, config.loss.n_critic))
+            images_since += bs * world * (1 + d_batches)
             check_finite(scalars, step)
             if world > 1:
                 scalars = dist_utils.reduce_dict(scalars)
@@ -176,7 +180,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
                 rate = bar.format_dict.get("rate") or 0.0
                 bar.set_postfix({"G": f"{scalars.get('G/total', float('nan')):.3f}",
                                  "D": f"{scalars.get('D/total', float('nan')):.3f}",
-                                 "img/s": f"{rate * bs * world * (1 + max(1, config.loss.n_critic)):.1f}"})
+                                 "img/s": f"{rate * bs * world * (1 + d_batches):.1f}"})
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
                 scalars["perf/images_per_s"] = images_since / max(now - t_last, 1e-9)
@@ -187,7 +191,7 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
             if rank == 0 and (step % config.sample_every == 0 or step == config.steps):
                 save_sample_grid(run_dir / "samples" / f"step-{step:06d}.png", ema.module, sample_batch, codec,
                                  au_names, stats_writer=stats_writer, step=step)
-            if step % config.ckpt_every == 0 or step == end:
+            if step % config.ckpt_every == 0 or step == end or step in config.ckpt_at:
                 checkpoint()
     finally:
         if bar is not None:

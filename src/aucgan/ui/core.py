@@ -137,7 +137,8 @@ class EditorSession:
         source's attributes; landmarks from the source, else the canonical layout's)."""
         enc = self._encoding(source)
         try:
-            return self.editor.decode(enc, target, source.au, {**source.attrs, **(extras or {})}, where=source.label)
+            return self.editor.decode(enc, target, source.au, {**source.attrs, **(extras or {})}, where=source.label,
+                                      source_attrs=self.editor.source_attrs(source.attrs))
         except UIError:
             raise
         except AucganError as exc:
