@@ -1,6 +1,6 @@
 import pytest
 
-from aucgan.fsutil import OutputExistsError, atomic_write, check_output, clear_owned
+from aucgan.fsutil import OutputExistsError, atomic_write, check_output, claim_folder, clear_owned
 
 
 def test_atomic_write_keeps_the_suffix_and_leaves_no_temp_file(tmp_path):
@@ -37,3 +37,18 @@ def test_clear_owned_removes_only_the_named_entries(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
     with pytest.raises(OutputExistsError, match="--force"):
         check_output(tmp_path)
+
+
+def test_claim_folder_refuses_then_replaces_only_what_it_owns(tmp_path):
+    out = tmp_path / "set"
+    assert claim_folder(out, ["maps"]).is_dir()                 # missing: created
+    (out / "maps").mkdir()
+    (out / "maps" / "a.png").write_bytes(b"x")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="not empty; pass --force"):
+        claim_folder(out, ["maps"])
+    claim_folder(out, ["maps"], force=True)
+    assert not (out / "maps").exists() and (out / "notes.txt").read_text() == "mine"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputExistsError, match="not a folder"):
+        claim_folder(tmp_path / "file", [], force=True)

@@ -25,6 +25,20 @@ def check_output(path: str | Path, force: bool = False, what: str = "output") ->
     return path
 
 
+def claim_folder(path: str | Path, owned: Iterable[str], force: bool = False, what: str = "output") -> Path:
+    """A folder to write into: missing or empty, else refused unless ``force``, which first removes the
+    ``owned`` names a previous run wrote there (and nothing else); created; returned."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{what} {path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not force:
+            raise OutputExistsError(f"{what} {path} already exists and is not empty; pass --force to replace it")
+        clear_owned(path, owned)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path`` then rename it over ``path`` atomically.
 

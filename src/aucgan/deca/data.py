@@ -49,7 +49,7 @@ from aucgan.au import AU_NAMES, au_set
 from aucgan.data.errors import DataError, open_csv, read_json
 from aucgan.data.mapio import save_displacement
 from aucgan.data.openface import join_images, read_openface_csv
-from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text, clear_owned
+from aucgan.fsutil import atomic_write, atomic_write_text, claim_folder
 
 FORMAT = "aucgan-deca"
 FORMAT_VERSION = 1
@@ -276,14 +276,8 @@ class _Plan:
 
 
 def _claim(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"output {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise OutputExistsError(f"output {out} already exists and is not empty; pass --force to replace a "
-                                    "prepared DECA data set there")
-        clear_owned(out, OWNED)
-    (out / "maps").mkdir(parents=True, exist_ok=True)
+    claim_folder(out, OWNED, force, "the prepared DECA data set's output")
+    (out / "maps").mkdir(exist_ok=True)
 
 
 def prepare_deca(out: str | Path, aus: str | Path, *, mat: str | Path | None = None,

@@ -23,7 +23,8 @@ SKIP_PREFIXES = ("perf/", "dist/", "lr", "time", "images", "kimg", "step")
 MAX_CURVES = 9
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (folders made) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -66,7 +67,7 @@ def training_curves(records: Sequence[RunRecord], path: Path) -> Path | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 #: Learning-curve panels: (map, edit set) of paired_fidelity's ``explained``.
@@ -113,7 +114,7 @@ def learning_curves(records: Sequence[RunRecord], path: Path) -> Path | None:
         ax.set_xlabel("images seen by the generator", fontsize=8)
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def per_au_bars(records: Sequence[RunRecord], metric: str, section: str, key: str, title: str, path: Path,
@@ -141,7 +142,7 @@ def per_au_bars(records: Sequence[RunRecord], metric: str, section: str, key: st
     ax.axhline(0, color="k", lw=0.5)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sensitivity_heatmaps(sens: torch.Tensor, footprints: torch.Tensor, au_names: Sequence[str], title: str,
@@ -165,24 +166,32 @@ def sensitivity_heatmaps(sens: torch.Tensor, footprints: torch.Tensor, au_names:
     if im is not None:
         fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label=label)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def grid_axes(grid: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str], px_per_inch: float,
+              row_line: tuple[str, float] = ("white", 0.6), col_line: tuple[str, float] = ("white", 0.6),
+              col_fontsize: float = 7):
+    """(figure, axes) showing ``grid`` (3, H, W) as equal cells, a label per row and per column, lines between."""
+    img = grid.permute(1, 2, 0).clamp(0, 1).numpy()
+    rows, cols = len(row_labels), len(col_labels)
+    h, w = img.shape[0] / rows, img.shape[1] / cols
+    fig, ax = plt.subplots(figsize=(max(4.0, img.shape[1] / px_per_inch), max(3.0, img.shape[0] / px_per_inch)))
+    ax.imshow(img, interpolation="nearest")
+    for i in range(1, rows):
+        ax.axhline(i * h - 0.5, color=row_line[0], lw=row_line[1])
+    for j in range(1, cols):
+        ax.axvline(j * w - 0.5, color=col_line[0], lw=col_line[1])
+    ax.set_yticks([(i + 0.5) * h for i in range(rows)], list(row_labels), fontsize=7)
+    ax.set_xticks([(j + 0.5) * w for j in range(cols)], list(col_labels), fontsize=col_fontsize)
+    return fig, ax
 
 
 def sweep_figure(grid: torch.Tensor, au_names: Sequence[str], levels: Sequence[float], title: str, path: Path,
                  panel_labels: Sequence[str] = ()) -> Path:
     """A labelled AU sweep grid image (3, rows*H, cols*W'): AU names on rows, intensities on columns."""
-    img = grid.permute(1, 2, 0).clamp(0, 1).numpy()
-    rows, cols = len(au_names), len(levels)
-    h, w = img.shape[0] / rows, img.shape[1] / cols
-    fig, ax = plt.subplots(figsize=(max(4.0, img.shape[1] / 60), max(3.0, img.shape[0] / 60)))
-    ax.imshow(img, interpolation="nearest")
-    for i in range(1, rows):
-        ax.axhline(i * h - 0.5, color="white", lw=0.6)
-    for j in range(1, cols):
-        ax.axvline(j * w - 0.5, color="white", lw=0.6)
-    ax.set_yticks([(i + 0.5) * h for i in range(rows)], list(au_names), fontsize=7)
-    ax.set_xticks([(j + 0.5) * w for j in range(cols)], [f"{v:g}" for v in levels], fontsize=7)
+    fig, ax = grid_axes(grid, au_names, [f"{v:g}" for v in levels], px_per_inch=60)
     ax.set_xlabel("target intensity" + (f"  (each cell: {' | '.join(panel_labels)})" if panel_labels else ""),
                   fontsize=8)
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -128,26 +128,11 @@ def edit_grid(runs: Sequence[tuple[str, Editor, torch.Tensor | None]], data, tru
 def edit_figure(grid: torch.Tensor, row_labels: Sequence[str], col_labels: Sequence[str], title: str,
                 path: Path, panel_names: Sequence[str] = ("shaded displacement", "albedo")) -> Path:
     """Save the labelled picture of :func:`edit_grid`."""
-    import matplotlib
+    from aucgan.report.plots import grid_axes, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    img = grid.permute(1, 2, 0).clamp(0, 1).numpy()
-    n_rows, n_cols = len(row_labels), len(col_labels)
-    h, w = img.shape[0] / n_rows, img.shape[1] / n_cols
-    fig, ax = plt.subplots(figsize=(max(4.0, img.shape[1] / 70), max(3.0, img.shape[0] / 70)))
-    ax.imshow(img, interpolation="nearest")
-    for i in range(1, n_rows):
-        ax.axhline(i * h - 0.5, color="white", lw=0.5)
-    for j in range(1, n_cols):
-        ax.axvline(j * w - 0.5, color="black", lw=1.5)
-    ax.set_yticks([(i + 0.5) * h for i in range(n_rows)], list(row_labels), fontsize=7)
-    ax.set_xticks([(j + 0.5) * w for j in range(n_cols)], list(col_labels), fontsize=8)
+    fig, ax = grid_axes(grid, row_labels, col_labels, px_per_inch=70, row_line=("white", 0.5),
+                        col_line=("black", 1.5), col_fontsize=8)
     ax.xaxis.tick_top()
     ax.set_xlabel(f"each cell: {' | '.join(panel_names)}, cropped around the AU's footprint", fontsize=8)
     ax.set_title(title, fontsize=9, pad=18)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

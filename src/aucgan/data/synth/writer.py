@@ -36,7 +36,7 @@ from aucgan.data.synth.config import GENERATOR_VERSION, SynthConfig, SynthError
 from aucgan.data.synth.dataset import identity_expressions, sample_name, split_identities
 from aucgan.data.synth.identity import IdentityBatch, identity_name, make_identities
 from aucgan.data.synth.render import render
-from aucgan.fsutil import OutputExistsError, atomic_write, atomic_write_text, clear_owned
+from aucgan.fsutil import atomic_write, atomic_write_text, claim_folder
 from aucgan.render.normals import displacement_to_normal, encode_normal
 from aucgan.render.shading import shade_for_view
 
@@ -54,14 +54,8 @@ _OWN = ("dataset.json", "manifest.csv", "preview.png", "maps", "landmarks", LAYO
 
 def _prepare(out: Path, force: bool) -> None:
     """Refuse a non-empty folder unless ``force``; with ``force``, remove a previous benchmark's own files."""
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise OutputExistsError(f"output folder {out} already exists and is not empty; "
-                                    "pass --force to overwrite")
-        clear_owned(out, _OWN)
-    (out / "maps").mkdir(parents=True, exist_ok=True)
+    claim_folder(out, _OWN, force, "output folder")
+    (out / "maps").mkdir(exist_ok=True)
     (out / "landmarks").mkdir(exist_ok=True)
 
 
