@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aucgan.deca.data import prepare_deca
+    from aucgan.deca.prepare import prepare_deca
 
     au_names = args.au_set if "," not in args.au_set else args.au_set.split(",")
     report = prepare_deca(args.out, args.aus, mat=args.mat, codes=args.codes,
