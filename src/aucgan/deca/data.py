@@ -42,6 +42,17 @@ def _names(au_names: str | Sequence[str]) -> tuple[str, ...]:
     return au_set(au_names if isinstance(au_names, str) else list(au_names))
 
 
+def identity_warning(identities: Sequence[str], where: str | None) -> str | None:
+    """A warning when the identities look wrong: one identity for every one of three or more images (a folder
+    taken for a person, e.g. EMOCA's model folder, or a CSV with one identity), so that detail consistency
+    would swap detail codes between different people; None when they look plausible."""
+    if len(identities) < 3 or len(set(identities)) != 1:
+        return None
+    return (f"all {len(identities)} images have one identity, {identities[0]!r} (from {where or 'their names'}); "
+            "detail consistency swaps detail codes among images of one identity: if these are several people, "
+            "give prepare-deca --identities CSV (columns name, identity) or one output folder per person")
+
+
 @dataclass(eq=False)
 class DecaData:
     """A prepared DECA detail data set: ``latents`` (N, D) float32, ``uv_z`` (N, 1, S, S) float32 metres

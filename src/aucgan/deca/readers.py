@@ -19,32 +19,49 @@ from aucgan.data.openface import join_images, read_openface_csv
 CODE_KEYS = ("pose", "exp", "detail")
 
 
-def find_outputs(root: str | Path, marker: Callable[[Path], Path | None], what: str
-                 ) -> dict[str, tuple[Path, str | None]]:
-    """``{name: (file or folder, identity or None)}`` for ``root/<name>/`` or ``root/<identity>/<name>/``
-    entries that ``marker`` recognises (it returns the entry's file, or None)."""
+def image_name(file_name: str) -> str:
+    """The name DECA and EMOCA give an image (their ``name.split('.')[0]``): ``img.v2.jpg`` -> ``img``, not
+    ``Path.stem``'s ``img.v2``. Their output folders and the join to OpenFace rows use it."""
+    return Path(file_name).name.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One DECA/EMOCA output found under a root: its folder name, the file (or folder) the marker returned,
+    and the folders between the root and it (a person's folder, EMOCA's model folder)."""
+
+    name: str
+    path: Path
+    folders: tuple[str, ...]
+
+
+def find_outputs(root: str | Path, marker: Callable[[Path], Path | None], what: str, depth: int = 3
+                 ) -> list[Output]:
+    """The ``root/[a/[b/]]<name>/`` entries (up to ``depth`` levels down) that ``marker`` recognises (it returns
+    the entry's file, or None), in sorted order. ``a`` and ``b`` are whatever the user's layout has there: one
+    folder per person, EMOCA's ``<model name>`` folder, or both (``<person>/<model name>/<name>``)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: no such {what} folder")
-    found: dict[str, tuple[Path, str | None]] = {}
+    found: list[Output] = []
+    seen: dict[str, Path] = {}
 
-    def add(name: str, item: Path, identity: str | None) -> None:
-        if name in found:
-            raise DataError(f"{root}: sample name {name!r} appears twice ({found[name][0]} and {item}); names "
-                            "must be unique (they join to the OpenFace rows)")
-        found[name] = (item, identity)
+    def walk(folder: Path, folders: tuple[str, ...]) -> None:
+        for d in sorted(p for p in folder.iterdir() if p.is_dir()):
+            item = marker(d)
+            if item is not None:
+                if d.name in seen:
+                    raise DataError(f"{root}: output name {d.name!r} appears twice ({seen[d.name]} and {item}); "
+                                    "names must be unique (they join to the OpenFace rows)")
+                seen[d.name] = item
+                found.append(Output(d.name, item, folders))
+            elif len(folders) + 1 < depth:
+                walk(d, (*folders, d.name))
 
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
-        item = marker(d)
-        if item is not None:
-            add(d.name, item, None)
-            continue
-        for e in sorted(p for p in d.iterdir() if p.is_dir()):
-            sub = marker(e)
-            if sub is not None:
-                add(e.name, sub, d.name)
+    walk(root, ())
     if not found:
-        raise DataError(f"{root}: no {what} found (expected <name>/ folders, or <identity>/<name>/ folders)")
+        raise DataError(f"{root}: no {what} found (expected <name>/ folders, <identity>/<name>/ folders or "
+                        "EMOCA's <model name>/<name><face index>/ folders)")
     return found
 
 
@@ -131,6 +148,12 @@ def read_fixed_displacement(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (DECA's data/fixed_displacement_256.npy)")
+    with path.open("rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        kind = f"a {path.suffix} file" if path.suffix else "not a .npy file"
+        raise DataError(f"{path}: expected DECA's data/fixed_displacement_256.npy (a .npy array of 256x256 floats, "
+                        f"metres), got {kind}")
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -151,7 +174,8 @@ class AuRow:
 
 def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, images: str | Path | None = None,
                       min_confidence: float = 0.0) -> tuple[dict[str, AuRow], list[str]]:
-    """``{image name: AU row}`` from OpenFace 2.x output, and the problems met.
+    """``{image name: AU row}`` from OpenFace 2.x output, and the problems met; the image name is the one DECA
+    and EMOCA give it (:func:`image_name`: ``img.v2.jpg`` -> ``img``).
 
     ``aus``: a folder of per-image CSVs (FaceLandmarkImg writes ``<image stem>.csv``), one FaceLandmarkImg CSV,
     or one FeatureExtraction CSV over an image folder (then ``images`` is that folder: rows join to images by
@@ -170,19 +194,28 @@ def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, image
         raise DataError(f"{aus}: no such OpenFace CSV file or folder")
     out: dict[str, AuRow] = {}
     problems: list[str] = []
+    stem_of: dict[str, str] = {}
+    ambiguous: set[str] = set()
     for path in files:
         table = read_openface_csv(path, names, min_confidence=min_confidence, strict=False)
         problems += table.problems
         if table.layout == "FaceLandmarkImg":
-            keys = [table.stem] * len(table.records)
+            files_of = [table.stem] * len(table.records)
         else:
             if images is None:
                 raise DataError(f"{path}: a FeatureExtraction CSV (rows per frame) joins to images by frame "
                                 "number; pass the image folder OpenFace read (--images DIR)")
-            keys = [None if p is None else p.stem for p in join_images(table, images, "frame")]
-        for record, key in zip(table.records, keys):
-            if key is None:
+            files_of = [None if p is None else p.stem for p in join_images(table, images, "frame")]
+        for record, file_stem in zip(table.records, files_of):
+            if file_stem is None:
                 problems.append(f"{path}: line {record.line}: no image for frame {record.frame}; row skipped")
+                continue
+            key = image_name(file_stem)
+            if stem_of.setdefault(key, file_stem) != file_stem:
+                if key not in ambiguous:
+                    problems.append(f"{path}: images {stem_of[key]!r} and {file_stem!r} both get DECA's name "
+                                    f"{key!r} (the part before the first dot); neither is used")
+                ambiguous.add(key)
                 continue
             row = AuRow(record.au.astype(np.float32), f"{path}: line {record.line}", float(record.confidence))
             if key not in out or row.confidence > out[key].confidence:
@@ -190,11 +223,12 @@ def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, image
                     problems.append(f"{path}: image {key!r} also has AUs in {out[key].source}; the more confident "
                                     "row is kept")
                 out[key] = row
-    return out, problems
+    return {k: v for k, v in out.items() if k not in ambiguous}, problems
 
 
 def read_identities(path: str | Path) -> dict[str, str]:
-    """``{name: identity}`` from a CSV with columns ``name`` and ``identity``."""
+    """``{image name: identity}`` from a CSV with columns ``name`` and ``identity``; a name may carry its
+    extension (``img_0001.jpg``): it is keyed as DECA and EMOCA name the image (:func:`image_name`)."""
     path = Path(path)
     handle = open_csv(path, "identities CSV")
     with handle:
@@ -205,7 +239,7 @@ def read_identities(path: str | Path) -> dict[str, str]:
         out: dict[str, str] = {}
         for row in reader:
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            name, ident = row.get("name", ""), row.get("identity", "")
+            name, ident = image_name(row.get("name", "")), row.get("identity", "")
             if not name or not ident:
                 raise DataError(f"{path}: line {reader.line_num}: empty 'name' or 'identity'")
             if name in out and out[name] != ident:
