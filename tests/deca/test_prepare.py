@@ -176,3 +176,21 @@ def test_progress_per_sample(emoca, capsys):
     assert "prepare-deca: sample 4/4 (100%)" in err
     prepare_deca(t / "out", t / "of", codes=t / "emoca_out", decoder=t / "deca_model.tar", force=True)
     assert capsys.readouterr().err == ""
+
+
+def test_mat_with_emoca_face_folders(tmp_path):
+    fixed = fixed_displacement(32)
+    np.save(tmp_path / "fixed.npy", fixed)
+    names = ["img_0001", "img_0002"]
+    write_deca_mats(tmp_path / "mat", names, size=32, fixed=fixed)
+    folders = write_emoca_image_demo(tmp_path / "emoca_out", {"img_0001.jpg": 1, "img_0002.jpg": 2, "extra.jpg": 1})
+    write_openface_per_image(tmp_path / "of", names)
+    report = prepare_deca(tmp_path / "out", tmp_path / "of", mat=tmp_path / "mat", codes=tmp_path / "emoca_out",
+                          fixed_displacement=tmp_path / "fixed.npy")
+    data = open_deca_data(tmp_path / "out")
+    assert data.names == names and data.identities == names
+    np.testing.assert_allclose(data.latents[1], _latent(folders["img_000200"]), rtol=1e-6)
+    np.testing.assert_allclose(data.uv_z[1, 0], uv_z_of(1, 32), atol=1e-7)
+    assert report["skipped_samples"] == {"extra00": "EMOCA codes but no DECA .mat",
+                                         "img_000201": report["skipped_samples"]["img_000201"]}
+    assert "another face of image 'img_0002'" in report["skipped_samples"]["img_000201"]
