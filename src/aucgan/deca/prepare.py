@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 #: encoder's codes and maps. Codes and maps of one model differ by float rounding (about 1e-6); codes of another
 #: encoder (EMOCA's with DECA's .mat) decode to a different map (tens of percent).
 MISMATCH_LIMIT = 0.2
+FACE_LEFT = "another face of an image with several (OpenFace's AUs are per image: one face kept, see emoca_faces)"
 
 
 @dataclass
@@ -127,8 +128,7 @@ def _emoca_codes(outputs: list[Output], known: set[str], plan: _Plan
         if found[0][1].name != image:
             plan.faces[image] = {"kept": found[0][1].name, "others": [o.name for _, o in found[1:]]}
             for _, o in found[1:]:
-                plan.skipped[o.name] = (f"another face of image {image!r}: OpenFace's AUs are per image, so one face "
-                                        f"is kept ({found[0][1].name})")
+                plan.skipped[o.name] = FACE_LEFT
     return kept, model_folders
 
 
