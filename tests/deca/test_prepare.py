@@ -192,3 +192,13 @@ def test_mat_with_emoca_face_folders(tmp_path):
     np.testing.assert_allclose(data.latents[1], _latent(folders["img_000200"]), rtol=1e-6)
     np.testing.assert_allclose(data.uv_z[1, 0], uv_z_of(1, 32), atol=1e-7)
     assert report["skipped_samples"] == {"extra00": "EMOCA codes but no DECA .mat", "img_000201": FACE_LEFT}
+
+
+def test_a_bare_folder_and_face_folders_of_one_image(tmp_path):
+    write_deca_tar(tmp_path / "deca_model.tar", reference(seed=2, **TINY_ARCH))
+    write_emoca_codes(tmp_path / "codes" / "EMOCA", ["img", "img00"], offset=0)
+    write_openface_per_image(tmp_path / "of", ["img"])
+    report = prepare_deca(tmp_path / "out", tmp_path / "of", codes=tmp_path / "codes",
+                          decoder=tmp_path / "deca_model.tar")
+    assert report["emoca_faces"] == {"img": {"kept": "img", "others": ["img00"]}}
+    assert report["skipped_samples"] == {"img00": FACE_LEFT}
