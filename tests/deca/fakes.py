@@ -159,3 +159,51 @@ def write_openface_sequence(path: Path, names, au_names=AU_NAMES) -> Path:
                                + ["1" if v > 1 else "0" for v in vals]))
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_emoca_image_demo(output: Path, images: dict[str, int], model: str = "EMOCA_v2_lr_mse_20",
+                           offset: int = 0) -> dict[str, int]:
+    """EMOCA's image demo with ``--save_codes``: ``output/<model>/<image name><face:02d>/{shape,exp,...}.npy``,
+    the image name being the file name before its first dot (``img.v2.jpg`` -> ``img``). ``images`` maps image
+    file names to their number of faces; returns ``{face folder: codes index}`` (``codes(offset + k)``, k
+    counting the faces written in order)."""
+    written, k = {}, offset
+    for file_name, faces in images.items():
+        for face in range(faces):
+            folder = f"{file_name.split('.')[0]}{face:02d}"
+            write_emoca_codes(output / model, [folder], offset=k)
+            written[folder] = k
+            k += 1
+    return written
+
+
+def write_openface_faces(folder: Path, images: dict[str, int], au_names=AU_NAMES) -> Path:
+    """FaceLandmarkImg output for image files with several faces: ``<file stem>.csv`` (OpenFace strips only the
+    last extension: ``img.v2.jpg`` -> ``img.v2.csv``), one row per face; the i-th image's face 0 gets
+    ``au_values(i)`` at confidence 0.98, other faces other values at lower confidence."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (file_name, faces) in enumerate(images.items()):
+        lines = [", ".join(openface_header(au_names))]
+        for face in range(faces):
+            vals = au_values(i if face == 0 else 1000 + 10 * i + face, au_names)
+            lines.append(", ".join([str(face), "0.98" if face == 0 else "0.60"] + [f"{v:.2f}" for v in vals]
+                                   + ["1" if v > 1 else "0" for v in vals]))
+        (folder / f"{Path(file_name).stem}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def write_deca_mats_from(root: Path, names, latents: np.ndarray, decoder: nn.Module, fixed: np.ndarray,
+                         save_codes: bool = False, code_index=None) -> Path:
+    """DECA --saveMat outputs whose ``displacement_map`` is ``decoder(latent) + fixed``: maps and codes of one
+    model (``save_codes``: codes(code_index[i]) saved as a modified demo would)."""
+    with torch.no_grad():
+        uv = decoder(torch.from_numpy(latents.astype(np.float32))).numpy()
+    for i, name in enumerate(names):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        data = {"displacement_map": (uv[i, 0] + fixed)[None, None].astype(np.float32)}
+        if save_codes:
+            c = codes(i if code_index is None else code_index[i])
+            data.update(pose=c["pose"][None], exp=c["exp"][None], detail=c["detail"][None])
+        scipy.io.savemat(folder / f"{name}.mat", data)
+    return root

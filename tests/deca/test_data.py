@@ -9,7 +9,8 @@ import torch
 from aucgan.au import AU_NAMES
 from aucgan.data.datasets import open_dataset
 from aucgan.data.errors import DataError
-from aucgan.deca.data import open_deca_data, prepare_deca
+from aucgan.deca.data import open_deca_data
+from aucgan.deca.prepare import prepare_deca
 from aucgan.fsutil import OutputExistsError
 
 from tests.deca.fakes import (

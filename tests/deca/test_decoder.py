@@ -91,6 +91,14 @@ def test_au_concat_variant_loads_with_its_scale(tmp_path, au_input, scale):
         DetailDecoder.from_deca(path, au_names="disfa12")
 
 
+def test_emocas_identity_conditioned_decoder_is_named(tmp_path):
+    path = write_deca_tar(tmp_path / "identity.tar", reference(latent_dim=181 + 100, **TINY_ARCH), training=False)
+    with pytest.raises(DecaCheckpointError, match=r"takes 281 inputs.*FLAME shape code of EMOCA's identity-"
+                                                  r"conditioned detail decoder") as info:
+        DetailDecoder.from_deca(path)
+    assert "pass the AU set" not in str(info.value)
+
+
 def test_architecture_is_read_from_the_weights(tmp_path):
     ref = reference(seed=4, **TINY_ARCH)
     arch = architecture_of(ref.state_dict())

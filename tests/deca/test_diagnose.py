@@ -12,8 +12,9 @@ import torch
 from aucgan.au import AU_NAMES
 from aucgan.cli import main
 from aucgan.deca import DetailDecoder, uv_footprints
-from aucgan.deca.data import open_deca_data, prepare_deca
+from aucgan.deca.data import open_deca_data
 from aucgan.deca.diagnose import au_jacobian, diagnose, sweep
+from aucgan.deca.prepare import prepare_deca
 
 from tests.deca.fakes import (
     TINY_ARCH,

@@ -12,8 +12,9 @@ from safetensors.torch import load_file
 
 from aucgan.deca.build import build_decoder, build_models, load_deca_run
 from aucgan.deca.config import DecaTrainConfig, load_deca_config
-from aucgan.deca.data import open_deca_data, prepare_deca
+from aucgan.deca.data import open_deca_data
 from aucgan.deca.decoder import deca_keys
+from aucgan.deca.prepare import prepare_deca
 from aucgan.deca.train import DecaTrainData, train_deca
 from aucgan.errors import AucganError
 from aucgan.training.checkpoint import latest_checkpoint

@@ -24,6 +24,20 @@ def test_canonical_layout_is_valid_and_round_trips(tmp_path):
     assert poly.shape[1] == 2 and poly[:, 1].min() < lay.landmarks[17:27, 1].min()
 
 
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "layout.json"
+    canonical_layout(64).save(path)
+    before = path.read_text()
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        canonical_layout(32).save(path)
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["layout.json"]
+
+
 def test_variation_moves_features():
     base = canonical_layout()
     var = vary_layout(base, LayoutVariation(eye_distance=0.02, mouth_width=1.2, offset=(0.01, 0.0)))

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 
+#: An AU edit that moves no sample's uv_z by more than this (metres; float32 rounding of DECA's +-1 cm maps is
+#: about 1e-9) is taken as a decoder that ignores its AUs.
+STILL_M = 1e-8
 HELP = "export decoded uv_z (DECA's convention: metres, before the mask) as .npy + 16-bit PNG"
 
 
@@ -33,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from aucgan.au import parse_au_spec
     from aucgan.deca.build import load_decoder
     from aucgan.deca.data import open_deca_data
@@ -50,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     sidecar = export_uv_z(dec, data, names, out, au=au, info=info)
     clipped = [n for n, s in sidecar["samples"].items() if s["clipped_in_preview"]]
     print(f"wrote {len(names)} uv_z maps ({dec.output_size}x{dec.output_size} float32, metres) to {out}")
+    moved = [s["au_edit_moved_max_m"] for s in sidecar["samples"].values() if s["au_edit_moved_max_m"] is not None]
+    if moved and max(moved) <= STILL_M:
+        print(f"aucgan export-deca: warning: --au {args.au} did not change the decoded uv_z of any sample "
+              f"(largest change {max(moved):.1e} m): this decoder's output does not move with the AUs (an imported "
+              "DECA checkpoint before fine-tuning, or AU inputs with zero weights); `aucgan diagnose` measures it",
+              file=sys.stderr)
     if clipped:
         print(f"note: the 16-bit previews of {', '.join(clipped[:5])} clip (|uv_z| > 1 cm); the .npy files do not")
     return 0

@@ -12,6 +12,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aucgan.deca.config import DecaTrainConfig
 
 HELP = "fine-tune an imported DECA detail decoder with AU conditioning (deca preset)"
 
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from aucgan.deca.train import train_deca
 
+    _check_before_run_dir(config, args.data)
     run_dir = make_run_dir(args.runs_root, name=config.name, explicit=args.run_dir, resume=args.resume)
     print(f"run directory: {run_dir}", flush=True)
     with Logger(run_dir / "log.txt"):
@@ -61,3 +66,30 @@ def run(args: argparse.Namespace) -> int:
     shown = {k: round(v, 6) for k, v in result.last_stats.items() if k.startswith(("G/", "D/"))}
     print(f"step {result.step}: {json.dumps(shown)}")
     return 0
+
+
+def _check_before_run_dir(config: DecaTrainConfig, data_path: str) -> None:
+    """The data checks training would fail on, made before a run folder exists (a refused start leaves none);
+    a warning on stderr when the identities look wrong."""
+    import sys
+
+    import numpy as np
+
+    from aucgan.au import au_set
+    from aucgan.deca.build import build_decoder
+    from aucgan.deca.config import check_config
+    from aucgan.deca.data import identity_warning, open_deca_data
+    from aucgan.deca.train import check_data
+    from aucgan.errors import AucganError
+
+    cfg = check_config(config)
+    data = open_deca_data(data_path, au_names=au_set(cfg.data.au_set))
+    check_data(build_decoder(cfg), data, data_path)
+    ids = data.identity_index()
+    if cfg.loss.w_detail > 0 and not (ids.size and np.bincount(ids).max() > 1):
+        raise AucganError(f"{data_path}: no identity has two or more images, so detail codes cannot be swapped "
+                          "(loss.w_detail, DECA's detail consistency, needs identities); give identities to "
+                          "prepare-deca (--identities CSV or <identity>/<name>/ folders) or set loss.w_detail=0")
+    warning = identity_warning(data.identities, f"{data_path}/manifest.csv")
+    if warning and cfg.loss.w_detail > 0:
+        print(f"aucgan train-deca: warning: {warning}", file=sys.stderr)

@@ -50,6 +50,7 @@ DECA_LATENT_DIM = sum(n for _, n in DECA_LATENT_PARTS)          # 181
 DECA_CHANNELS: tuple[int, ...] = (128, 128, 64, 64, 32, 16)
 DECA_INIT_SIZE = 8
 DECA_OUT_SCALE = 0.01
+IDENTITY_DIM = 100            # FLAME's shape code: what EMOCA's identity-conditioned detail decoder appends
 BLOCK_BN_EPS = 0.8            # DECA's BatchNorm2d(c, 0.8): the positional 0.8 is eps
 NEG_SLOPE = 0.2
 AU_INPUTS: dict[str, float] = {"unit": 1.0 / AU_MAX, "intensity": 1.0}
@@ -271,6 +272,12 @@ class DetailDecoder(nn.Module):
         names = [conditioning] if isinstance(conditioning, str) else list(conditioning)
         k = len(au_set(au_names if isinstance(au_names, str) else list(au_names)))
         extra = arch["in_features"] - latent_dim
+        if extra == IDENTITY_DIM and extra != k:
+            raise DecaCheckpointError(f"{where}: l1.0 takes {arch['in_features']} inputs: the {latent_dim}-value "
+                                      f"latent plus {IDENTITY_DIM}, the FLAME shape code of EMOCA's "
+                                      "identity-conditioned detail decoder ('identity' in its detail conditioning); "
+                                      "aucgan's latent has no identity part: use a decoder conditioned on jaw pose, "
+                                      "expression and detail (DECA's, or EMOCA's default)")
         if extra not in (0, k):
             raise DecaCheckpointError(f"{where}: l1.0 takes {arch['in_features']} inputs; expected {latent_dim} "
                                       f"(DECA's latent) or {latent_dim} + {k} (the latent with the {k} AUs "

@@ -175,7 +175,8 @@ def read_uv_mask(path: str | Path) -> np.ndarray:
                 raise FlameError(f"{path}: image mode {img.mode}; expected an 8-bit PNG (DECA's masks are RGBA)")
             arr = np.asarray(img.convert("RGBA"))[..., 0].astype(np.float32) / 255.0
     except FileNotFoundError:
-        raise FlameError(f"{path}: no such file (DECA's data/ folder holds {MASK_NAME})") from None
+        raise FlameError(f"{path}: no such file (DECA's data/ folder holds {MASK_NAME}; pass --mask FILE for "
+                         "another mask PNG in that folder, or --mask none for a layout without a mask)") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise FlameError(f"{path}: not a readable image ({exc})") from None
     if arr.shape[0] != arr.shape[1] or arr.shape[0] < 8:

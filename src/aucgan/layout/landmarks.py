@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from aucgan.errors import AucganError
+from aucgan.fsutil import atomic_write_text
 
 NUM_LANDMARKS = 68
 
@@ -118,7 +119,8 @@ class Layout:
         return out
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+        """Write the layout JSON atomically (a reader never sees half a file)."""
+        atomic_write_text(path, json.dumps(self.to_json(), indent=1))
 
     def mask_at(self, size: tuple[int, int]) -> torch.Tensor | None:
         """The raster face mask (H, W) float32 at ``size`` (:func:`resize_mask`), or None without a mask image."""
