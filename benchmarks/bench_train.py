@@ -24,8 +24,8 @@ from aucgan.data.batch import Batch  # noqa: E402
 from aucgan.layout.atlas import au_footprints  # noqa: E402
 from aucgan.layout.landmarks import canonical_layout  # noqa: E402
 from aucgan.losses.objective import GANObjective  # noqa: E402
+from aucgan.models.build import build_aunet, build_disc, build_generator, make_codec
 from aucgan.models.generator import count_parameters  # noqa: E402
-from aucgan.training.build import build_aunet, build_disc, build_generator, make_codec  # noqa: E402
 from aucgan.training.config import load_config  # noqa: E402
 
 

@@ -36,8 +36,9 @@ from aucgan.data.synth import make_identities, write_dataset
 from aucgan.data.synth.config import SynthConfig
 from aucgan.data.synth.render import render
 from aucgan.layout.atlas import face_mask
+from aucgan.models.build import make_codec
 from aucgan.models.decomposed import APERTURE_AUS
-from aucgan.runs import load_aunet, load_generator, make_codec
+from aucgan.runs import load_aunet, load_generator
 from aucgan.training.aunet_loop import train_aunet
 from aucgan.training.config import AUNetTrainConfig, load_config
 from aucgan.training.data import TrainData

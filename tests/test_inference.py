@@ -211,7 +211,7 @@ def test_from_run_reads_the_run(tmp_path):
 def test_source_attributes_drive_attribute_residuals():
     """A model that edits attributes relatively (``generator.expression_residuals``): the same AUs with the source's
     emotion given as another one change the maps, through decode too; without source attributes nothing does."""
-    from aucgan.training.build import residual_indices
+    from aucgan.models.build import residual_indices
 
     attrs = ("emotion", "valence")
     G = _generator(attrs, conditioning=["adain", "spade_au"], head="au_residual", au_mode="relative",

@@ -94,7 +94,9 @@ class Editor:
         """The EMA generator of a training run's latest checkpoint, with the run's codec, AUs, conditions and
         layout (``RUN/layout.json``)."""
         from aucgan.au import au_set
-        from aucgan.runs import load_generator, make_codec, read_run_layout
+        from aucgan.models.build import make_codec
+        from aucgan.rundir.files import read_run_layout
+        from aucgan.runs import load_generator
 
         G, cfg, step = load_generator(run_dir, device)
         return cls(G, make_codec(cfg.data), au_set(cfg.data.au_set), cfg.data.size, cfg.generator.extra_attrs,

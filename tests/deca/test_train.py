@@ -16,7 +16,7 @@ from aucgan.deca.data import open_deca_data, prepare_deca
 from aucgan.deca.decoder import deca_keys
 from aucgan.deca.train import DecaTrainData, train_deca
 from aucgan.errors import AucganError
-from aucgan.training.checkpoint import latest_checkpoint
+from aucgan.rundir.checkpoints import latest_checkpoint
 from aucgan.training.config import ConfigError, TrainConfig, load_config
 
 from tests.deca.fakes import (

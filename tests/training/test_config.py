@@ -28,7 +28,7 @@ from aucgan.training.config import (
     upgrade_run_config,
 )
 
-BEFORE = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())
+BEFORE = json.loads((Path(__file__).parents[1] / "presets_before_i14.json").read_text())
 #: Presets of the map and AU-estimator schemas (the deca presets have their own, tested in tests/deca).
 MAP_PRESETS = [n for n in preset_names() if n not in DECA_PRESETS]
 
@@ -176,13 +176,13 @@ def _registry_names():
     from aucgan.losses.au_consistency import AU_LOSSES
     from aucgan.losses.objective import AU_SOURCES
     from aucgan.models.aunet import ARCHS
+    from aucgan.models.build import AUNET_INPUTS
     from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
     from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS
     from aucgan.models.regional import LOCAL_REGIONS
     from aucgan.nn.conditioning import CONDITIONING
     from aucgan.render.sh import LIGHTING_PRESETS
     from aucgan.training.data import TARGET_MODES
-    from aucgan.training.decomposed import AUNET_INPUTS
     from aucgan.training.extras import EXTRA_ATTRS
     from aucgan.training.perf import ADAM_IMPLS
 

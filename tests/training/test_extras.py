@@ -8,10 +8,10 @@ from aucgan.au import EMOTIONS, au_set
 from aucgan.data.datasets import open_dataset
 from aucgan.errors import AucganError
 from aucgan.losses.objective import GANObjective
+from aucgan.models.build import build_disc, build_generator, make_codec
 from aucgan.models.patch import GlobalLocalDiscriminator
 from aucgan.models.regional import RegionalGenerator
 from aucgan.models.sean import RegionStyleGenerator
-from aucgan.training.build import build_disc, build_generator, make_codec
 from aucgan.training.config import ConfigError, load_config
 from aucgan.training.data import TrainData
 from aucgan.training.extras import (

@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
     from aucgan.report.compare import build_comparison
-    from aucgan.runs import checkpoint_steps, record_data
+    from aucgan.rundir.checkpoints import checkpoint_steps
+    from aucgan.rundir.files import record_data
     from aucgan.training.config import load_config, replace_path, to_dict
 
     if args.jobs < 1:

@@ -20,7 +20,7 @@ from torch import nn
 
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
-from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, r1_penalty
+from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, gradient_penalty, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
@@ -38,21 +38,6 @@ def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Ten
     """Union (max) of the footprints of the AUs whose intensity changes between ``au`` and ``target``."""
     active = ((target - au).abs() > ACTIVE_AU_DELTA).float()[:, :, None, None]
     return (fp * active).amax(dim=1, keepdim=True)
-
-
-def fake_term(kind: str, scores: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """The discriminator's "this is fake" term alone: used for real maps paired with mismatched AUs
-    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency.
-    ``weight`` (B,) weighs each sample (vicinal weighting); the result is the weighted mean."""
-    if kind == "hinge":
-        per = torch.relu(1.0 + scores)
-    elif kind == "nsgan":
-        per = nn.functional.softplus(scores)
-    else:
-        per = scores
-    if weight is None:
-        return per.mean()
-    return (per * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
 def vicinal_weight(au: torch.Tensor, other: torch.Tensor, sigma: float) -> torch.Tensor | None:

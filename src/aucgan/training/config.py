@@ -54,7 +54,7 @@ DiscriminatorKind = Literal["concat", "projection", "aux_regressor", "projection
                             "cond_mlp_aux", "aux_match"]                 # aucgan.models.discriminator.DISCRIMINATORS
 DiscriminatorTrunk = Literal["patchgan", "deep"]                         # aucgan.models.discriminator.TRUNKS
 AUNetArch = Literal["cnn", "resnet"]                                     # aucgan.models.aunet.ARCHS
-AUNetInput = Literal["maps", "shaded"]                                   # aucgan.training.decomposed.AUNET_INPUTS
+AUNetInput = Literal["maps", "shaded"]                                   # aucgan.models.build.AUNET_INPUTS
 Lighting = Literal["random", "front", "studio", "left", "right", "top",
                    "grazing"]                                            # random + aucgan.render.sh.LIGHTING_PRESETS
 AdversarialKind = Literal["wgan", "hinge", "nsgan"]                      # aucgan.losses.adversarial.ADVERSARIAL_LOSSES

@@ -78,7 +78,7 @@ class EditorSession:
     def open(cls, run_dir: str | Path, data: str | Path | None = None, device: str = "cpu",
              max_upload_mb: float = MAX_UPLOAD_MB, seed: int = 0) -> EditorSession:
         """Load a training run's EMA generator; :class:`UIError` naming the folder if it is not a usable run."""
-        from aucgan.runs import recorded_data_path
+        from aucgan.rundir.files import recorded_data_path
 
         run = Path(str(run_dir).strip())
         if not str(run_dir).strip() or not run.is_dir():

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from aucgan.errors import AucganError
-from aucgan.training.rundir import Logger, make_run_dir, next_run_id, write_config
+from aucgan.rundir.files import write_config
+from aucgan.rundir.folder import Logger, make_run_dir, next_run_id
 
 
 def test_auto_numbering_continues_past_the_largest_number(tmp_path):
@@ -100,8 +101,7 @@ def test_run_layout_is_recorded_once_and_kept(tmp_path):
     import numpy as np
 
     from aucgan.layout.landmarks import Layout, canonical_layout, load_layout
-    from aucgan.runs import LAYOUT_FILE, read_run_layout
-    from aucgan.training.rundir import RunDirError, write_run_layout
+    from aucgan.rundir.files import LAYOUT_FILE, RunDirError, read_run_layout, write_run_layout
 
     write_run_layout(tmp_path, None)
     assert not (tmp_path / LAYOUT_FILE).exists() and read_run_layout(tmp_path) is None

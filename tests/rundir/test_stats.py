@@ -1,4 +1,4 @@
-"""Stats JSONL, TensorBoard mirroring (and its absence) and the NaN guard."""
+"""Stats JSONL (its writer, event lines and its reader) and TensorBoard mirroring (and its absence)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from aucgan.errors import AucganError
-from aucgan.runs import read_stats
-from aucgan.training import stats as stats_mod
-from aucgan.training.stats import StatsWriter, check_finite
+from aucgan.rundir import stats as stats_mod
+from aucgan.rundir.stats import StatsWriter, read_stats
 
 
 def test_stats_lines_round_trip(tmp_path):
@@ -56,11 +55,3 @@ def test_missing_tensorboard_warns_once_and_keeps_jsonl(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         StatsWriter(tmp_path / "b", tensorboard=True).close()
     assert read_stats(tmp_path / "a")[0]["x"] == 1.0
-
-
-def test_check_finite_names_the_bad_losses():
-    check_finite({"G/adv": 1.0, "D/adv": -3.0}, step=5)
-    with pytest.raises(AucganError, match=r"step 12: G/au_bce=nan, D/gp=inf"):
-        check_finite({"G/adv": 1.0, "G/au_bce": float("nan"), "D/gp": float("inf")}, step=12)
-    with pytest.raises(FloatingPointError):
-        check_finite({"x": torch.tensor(float("-inf"))}, step=0)
