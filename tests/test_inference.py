@@ -9,13 +9,13 @@ import torch
 
 from aucgan.au import AU_NAMES, au_indices
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import MissingAttributeError, extra_dim, extra_vector
 from aucgan.errors import AucganError
 from aucgan.inference import Editor
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.models.generator import MapGenerator
 from aucgan.models.regional import RegionalGenerator
-from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vector
 
 S, K = 16, len(AU_NAMES)
 CODEC = MapCodec(("displacement", "albedo"), disp_scale=0.02)

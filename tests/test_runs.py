@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from aucgan import runs
+from aucgan.config.loading import load_config, to_dict
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.errors import AucganError
 from aucgan.models.build import build_aunet, build_disc, build_generator
 from aucgan.photo.edit import training_domain
@@ -24,7 +26,6 @@ from aucgan.rundir.files import (
     write_config,
 )
 from aucgan.rundir.stats import read_stats
-from aucgan.training.config import AUNetTrainConfig, load_config, to_dict
 
 from tests.tiny import TINY, TINY_AUNET
 

@@ -31,11 +31,11 @@ import torch
 
 from aucgan.au import au_indices, au_vector, to_unit
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import MissingAttributeError, extra_dim, extra_vector
 from aucgan.errors import AucganError
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import Layout, canonical_layout
 from aucgan.models.interface import Generator, check_generator
-from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vector
 
 Landmarks = torch.Tensor | np.ndarray | None
 
@@ -87,7 +87,7 @@ class Editor:
         #: source without labels (a photo, uploaded maps) as neutral, unless the edit says otherwise.
         self.default_attrs: dict[str, object] = (
             {k: v for k, v in NEUTRAL_EXPRESSION.items() if k in self.extra_attrs}
-            if getattr(G, "residual_extra", ()) else {})
+            if G.residual_extra else {})
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Editor:

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import torch
 
+from aucgan.config.loading import from_dict
+from aucgan.config.schema import AUNetTrainConfig, TrainConfig
+from aucgan.config.upgrade import upgrade_run_config
 from aucgan.device import pick_device
 from aucgan.models.build import build_aunet, build_disc, build_generator
 from aucgan.rundir.checkpoints import find_checkpoint, load_aunet_weights, load_checkpoint
 from aucgan.rundir.files import read_config
-from aucgan.training.config import AUNetTrainConfig, TrainConfig, from_dict, upgrade_run_config
 
 
 # -------------------------------------------------------------------------------------------- GAN runs
 def load_run_config(run_dir: str | Path) -> TrainConfig:
     """The resolved config a training run wrote before it started (one written by an older version is
-    upgraded to today's layout first, :func:`~aucgan.training.config.upgrade_run_config`)."""
+    upgraded to today's layout first, :func:`~aucgan.config.upgrade.upgrade_run_config`)."""
     run_dir = Path(run_dir)
     return from_dict(TrainConfig, upgrade_run_config(read_config(run_dir, "training run")), str(run_dir))
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aucgan.cli import main
-from aucgan.training.config import load_config
+from aucgan.config.loading import load_config
 from aucgan.training.loop import training_loop
 
 from tests.tiny import TINY

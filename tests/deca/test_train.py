@@ -10,6 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from aucgan.config.loading import load_config
+from aucgan.config.schema import ConfigError, TrainConfig
 from aucgan.deca.build import build_decoder, build_models, load_deca_run
 from aucgan.deca.config import DecaTrainConfig, load_deca_config
 from aucgan.deca.data import open_deca_data, prepare_deca
@@ -17,7 +19,6 @@ from aucgan.deca.decoder import deca_keys
 from aucgan.deca.train import DecaTrainData, train_deca
 from aucgan.errors import AucganError
 from aucgan.rundir.checkpoints import latest_checkpoint
-from aucgan.training.config import ConfigError, TrainConfig, load_config
 
 from tests.deca.fakes import (
     TINY_ARCH,
@@ -162,8 +163,8 @@ def test_frozen_base_trains_only_the_conditioning(setup, tmp_path):
 
 
 def test_au_estimator_on_uv_z(setup, tmp_path):
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.training.aunet_loop import train_aunet
-    from aucgan.training.config import AUNetTrainConfig
 
     t, _ = setup
     acfg = load_config("aunet", ["steps=3", "data.size=32", "data.maps=[displacement]", "data.disp_scale=0.01",

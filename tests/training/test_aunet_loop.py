@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import io
 
+from aucgan.config.loading import load_config
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.rundir.files import AUNET_METRICS, AUNET_WEIGHTS, read_config
 from aucgan.rundir.stats import read_stats
 from aucgan.training.aunet_loop import train_aunet
-from aucgan.training.config import AUNetTrainConfig, load_config
 
 from tests.tiny import TINY_AUNET
 

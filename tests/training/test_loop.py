@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from aucgan.config.loading import load_config, replace_path
 from aucgan.errors import AucganError
-from aucgan.training.config import load_config, replace_path
 from aucgan.training.loop import training_loop
 from aucgan.training.schedule import lr_factor
 

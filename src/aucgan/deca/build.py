@@ -16,6 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from aucgan.au import AU_NAMES, au_set
+from aucgan.config.loading import from_dict
 from aucgan.deca.checkpoint import architecture_of, read_detail_state
 from aucgan.deca.config import DecaTrainConfig
 from aucgan.deca.decoder import DetailDecoder
@@ -27,7 +28,6 @@ from aucgan.nn.conditioning import CONDITIONING
 from aucgan.nn.layers import resize_to
 from aucgan.rundir.checkpoints import find_checkpoint, load_checkpoint
 from aucgan.rundir.files import DECODER_FILE, read_config, read_object
-from aucgan.training.config import from_dict
 
 
 def read_mask_image(path: str | Path) -> np.ndarray:

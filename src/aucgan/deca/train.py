@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from aucgan.au import au_set
+from aucgan.config.loading import to_dict
 from aucgan.deca.batches import DecaBatch, DecaTrainData
 from aucgan.deca.build import build_deca_discriminator, build_decoder, face_mask
 from aucgan.deca.config import DecaTrainConfig, check_config
@@ -44,7 +45,6 @@ from aucgan.fsutil import atomic_write, atomic_write_text
 from aucgan.rundir.files import DECODER_FILE, record_data, write_config
 from aucgan.rundir.stats import StatsWriter
 from aucgan.runs import load_aunet
-from aucgan.training.config import to_dict
 from aucgan.training.ema import EMA
 from aucgan.training.engine import Cadence, TrainResult, TrainState, resume_state, run_steps
 from aucgan.training.perf import make_adam

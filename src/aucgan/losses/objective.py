@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from aucgan.au import ACTIVE_UNIT
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
 from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, gradient_penalty, r1_penalty
@@ -28,15 +29,14 @@ from aucgan.render.sh import random_lighting
 from aucgan.render.shaded import Renderer
 
 if TYPE_CHECKING:  # the loss weights' schema; only its fields are read here
-    from aucgan.training.config import LossConfig
+    from aucgan.config.schema import LossConfig
 
 AU_SOURCES = ("aunet", "disc", "both")
-ACTIVE_AU_DELTA = 0.02  # unit-scale change that counts an AU as edited (for the locality mask)
 
 
 def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Union (max) of the footprints of the AUs whose intensity changes between ``au`` and ``target``."""
-    active = ((target - au).abs() > ACTIVE_AU_DELTA).float()[:, :, None, None]
+    active = ((target - au).abs() > ACTIVE_UNIT).float()[:, :, None, None]
     return (fp * active).amax(dim=1, keepdim=True)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import torch
 
 from aucgan.au import au_set
+from aucgan.config.schema import AUNetConfig, ConfigError, DataConfig, RenderConfig, TrainConfig
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import EXPRESSION_ATTRS, extra_dim, extra_slices
 from aucgan.errors import AucganError
 from aucgan.models.aunet import AUNet
 from aucgan.models.decomposed import DecomposedGenerator
@@ -19,14 +21,6 @@ from aucgan.models.sean import RegionStyleGenerator
 from aucgan.models.shaded import ShadedAUNet
 from aucgan.render.sh import LIGHTING_PRESETS
 from aucgan.render.shaded import Renderer
-from aucgan.training.config import (
-    AUNetConfig,
-    ConfigError,
-    DataConfig,
-    RenderConfig,
-    TrainConfig,
-)
-from aucgan.training.extras import EXPRESSION_ATTRS, extra_dim, extra_slices
 
 AUNET_INPUTS = ("maps", "shaded")
 

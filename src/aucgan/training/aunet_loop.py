@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from aucgan.au import au_set, from_unit
+from aucgan.config.loading import to_dict
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.data.datasets import open_dataset
 from aucgan.device import pick_device
 from aucgan.errors import AucganError
@@ -24,7 +26,6 @@ from aucgan.progress import Progress
 from aucgan.rundir.checkpoints import save_aunet_weights
 from aucgan.rundir.files import AUNET_METRICS, write_config
 from aucgan.rundir.stats import StatsWriter
-from aucgan.training.config import AUNetTrainConfig, to_dict
 from aucgan.training.data import TrainData
 from aucgan.training.engine import progress_mode
 

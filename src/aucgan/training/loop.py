@@ -12,6 +12,9 @@ from pathlib import Path
 import torch
 
 from aucgan.au import au_set
+from aucgan.config.loading import to_dict
+from aucgan.config.schema import TrainConfig
+from aucgan.config.upgrade import complete_run_config
 from aucgan.data.batch import Batch
 from aucgan.data.datasets import open_dataset
 from aucgan.device import pick_device
@@ -22,7 +25,6 @@ from aucgan.rundir.files import record_data, write_config, write_run_layout
 from aucgan.rundir.stats import StatsWriter
 from aucgan.runs import load_aunet
 from aucgan.training import distributed as dist_utils
-from aucgan.training.config import TrainConfig, complete_run_config, to_dict
 from aucgan.training.data import TrainData
 from aucgan.training.ema import EMA
 from aucgan.training.engine import Cadence, TrainResult, TrainState, resume_state, run_steps

@@ -24,6 +24,7 @@ import torch
 from aucgan.au import EMOTIONS, AUError, au_vector, format_au, prototype_vector
 from aucgan.errors import AucganError
 from aucgan.inference import Editor, Encoding
+from aucgan.render.views import VIEW_STRENGTH
 from aucgan.ui import UIError
 from aucgan.ui.sources import FaceSources, Source
 from aucgan.ui.uploads import MAX_UPLOAD_MB
@@ -32,7 +33,6 @@ from aucgan.ui.views import (
     DEFAULT_TILT,
     DISPLAY_SIZE,
     PHOTO_VIEW_HEIGHT,
-    VIEW_STRENGTH,
     VIEWS,
     change_view,
     light_direction,
