@@ -189,7 +189,7 @@ def select_metrics(ctx: EvalContext, names: Sequence[str] | None) -> tuple[list[
 
 def format_summary(name: str, line: dict) -> list[str]:
     """Table rows ``metric  key  value`` of one result line (headline keys marked with their direction)."""
-    from aucgan.report.collect import fmt
+    from aucgan.report.collect import fmt  # layer exception: the summary prints numbers as the report does
 
     arrows = {k: ("▼" if d == "min" else "▲") for k, d in get_metric(name).headline}
     rows = []

@@ -20,7 +20,7 @@ from aucgan.data.datasets import open_dataset
 from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write_text
-from aucgan.metrics.agreement import summarize
+from aucgan.metrics.agreement import summarize  # layer exception: held-out agreement as the evaluation scores it
 from aucgan.models.build import build_aunet, make_codec
 from aucgan.progress import Progress
 from aucgan.rundir.checkpoints import save_aunet_weights
