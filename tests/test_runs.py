@@ -19,13 +19,11 @@ from aucgan.rundir.files import (
     AUNET_WEIGHTS,
     CONFIG_FILE,
     DATA_FILE,
-    STATS_FILE,
     RunError,
     record_data,
     recorded_data_path,
     write_config,
 )
-from aucgan.rundir.stats import read_stats
 
 from tests.tiny import TINY, TINY_AUNET
 
@@ -135,15 +133,3 @@ def test_training_domain_reads_the_record(tmp_path, tiny_bench):
     run.mkdir()
     record_data(run, tiny_bench)
     assert training_domain(run) == "synthetic"
-
-
-def test_read_stats_errors_and_truncated_tail(tmp_path):
-    path = tmp_path / STATS_FILE
-    path.write_text(json.dumps({"step": 1}) + "\n" + '{"step": 2, "G/a')
-    with pytest.warns(RuntimeWarning, match="truncated"):
-        assert read_stats(tmp_path) == [{"step": 1}]
-    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
-    with pytest.raises(RunError, match=r"stats.jsonl:2"):
-        read_stats(path)
-    with pytest.raises(RunError, match="no such stats file"):
-        read_stats(tmp_path / "none")

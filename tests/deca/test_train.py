@@ -12,11 +12,12 @@ from safetensors.torch import load_file
 
 from aucgan.config.loading import load_config
 from aucgan.config.schema import ConfigError, TrainConfig
+from aucgan.deca.batches import DecaTrainData
 from aucgan.deca.build import build_decoder, build_models, load_deca_run
 from aucgan.deca.config import DecaTrainConfig, load_deca_config
 from aucgan.deca.data import open_deca_data, prepare_deca
 from aucgan.deca.decoder import deca_keys
-from aucgan.deca.train import DecaTrainData, train_deca
+from aucgan.deca.train import train_deca
 from aucgan.errors import AucganError
 from aucgan.rundir.checkpoints import latest_checkpoint
 
@@ -198,3 +199,22 @@ def test_clear_errors(setup, tmp_path):
     with pytest.raises(AucganError, match="32 px, the decoder makes 256 px"):
         train_deca(big, t / "data", tmp_path / "d", progress=False)
     assert np.isfinite(open_deca_data(t / "data").au).all()
+
+
+def test_the_face_mask_reaches_the_reconstruction(setup, tmp_path):
+    """decoder.mask (DECA's face mask) limits the reconstruction and z_reg: with the left half masked out the
+    first step's terms (before any update: the new conditioning starts at zero, so the masked footprints do not
+    act yet) differ from an unmasked run's, and a mask of ones changes nothing."""
+    from PIL import Image
+
+    t, _ = setup
+    ones = np.full((32, 32, 4), 255, np.uint8)
+    half = ones.copy()
+    half[:, :16, 0] = 0
+    Image.fromarray(ones).save(tmp_path / "ones.png")
+    Image.fromarray(half).save(tmp_path / "half.png")
+    runs = {name: train_deca(_cfg(t, "steps=1", *extra), t / "data", tmp_path / name, progress=False).last_stats
+            for name, extra in (("plain", ()), ("ones", (f"decoder.mask={tmp_path / 'ones.png'}",)),
+                                ("half", (f"decoder.mask={tmp_path / 'half.png'}",)))}
+    assert runs["ones"]["G/rec"] == runs["plain"]["G/rec"] and runs["ones"]["G/z_reg"] == runs["plain"]["G/z_reg"]
+    assert runs["half"]["G/rec"] != runs["plain"]["G/rec"] and runs["half"]["G/z_reg"] != runs["plain"]["G/z_reg"]

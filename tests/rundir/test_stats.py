@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from aucgan.errors import AucganError
 from aucgan.rundir import stats as stats_mod
+from aucgan.rundir.files import STATS_FILE, RunError
 from aucgan.rundir.stats import StatsWriter, read_stats
 
 
@@ -55,3 +57,23 @@ def test_missing_tensorboard_warns_once_and_keeps_jsonl(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         StatsWriter(tmp_path / "b", tensorboard=True).close()
     assert read_stats(tmp_path / "a")[0]["x"] == 1.0
+
+
+def test_read_stats_errors_and_truncated_tail(tmp_path):
+    path = tmp_path / STATS_FILE
+    path.write_text(json.dumps({"step": 1}) + "\n" + '{"step": 2, "G/a')
+    with pytest.warns(RuntimeWarning, match="truncated"):
+        assert read_stats(tmp_path) == [{"step": 1}]
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(RunError, match=r"stats.jsonl:2"):
+        read_stats(path)
+    with pytest.raises(RunError, match="no such stats file"):
+        read_stats(tmp_path / "none")
+
+
+def test_events_are_lines_of_the_same_file(tmp_path):
+    with StatsWriter(tmp_path, tensorboard=False) as w:
+        w.write(1, {"G/adv": 0.5})
+        w.event(1, steps_extended={"from": 2, "to": 4})
+    rows = read_stats(tmp_path)
+    assert rows[1]["steps_extended"] == {"from": 2, "to": 4} and rows[1]["step"] == 1 and "time" in rows[1]
