@@ -27,12 +27,20 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     return from_dict(TrainConfig, upgrade_run_config(read_config(run_dir, "training run")), str(run_dir))
 
 
+def load_network(run_dir: str | Path, which: str, net: torch.nn.Module, device: torch.device | str = "cpu",
+                 checkpoint: int | str | Path | None = None) -> tuple[torch.nn.Module, int]:
+    """``net`` (built for the run) with the weights of module ``which`` at a checkpoint of the run (None: the
+    latest, a step, or a checkpoint folder), frozen on ``device``, and the checkpoint's step: how every trained
+    network (the GAN's, the DECA decoder) is loaded back."""
+    meta = load_checkpoint(find_checkpoint(run_dir, checkpoint), {which: net}, restore_rng=False)
+    return net.to(pick_device(device)).eval().requires_grad_(False), int(meta["step"])
+
+
 def _load_network(run_dir: str | Path, which: str, build, device: torch.device | str,
                   checkpoint: int | str | Path | None) -> tuple[torch.nn.Module, TrainConfig, int]:
     cfg = load_run_config(run_dir)
-    net = build(cfg)
-    meta = load_checkpoint(find_checkpoint(run_dir, checkpoint), {which: net}, restore_rng=False)
-    return net.to(pick_device(device)).eval().requires_grad_(False), cfg, int(meta["step"])
+    net, step = load_network(run_dir, which, build(cfg), device, checkpoint)
+    return net, cfg, step
 
 
 def load_generator(run_dir: str | Path, device: torch.device | str = "cpu", which: str = "G_ema",

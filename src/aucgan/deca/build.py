@@ -21,13 +21,12 @@ from aucgan.deca.checkpoint import architecture_of, read_detail_state
 from aucgan.deca.config import DecaTrainConfig
 from aucgan.deca.decoder import DetailDecoder
 from aucgan.deca.footprints import as_layout, uv_footprints
-from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.models.discriminator import build_discriminator
 from aucgan.nn.conditioning import CONDITIONING
 from aucgan.nn.layers import resize_to
-from aucgan.rundir.checkpoints import find_checkpoint, load_checkpoint
 from aucgan.rundir.files import DECODER_FILE, read_config, read_object
+from aucgan.runs import load_network
 
 
 def read_mask_image(path: str | Path) -> np.ndarray:
@@ -131,8 +130,8 @@ def load_deca_run(run_dir: str | Path, which: str = "G_ema", device: torch.devic
         dec = DetailDecoder(footprints=fp, **arch)
     except (KeyError, TypeError, ValueError) as exc:
         raise AucganError(f"{run_dir / DECODER_FILE}: malformed ({type(exc).__name__}: {exc})") from None
-    meta = load_checkpoint(find_checkpoint(run_dir, checkpoint), modules={which: dec}, restore_rng=False)
-    return dec.to(pick_device(device)).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
+    dec, step = load_network(run_dir, which, dec, device, checkpoint)
+    return dec, cfg, step
 
 
 def load_decoder(source: str | Path, deca: bool = False, au_names: str | Sequence[str] = AU_NAMES,
