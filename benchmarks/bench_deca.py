@@ -29,10 +29,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aucgan.deca.batches import DecaBatch
 from aucgan.deca.build import build_deca_discriminator, build_decoder  # noqa: E402
 from aucgan.deca.config import load_deca_config  # noqa: E402
 from aucgan.deca.decoder import DetailDecoder  # noqa: E402
-from aucgan.deca.train import DecaBatch, DecaObjective  # noqa: E402
+from aucgan.deca.objective import DecaObjective
 from aucgan.nn.layers import count_parameters  # noqa: E402
 from benchmarks.machine import machine_line  # noqa: E402
 

@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_line  # noqa: E402
 
 from aucgan.au import NUM_AUS  # noqa: E402
+from aucgan.config.loading import load_config
 from aucgan.data.batch import Batch  # noqa: E402
 from aucgan.layout.atlas import au_footprints  # noqa: E402
 from aucgan.layout.landmarks import canonical_layout  # noqa: E402
 from aucgan.losses.objective import GANObjective  # noqa: E402
+from aucgan.models.build import build_aunet, build_disc, build_generator, make_codec
 from aucgan.models.generator import count_parameters  # noqa: E402
-from aucgan.training.build import build_aunet, build_disc, build_generator, make_codec  # noqa: E402
-from aucgan.training.config import load_config  # noqa: E402
 
 
 def make_batch(bs: int, channels: int, size: int, gen: torch.Generator) -> Batch:

@@ -31,15 +31,17 @@ import numpy as np
 import torch
 
 from aucgan.au import AU_NAMES
+from aucgan.config.loading import load_config
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.data.datasets import open_dataset
 from aucgan.data.synth import make_identities, write_dataset
 from aucgan.data.synth.config import SynthConfig
 from aucgan.data.synth.render import render
 from aucgan.layout.atlas import face_mask
+from aucgan.models.build import make_codec
 from aucgan.models.decomposed import APERTURE_AUS
-from aucgan.runs import load_aunet, load_generator, make_codec
+from aucgan.runs import load_aunet, load_generator
 from aucgan.training.aunet_loop import train_aunet
-from aucgan.training.config import AUNetTrainConfig, load_config
 from aucgan.training.data import TrainData
 from aucgan.training.loop import training_loop
 
@@ -92,7 +94,7 @@ def evaluate(run_dir: Path, data_dir: Path, judge_dir: Path, seed: int = 0) -> d
     def with_expression(src: torch.Tensor, other: torch.Tensor) -> torch.Tensor | None:
         if extra is None:
             return None
-        from aucgan.training.extras import EXPRESSION_ATTRS, extra_slices
+        from aucgan.data.conditions import EXPRESSION_ATTRS, extra_slices
 
         out = extra[src].clone()
         for name, s in extra_slices(attrs).items():
@@ -162,9 +164,9 @@ def figure(runs: list[Path], data_dir: Path, out_png: Path, sample: int = 0) -> 
     anger (emotion and valence only); runs stacked top to bottom, labelled."""
     from PIL import Image, ImageDraw
 
+    from aucgan.data.conditions import EXPRESSION_ATTRS, extra_slices
     from aucgan.render.sh import lighting_preset
     from aucgan.render.shaded import Renderer
-    from aucgan.training.extras import EXPRESSION_ATTRS, extra_slices
 
     renderer, sh = Renderer(normal_strength=3.0, cavity_strength=40.0), lighting_preset("studio")
     blocks, labels = [], []

@@ -10,10 +10,10 @@ import torch
 def untrained_run(run: Path, preset: str, size: int) -> Path:
     """Write ``run`` holding ``preset``'s generator at ``size`` px, freshly initialised (seed 0), as its EMA
     checkpoint at step 0, so ``Editor.from_run(run)`` and ``aucgan edit`` load it like a trained run."""
-    from aucgan.training.build import build_generator
-    from aucgan.training.checkpoint import save_checkpoint
-    from aucgan.training.config import load_config, to_dict
-    from aucgan.training.rundir import write_config
+    from aucgan.config.loading import load_config, to_dict
+    from aucgan.models.build import build_generator
+    from aucgan.rundir.checkpoints import save_checkpoint
+    from aucgan.rundir.files import write_config
 
     torch.manual_seed(0)
     cfg = load_config(preset, [f"data.size={size}"])

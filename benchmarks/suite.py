@@ -44,13 +44,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from aucgan.config.loading import load_config, preset_names
+from aucgan.config.schema import TrainConfig
 from aucgan.data.batch import Batch
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.losses.objective import GANObjective
+from aucgan.models.build import build_aunet, build_disc, build_generator, make_codec, make_renderer
 from aucgan.models.generator import count_parameters
-from aucgan.training.build import build_aunet, build_disc, build_generator, make_codec
-from aucgan.training.config import TrainConfig, load_config, preset_names
-from aucgan.training.decomposed import make_renderer
 from aucgan.training.perf import make_adam, maybe_compile, to_channels_last
 
 PRESETS = ("baseline", "ganimation", "improved", "decomposed", "cascade", "sean", "relative")

@@ -20,8 +20,9 @@ def tiny_bench(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_aunet(tiny_bench, tmp_path_factory):
     """An AU estimator run dir trained for 6 steps on the tiny benchmark."""
+    from aucgan.config.loading import load_config
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.training.aunet_loop import train_aunet
-    from aucgan.training.config import AUNetTrainConfig, load_config
 
     run = tmp_path_factory.mktemp("aunet") / "aunet"
     cfg = load_config("aunet", ["steps=6", *TINY_AUNET], schema=AUNetTrainConfig)

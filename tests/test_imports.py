@@ -1,5 +1,6 @@
-"""The package's module graph: every module imports, no module imports itself back through others, and the
-layers that read runs reach training only where noted."""
+"""The package's module graph: every module imports, no module imports itself back through others, imports run
+down the layers (the few exceptions named, with their reason at the import), and the layers that read runs reach
+training only where noted."""
 
 from __future__ import annotations
 
@@ -15,9 +16,36 @@ SRC = Path(aucgan.__file__).parent
 #: Layers that load trained runs do so through aucgan.runs; of the training package they may use only these.
 RUN_READERS = ("aucgan.inference", "aucgan.metrics", "aucgan.report", "aucgan.ui")
 TRAINING_ALLOWED_FOR_READERS = {
-    "aucgan.training.extras",   # extra-condition vectors of a sample (the generator's input format)
     "aucgan.training.data",     # TrainData: the evaluation split as the tensors the generator was trained on
-    "aucgan.training.samples",  # the map views shared by training's sample grids and the report's sweeps
+}
+#: The layers of the package, lowest first: a module imports from its own layer and those below it. A package
+#: named here holds its subpackages; ``aucgan`` itself is only the package's ``__init__``.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("aucgan", "aucgan.errors", "aucgan.au", "aucgan.fsutil", "aucgan.device", "aucgan.progress"),
+    ("aucgan.config",),                     # the configuration schema and its loading (torch-free)
+    ("aucgan.layout",),                     # layouts, landmarks, the region atlas
+    ("aucgan.render",),                     # normals, lighting, shading, the views of maps
+    ("aucgan.data", "aucgan.sources"),      # the data model, readers, the synthetic benchmark
+    ("aucgan.nn",),                         # layers, conditioning
+    ("aucgan.models",),                     # networks, and the configs turned into networks (models.build)
+    ("aucgan.losses",),
+    ("aucgan.rundir",),                     # a run directory's files
+    ("aucgan.runs",),                       # trained networks loaded back
+    ("aucgan.inference",),                  # the Editor
+    ("aucgan.training",),                   # the orchestrators: engine, trainers
+    ("aucgan.metrics",),
+    ("aucgan.report",),
+    ("aucgan.deca", "aucgan.photo", "aucgan.export"),
+    ("aucgan.ui",),
+    ("aucgan.cli", "aucgan.__main__"),
+)
+#: Imports that run up the layers: (importer, imported). Each import line says why with a "layer exception:"
+#: comment.
+UPWARD_EXCEPTIONS = {
+    ("aucgan.layout.flame", "aucgan.data.errors"),
+    ("aucgan.layout.flame", "aucgan.data.safe_pickle"),
+    ("aucgan.training.aunet_loop", "aucgan.metrics.agreement"),
+    ("aucgan.metrics.evaluate", "aucgan.report.collect"),
 }
 
 
@@ -63,6 +91,14 @@ def _targets(node: ast.AST) -> set[str]:
         if name.startswith("aucgan"):
             out.add(name)
     return out
+
+
+def _import_lines(module: str, dep: str) -> list[str]:
+    """The source lines of the import statements in ``module`` that load ``dep``."""
+    text = MODULES[module].read_text()
+    lines = text.splitlines()
+    return ["\n".join(lines[node.lineno - 1:node.end_lineno])
+            for node in _imports(ast.parse(text), module_level=False) if dep in _targets(node)]
 
 
 def _graph(module_level: bool) -> dict[str, set[str]]:
@@ -134,3 +170,41 @@ def test_run_readers_load_runs_through_aucgan_runs():
     bad = {f"{m} -> {d}" for m, deps in graph.items() if m.startswith(RUN_READERS)
            for d in deps if d.startswith("aucgan.training") and d not in TRAINING_ALLOWED_FOR_READERS}
     assert sorted(bad) == []
+
+
+def _layer(module: str) -> int:
+    """The index in :data:`LAYERS` of the most specific entry holding ``module`` (an error for a new module that
+    no layer holds yet)."""
+    found = [(len(entry), i) for i, layer in enumerate(LAYERS) for entry in layer
+             if module == entry or (entry != "aucgan" and module.startswith(entry + "."))]
+    if not found:
+        raise AssertionError(f"{module} is in no layer of tests/test_imports.py LAYERS: place it there")
+    return max(found)[1]
+
+
+def _upward(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(m, d) for m, deps in graph.items() for d in deps if _layer(d) > _layer(m)}
+
+
+def test_every_module_has_a_layer():
+    for name in MODULES:
+        _layer(name)
+
+
+def test_imports_run_down_the_layers_except_the_named_ones():
+    upward = _upward(_graph(module_level=False))
+    assert sorted(upward - UPWARD_EXCEPTIONS) == []
+    assert sorted(UPWARD_EXCEPTIONS - upward) == []          # an exception that no longer happens is dropped
+
+
+def test_each_upward_import_says_why_where_it_is_made():
+    for module, dep in sorted(UPWARD_EXCEPTIONS):
+        lines = _import_lines(module, dep)
+        assert lines and all("# layer exception:" in line for line in lines), (module, dep, lines)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert _layer("aucgan.data.synth.writer") == _layer("aucgan.data") > _layer("aucgan.render.views")
+    assert _layer("aucgan") < _layer("aucgan.config")
+    graph = {"aucgan.render.shaded": {"aucgan.data.codec", "aucgan.render.sh"}, "aucgan.data.codec": {"aucgan.au"}}
+    assert _upward(graph) == {("aucgan.render.shaded", "aucgan.data.codec")}

@@ -9,13 +9,13 @@ import torch
 
 from aucgan.au import AU_NAMES, au_indices
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import MissingAttributeError, extra_dim, extra_vector
 from aucgan.errors import AucganError
 from aucgan.inference import Editor
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
 from aucgan.models.generator import MapGenerator
 from aucgan.models.regional import RegionalGenerator
-from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vector
 
 S, K = 16, len(AU_NAMES)
 CODEC = MapCodec(("displacement", "albedo"), disp_scale=0.02)
@@ -211,7 +211,7 @@ def test_from_run_reads_the_run(tmp_path):
 def test_source_attributes_drive_attribute_residuals():
     """A model that edits attributes relatively (``generator.expression_residuals``): the same AUs with the source's
     emotion given as another one change the maps, through decode too; without source attributes nothing does."""
-    from aucgan.training.build import residual_indices
+    from aucgan.models.build import residual_indices
 
     attrs = ("emotion", "valence")
     G = _generator(attrs, conditioning=["adain", "spade_au"], head="au_residual", au_mode="relative",

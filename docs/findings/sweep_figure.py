@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from aucgan.data.datasets import open_dataset
 from aucgan.inference import Editor
 from aucgan.metrics.evaluate import load_truth
-from aucgan.training.samples import viewable
+from aucgan.render.views import viewable
 
 AUS, LEVELS, SCALE = ("AU04", "AU12", "AU26"), (0, 1, 2, 3, 4, 5), 2
 

@@ -17,8 +17,10 @@ from PIL import Image
 from aucgan.au import au_set
 from aucgan.inference import Editor
 from aucgan.metrics.evaluate import load_split, load_truth
+from aucgan.models.build import make_codec
 from aucgan.report.truth_edits import edit_figure, edit_grid
-from aucgan.runs import load_generator, make_codec, read_run_layout
+from aucgan.rundir.files import read_run_layout
+from aucgan.runs import load_generator
 
 
 def main(bench: str, out: str, aus: list[str], specs: list[str]) -> None:

@@ -17,6 +17,9 @@ from aucgan.errors import AucganError
 
 AU_MIN = 0.0
 AU_MAX = 5.0
+#: A unit-scale (0..1) AU intensity, or change of intensity, above this counts as active (0.1 on the 0..5 scale):
+#: the AUs an edit touches (the locality loss, the metrics' masks).
+ACTIVE_UNIT = 0.02
 
 
 class AUError(AucganError, ValueError):

@@ -31,11 +31,11 @@ import torch
 
 from aucgan.au import au_indices, au_vector, to_unit
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import MissingAttributeError, extra_dim, extra_vector
 from aucgan.errors import AucganError
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import Layout, canonical_layout
 from aucgan.models.interface import Generator, check_generator
-from aucgan.training.extras import MissingAttributeError, extra_dim, extra_vector
 
 Landmarks = torch.Tensor | np.ndarray | None
 
@@ -87,14 +87,16 @@ class Editor:
         #: source without labels (a photo, uploaded maps) as neutral, unless the edit says otherwise.
         self.default_attrs: dict[str, object] = (
             {k: v for k, v in NEUTRAL_EXPRESSION.items() if k in self.extra_attrs}
-            if getattr(G, "residual_extra", ()) else {})
+            if G.residual_extra else {})
 
     @classmethod
     def from_run(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Editor:
         """The EMA generator of a training run's latest checkpoint, with the run's codec, AUs, conditions and
         layout (``RUN/layout.json``)."""
         from aucgan.au import au_set
-        from aucgan.runs import load_generator, make_codec, read_run_layout
+        from aucgan.models.build import make_codec
+        from aucgan.rundir.files import read_run_layout
+        from aucgan.runs import load_generator
 
         G, cfg, step = load_generator(run_dir, device)
         return cls(G, make_codec(cfg.data), au_set(cfg.data.au_set), cfg.data.size, cfg.generator.extra_attrs,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aucgan.cli import main
-from aucgan.training.config import load_config
+from aucgan.config.loading import load_config
 from aucgan.training.loop import training_loop
 
 from tests.tiny import TINY
@@ -77,8 +77,9 @@ def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tin
     source's."""
     import torch
 
-    from aucgan.runs import CKPT_DIR, CONFIG_FILE, load_generator
-    from aucgan.training.checkpoint import save_checkpoint
+    from aucgan.rundir.checkpoints import CKPT_DIR, save_checkpoint
+    from aucgan.rundir.files import CONFIG_FILE
+    from aucgan.runs import load_generator
 
     G, cfg, step = load_generator(runs[1])
     assert cfg.generator.head == "au_residual"

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from aucgan.cli import main
-from aucgan.training.config import preset_names
+from aucgan.config.loading import preset_names
 
 from tests.tiny import TINY
 
@@ -69,9 +69,9 @@ def test_extra_conditions_train_generate_and_eval(tiny_bench, tiny_aunet, tmp_pa
 def test_editor_extra_conditions_change_the_edit(tiny_bench, tiny_aunet, tmp_path):
     import torch
 
+    from aucgan.data.conditions import MissingAttributeError
     from aucgan.data.datasets import open_dataset
     from aucgan.inference import Editor
-    from aucgan.training.extras import MissingAttributeError
 
     run = tmp_path / "extras"
     assert _train("improved-v1", tiny_bench, tiny_aunet, run, "generator.extra_attrs=[emotion,valence]") == 0

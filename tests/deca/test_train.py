@@ -10,15 +10,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from aucgan.config.loading import load_config
+from aucgan.config.schema import ConfigError, TrainConfig
+from aucgan.deca.batches import DecaTrainData
 from aucgan.deca.build import build_decoder, build_models, load_deca_run
 from aucgan.deca.config import DecaTrainConfig, load_deca_config
 from aucgan.deca.data import open_deca_data
 from aucgan.deca.decoder import deca_keys
 from aucgan.deca.prepare import prepare_deca
-from aucgan.deca.train import DecaTrainData, train_deca
+from aucgan.deca.train import train_deca
 from aucgan.errors import AucganError
-from aucgan.training.checkpoint import latest_checkpoint
-from aucgan.training.config import ConfigError, TrainConfig, load_config
+from aucgan.rundir.checkpoints import latest_checkpoint
 
 from tests.deca.fakes import (
     TINY_ARCH,
@@ -163,8 +165,8 @@ def test_frozen_base_trains_only_the_conditioning(setup, tmp_path):
 
 
 def test_au_estimator_on_uv_z(setup, tmp_path):
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.training.aunet_loop import train_aunet
-    from aucgan.training.config import AUNetTrainConfig
 
     t, _ = setup
     acfg = load_config("aunet", ["steps=3", "data.size=32", "data.maps=[displacement]", "data.disp_scale=0.01",
@@ -198,3 +200,22 @@ def test_clear_errors(setup, tmp_path):
     with pytest.raises(AucganError, match="32 px, the decoder makes 256 px"):
         train_deca(big, t / "data", tmp_path / "d", progress=False)
     assert np.isfinite(open_deca_data(t / "data").au).all()
+
+
+def test_the_face_mask_reaches_the_reconstruction(setup, tmp_path):
+    """decoder.mask (DECA's face mask) limits the reconstruction and z_reg: with the left half masked out the
+    first step's terms (before any update: the new conditioning starts at zero, so the masked footprints do not
+    act yet) differ from an unmasked run's, and a mask of ones changes nothing."""
+    from PIL import Image
+
+    t, _ = setup
+    ones = np.full((32, 32, 4), 255, np.uint8)
+    half = ones.copy()
+    half[:, :16, 0] = 0
+    Image.fromarray(ones).save(tmp_path / "ones.png")
+    Image.fromarray(half).save(tmp_path / "half.png")
+    runs = {name: train_deca(_cfg(t, "steps=1", *extra), t / "data", tmp_path / name, progress=False).last_stats
+            for name, extra in (("plain", ()), ("ones", (f"decoder.mask={tmp_path / 'ones.png'}",)),
+                                ("half", (f"decoder.mask={tmp_path / 'half.png'}",)))}
+    assert runs["ones"]["G/rec"] == runs["plain"]["G/rec"] and runs["ones"]["G/z_reg"] == runs["plain"]["G/z_reg"]
+    assert runs["half"]["G/rec"] != runs["plain"]["G/rec"] and runs["half"]["G/z_reg"] != runs["plain"]["G/z_reg"]

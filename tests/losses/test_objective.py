@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from aucgan.au import AU_NAMES
+from aucgan.config.schema import LossConfig
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
 from aucgan.layout.atlas import au_footprints
@@ -20,7 +21,6 @@ from aucgan.models.generator import MapGenerator
 from aucgan.models.patch import GlobalLocalDiscriminator, LocalDiscriminators
 from aucgan.models.shaded import ShadedAUNet
 from aucgan.render.shaded import Renderer
-from aucgan.training.config import LossConfig
 
 SIZE, B, K = 32, 2, len(AU_NAMES)
 CODEC = MapCodec(("displacement", "albedo"), disp_scale=0.02)

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
+from aucgan.config.schema import LossConfig
 from aucgan.data.codec import MapCodec
 from aucgan.losses.objective import GANObjective
 from aucgan.models.aunet import AUNet
 from aucgan.models.shaded import ShadedAUNet
 from aucgan.render.shaded import Renderer
-from aucgan.training.config import LossConfig
 
 CODEC = MapCodec(("displacement", "albedo"), disp_scale=0.02)
 

@@ -101,6 +101,7 @@ class ToyG(nn.Module):
     in_channels = out_channels = 4
     num_aus, extra_dim, image_size = K, 0, SIZE
     needs_source_au, uses_footprints = False, True
+    residual_extra = ()
 
     def encode(self, x):
         return x

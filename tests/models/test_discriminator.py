@@ -100,7 +100,7 @@ def test_mismatched_real_pairs_are_what_teach_a_discriminator_the_pairing(name):
     """Maps whose content encodes their AUs. Trained against fakes only (noise maps under their AUs), D learns
     real vs fake but not whether the AUs fit the maps (held-out AUC of matched vs mismatched real pairs near
     0.5); with real maps under other samples' AUs as negatives (matching-aware D) it learns the pairing."""
-    from aucgan.losses.objective import fake_term
+    from aucgan.losses.adversarial import fake_term
     from aucgan.metrics.discriminator import roc_auc
 
     def train(mismatch: bool) -> float:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import aucgan.models.generator as generator_module
-from aucgan.models.generator import CondLevel, Encoded, MapGenerator, count_parameters
-from aucgan.nn.conditioning import CONDITIONING, injection_of
+from aucgan.models.generator import Encoded, MapGenerator, count_parameters
+from aucgan.nn.conditioning import CONDITIONING, CondLevel, injection_of
 from aucgan.nn.layers import NetworkConfigError, ShapeError
 from aucgan.nn.registry import UnknownNameError
 

@@ -96,6 +96,7 @@ def test_a_module_without_the_interface_is_named():
     class HalfG(torch.nn.Module):
         in_channels = out_channels = num_aus = extra_dim = image_size = 1
         needs_source_au = uses_footprints = False
+        residual_extra = ()
 
         def encode(self, x):
             return x

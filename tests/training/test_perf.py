@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from aucgan.config.loading import load_config
 from aucgan.data.batch import Batch
 from aucgan.errors import AucganError
-from aucgan.training.config import load_config
 from aucgan.training.loop import training_loop
 from aucgan.training.perf import ADAM_IMPLS, make_adam, maybe_compile, to_channels_last
 

@@ -17,10 +17,10 @@ def write_untrained_run(run: Path, overrides: list[str], data: Path | None = Non
                         preset: str = "improved-v1", perturb: bool = False) -> Path:
     """A run directory holding an untrained generator (``improved-v1``: AUs only) as its EMA checkpoint (step 0);
     ``perturb`` fills zero-initialised layers with small random weights, so that every input path shows."""
-    from aucgan.training.build import build_generator
-    from aucgan.training.checkpoint import save_checkpoint
-    from aucgan.training.config import load_config, to_dict
-    from aucgan.training.rundir import write_config
+    from aucgan.config.loading import load_config, to_dict
+    from aucgan.models.build import build_generator
+    from aucgan.rundir.checkpoints import save_checkpoint
+    from aucgan.rundir.files import write_config
 
     torch.manual_seed(seed)
     cfg = load_config(preset, overrides)

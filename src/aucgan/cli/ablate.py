@@ -91,8 +91,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     """[(variant name, preset, overrides)] for the cartesian product of the --vary / --study values."""
     import itertools
 
+    from aucgan.config.loading import load_config
     from aucgan.errors import AucganError
-    from aucgan.training.config import load_config
 
     axes = []
     for study in args.study:
@@ -127,7 +127,8 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
 
 def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: bool) -> int:
     """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
-    from aucgan.training.config import TrainConfig, from_dict
+    from aucgan.config.loading import from_dict
+    from aucgan.config.schema import TrainConfig
     from aucgan.training.loop import training_loop
 
     cfg = from_dict(TrainConfig, config, "ablation variant")
@@ -138,7 +139,7 @@ def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, work
                    progress: bool) -> None:
     """Train ``[(name, config, run_dir, resume)]``: one at a time in this process, or ``workers`` at once in
     spawned processes with the cores shared out (``threads`` unless the config sets it)."""
-    from aucgan.training.config import replace_path, to_dict
+    from aucgan.config.loading import replace_path, to_dict
     from aucgan.training.parallel import job_threads, run_spawned
 
     apart = workers > 1 and len(jobs) > 1
@@ -153,12 +154,13 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from aucgan.config.loading import load_config, replace_path, to_dict
     from aucgan.errors import AucganError
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
     from aucgan.report.compare import build_comparison
-    from aucgan.runs import checkpoint_steps, record_data
-    from aucgan.training.config import load_config, replace_path, to_dict
+    from aucgan.rundir.checkpoints import checkpoint_steps
+    from aucgan.rundir.files import record_data
 
     if args.jobs < 1:
         raise AucganError(f"--jobs must be at least 1, got {args.jobs}")

@@ -55,8 +55,9 @@ def paired_headline(run_dir) -> dict[str, float]:
 
 def _train_estimator(config: dict, data: str, run_dir: str) -> dict:
     """Train one AU estimator in a worker process (the config travels as a dict)."""
+    from aucgan.config.loading import from_dict
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.training.aunet_loop import train_aunet
-    from aucgan.training.config import AUNetTrainConfig, from_dict
 
     return train_aunet(from_dict(AUNetTrainConfig, config, "demo estimator"), data, run_dir, progress=False)
 
@@ -64,7 +65,7 @@ def _train_estimator(config: dict, data: str, run_dir: str) -> dict:
 def train_estimators(plans: list, data, out, jobs: int) -> dict:
     """``{name: held-out metrics}`` of the AU estimators ``[(name, config)]`` trained into ``out/name``: one at a
     time, or at once in spawned processes with ``jobs`` > 1 (the same results)."""
-    from aucgan.training.config import replace_path, to_dict
+    from aucgan.config.loading import replace_path, to_dict
     from aucgan.training.parallel import job_threads, run_spawned
 
     apart = jobs > 1 and len(plans) > 1
@@ -81,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from aucgan.cli import main as cli_main
+    from aucgan.config.loading import load_config
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.data.synth import write_dataset
     from aucgan.errors import AucganError
     from aucgan.fsutil import check_output
-    from aucgan.training.config import AUNetTrainConfig, load_config
 
     if args.jobs < 1:
         raise AucganError(f"--jobs must be at least 1, got {args.jobs}")

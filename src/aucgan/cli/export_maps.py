@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from aucgan.au import parse_au_spec
+    from aucgan.data.conditions import parse_attrs
     from aucgan.errors import AucganError
     from aucgan.export.maps import EXPORTED_MAPS, write_map_set
     from aucgan.export.mesh import write_obj
     from aucgan.fsutil import check_output
     from aucgan.inference import Editor
     from aucgan.sources import load_source
-    from aucgan.training.extras import parse_attrs
 
     out = check_output(args.out, force=args.force, what="output folder")
     if args.views < 0 or args.mesh_grid < 4:

@@ -37,14 +37,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from aucgan.au import format_au, parse_au_spec
+    from aucgan.data.conditions import parse_attrs
     from aucgan.data.mapio import save_rgb
     from aucgan.errors import AucganError
     from aucgan.export.maps import EXPORTED_MAPS, write_map_set
     from aucgan.fsutil import atomic_write, check_output
     from aucgan.inference import Editor
+    from aucgan.render.views import VIEW_STRENGTH as NORMAL_STRENGTH
+    from aucgan.render.views import viewable
     from aucgan.sources import load_source
-    from aucgan.training.extras import parse_attrs
-    from aucgan.training.samples import NORMAL_STRENGTH, viewable
 
     changes = parse_au_spec(args.au)
     out = check_output(args.out, force=args.force, what="output folder")

@@ -38,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_config(args: argparse.Namespace):
+    from aucgan.config.loading import load_config
     from aucgan.deca.config import PRESETS as DECA_PRESETS
     from aucgan.errors import AucganError
-    from aucgan.training.config import load_config
 
     if args.config in DECA_PRESETS:
         raise AucganError(f"preset {args.config!r} fine-tunes an imported DECA detail decoder: run it with "
@@ -93,12 +93,13 @@ def launch_procs(args: argparse.Namespace, batch_size: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aucgan.config.loading import to_dict
     from aucgan.errors import AucganError
-    from aucgan.runs import CKPT_DIR, LOG_FILE
+    from aucgan.rundir.checkpoints import CKPT_DIR
+    from aucgan.rundir.files import LOG_FILE
+    from aucgan.rundir.folder import Logger, make_run_dir
     from aucgan.training import distributed as dist_utils
-    from aucgan.training.config import to_dict
     from aucgan.training.loop import training_loop
-    from aucgan.training.rundir import Logger, make_run_dir
 
     config = resolve_config(args)
     if args.dry_run:
@@ -147,7 +148,7 @@ def _discard_unstarted(run_dir: Path) -> None:
     corrected command can use the same ``--run-dir``; a directory with any checkpoint is kept."""
     import shutil
 
-    from aucgan.runs import CKPT_DIR
+    from aucgan.rundir.checkpoints import CKPT_DIR
 
     ckpts = run_dir / CKPT_DIR
     if ckpts.is_dir() and any(ckpts.iterdir()):

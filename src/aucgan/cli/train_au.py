@@ -26,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aucgan.config.loading import load_config
+    from aucgan.config.schema import AUNetTrainConfig
     from aucgan.fsutil import check_output
+    from aucgan.rundir.folder import make_run_dir
     from aucgan.training.aunet_loop import train_aunet
-    from aucgan.training.config import AUNetTrainConfig, load_config
-    from aucgan.training.rundir import make_run_dir
 
     overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
     config = load_config(args.config, overrides, schema=AUNetTrainConfig)

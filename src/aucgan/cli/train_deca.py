@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from aucgan.config.loading import to_dict
     from aucgan.deca.config import load_deca_config
-    from aucgan.training.config import to_dict
-    from aucgan.training.rundir import Logger, make_run_dir
+    from aucgan.rundir.folder import Logger, make_run_dir
 
     def path(value: str) -> str:
         return str(Path(value).resolve())

@@ -23,7 +23,7 @@ class Batch:
     au_pair: torch.Tensor      # (B, K)
     mismatch: torch.Tensor     # (B, K) AUs of other samples (for matching-aware discriminators)
     index: torch.Tensor        # (B,) sample indices
-    extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.training.extras)
+    extra: torch.Tensor | None = None         # (B, D) extra conditions of the sources (aucgan.data.conditions)
     target_extra: torch.Tensor | None = None  # (B, D) those of the edit targets: the expression attributes
     #                                           (emotion, valence) follow the target, the rest the source
     extra_pair: torch.Tensor | None = None    # (B, D) those of x_pair (the detail-consistency swap edits from it)

@@ -16,19 +16,17 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from aucgan.au import AU_NAMES, au_set
+from aucgan.config.loading import from_dict
 from aucgan.deca.checkpoint import architecture_of, read_detail_state
 from aucgan.deca.config import DecaTrainConfig
 from aucgan.deca.decoder import DetailDecoder
-from aucgan.deca.footprints import uv_footprints
-from aucgan.device import pick_device
+from aucgan.deca.footprints import as_layout, uv_footprints
 from aucgan.errors import AucganError
 from aucgan.models.discriminator import build_discriminator
 from aucgan.nn.conditioning import CONDITIONING
-from aucgan.runs import CONFIG_FILE, find_checkpoint, read_json
-from aucgan.training.checkpoint import load_checkpoint
-from aucgan.training.config import from_dict
-
-DECODER_FILE = "decoder.json"
+from aucgan.nn.layers import resize_to
+from aucgan.rundir.files import DECODER_FILE, read_config, read_object
+from aucgan.runs import load_network
 
 
 def read_mask_image(path: str | Path) -> np.ndarray:
@@ -54,6 +52,19 @@ def decoder_footprints(layout: str | Path | None, mask: str | Path | None, au_na
                        ) -> torch.Tensor:
     """The AU footprints a decoder of output ``size`` reads (from the layout JSON and an optional mask image)."""
     return uv_footprints(layout, au_names, size, None if mask is None else read_mask_image(mask))
+
+
+def face_mask(layout: str | Path | None, mask: str | Path | None, size: int) -> torch.Tensor | None:
+    """DECA's face mask at a decoder's output ``size``, (1, 1, size, size) in [0, 1]: the layout's raster mask
+    (``aucgan layout flame`` stores DECA's ``uv_face_eye_mask.png``) times the ``mask`` image, as the footprints
+    use them. None when neither gives a mask or the mask covers every pixel (nothing to leave out)."""
+    found = as_layout(layout).mask_at((size, size))
+    if mask is not None:
+        m = resize_to(torch.from_numpy(read_mask_image(mask))[None, None], (size, size))[0, 0]
+        found = m if found is None else found * m
+    if found is None or bool((found >= 1.0).all()):
+        return None
+    return found.float().clamp(0.0, 1.0)[None, None].contiguous()
 
 
 def build_decoder(cfg: DecaTrainConfig) -> DetailDecoder:
@@ -99,13 +110,6 @@ def build_models(cfg: DecaTrainConfig) -> tuple[DetailDecoder, torch.nn.Module]:
     return dec, build_deca_discriminator(cfg, dec.output_size)
 
 
-def _read_object(path: Path, what: str) -> dict:
-    data = read_json(path, what)
-    if not isinstance(data, dict):
-        raise AucganError(f"{path}: expected a JSON object")
-    return data
-
-
 def is_deca_run(path: str | Path) -> bool:
     """Whether ``path`` is a run directory of the ``deca`` preset (it has ``decoder.json``)."""
     return (Path(path) / DECODER_FILE).is_file()
@@ -118,16 +122,16 @@ def load_deca_run(run_dir: str | Path, which: str = "G_ema", device: torch.devic
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise AucganError(f"{run_dir}: no such run directory")
-    cfg = from_dict(DecaTrainConfig, _read_object(run_dir / CONFIG_FILE, "deca run"), str(run_dir))
-    arch = _read_object(run_dir / DECODER_FILE, "deca run")
+    cfg = from_dict(DecaTrainConfig, read_config(run_dir, "deca run"), str(run_dir))
+    arch = read_object(run_dir / DECODER_FILE, "deca run")
     try:
         k, size = len(arch["au_names"]), int(arch["init_size"]) * 2 ** (len(arch["channels"]) - 1)
         fp = torch.zeros(k, size, size) if _needs_footprints(arch["conditioning"], arch["head"]) else None
         dec = DetailDecoder(footprints=fp, **arch)
     except (KeyError, TypeError, ValueError) as exc:
         raise AucganError(f"{run_dir / DECODER_FILE}: malformed ({type(exc).__name__}: {exc})") from None
-    meta = load_checkpoint(find_checkpoint(run_dir, checkpoint), modules={which: dec}, restore_rng=False)
-    return dec.to(pick_device(device)).eval().requires_grad_(False), cfg, int(meta.get("step", 0))
+    dec, step = load_network(run_dir, which, dec, device, checkpoint)
+    return dec, cfg, step
 
 
 def load_decoder(source: str | Path, deca: bool = False, au_names: str | Sequence[str] = AU_NAMES,

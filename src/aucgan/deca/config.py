@@ -1,7 +1,7 @@
 """The ``deca`` preset's schema: fine-tuning an imported DECA detail decoder with AU conditioning.
 
-Its own frozen dataclasses (the map generator's :class:`~aucgan.training.config.TrainConfig` describes another
-model), loaded with :func:`aucgan.training.config.load_config` and ``schema=DecaTrainConfig``; the
+Its own frozen dataclasses (the map generator's :class:`~aucgan.config.schema.TrainConfig` describes another
+model), loaded with :func:`aucgan.config.loading.load_config` and ``schema=DecaTrainConfig``; the
 discriminator and optimiser sections reuse the map trainer's. Presets of this schema are listed in
 :data:`PRESETS`.
 """
@@ -12,16 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aucgan.config.loading import load_config
+from aucgan.config.schema import AdversarialKind, AULossKind, AUSetName, ConfigError, DiscriminatorConfig, OptimConfig
 from aucgan.deca.decoder import DECA_CHANNELS, DECA_INIT_SIZE, DECA_LATENT_DIM
-from aucgan.training.config import (
-    AdversarialKind,
-    AULossKind,
-    AUSetName,
-    ConfigError,
-    DiscriminatorConfig,
-    OptimConfig,
-    load_config,
-)
 
 #: Shipped presets (``aucgan/configs/<name>.yaml``) whose schema is :class:`DecaTrainConfig`.
 PRESETS: tuple[str, ...] = ("deca",)

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from aucgan.au import AU_MAX, AU_NAMES, au_set
 from aucgan.deca.checkpoint import DecaCheckpointError, architecture_of, deca_keys, read_detail_state
-from aucgan.nn.conditioning import CONDITIONING, ModulationLayer
+from aucgan.nn.conditioning import CONDITIONING, CondLevel, ModulationLayer
 from aucgan.nn.layers import NetworkConfigError, ShapeError, check_shape
 
 DECA_LATENT_PARTS: tuple[tuple[str, int], ...] = (("jaw", 3), ("exp", 50), ("detail", 128))
@@ -62,22 +62,17 @@ __all__ = ["AU_INPUTS", "DECA_CHANNELS", "DECA_INIT_SIZE", "DECA_LATENT_DIM", "D
            "DECA_OUT_SCALE", "HEADS", "RESIDUAL_MODES", "DetailDecoder", "deca_keys"]
 
 
-class _LevelModulation(nn.Module):
-    """The conditioning of one upsampling block: the layers' shared normalisation and modulations, added to
-    DECA's features through a zero-initialised per-channel gate."""
+class _LevelModulation(CondLevel):
+    """The conditioning of one upsampling block (:class:`~aucgan.nn.conditioning.CondLevel`), added to DECA's
+    features through a zero-initialised per-channel gate."""
 
     def __init__(self, layers: Sequence[ModulationLayer], channels: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.norm_index = next((i for i, layer in enumerate(layers) if layer.normalizes), None)
+        super().__init__(layers)
         self.gate = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def forward(self, h: Tensor, c: Tensor, footprints: Tensor | None) -> Tensor:
-        n = h if self.norm_index is None else self.layers[self.norm_index].normalize(h)
-        m = n
-        for layer in self.layers:
-            m = layer.modulate(m, c, footprints)
-        return h + self.gate * (m - n)
+        n = self.normalize(h)
+        return h + self.gate * (self.modulate(n, c, footprints) - n)
 
 
 class DetailDecoder(nn.Module):

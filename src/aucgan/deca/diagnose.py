@@ -18,7 +18,6 @@ input columns are zero, or an imported decoder whose new conditioning has not be
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 
 from aucgan.deca.data import DecaData
 from aucgan.deca.decoder import DetailDecoder
+from aucgan.nn.layers import jvp
 
 #: Footprint values above this count as "inside" AU k's footprint (as aucgan's sensitivity metric).
 FOOTPRINT_THRESHOLD = 0.05
@@ -52,14 +52,7 @@ def au_jacobian(dec: DetailDecoder, latent: torch.Tensor, au: torch.Tensor) -> t
     def f(a_: torch.Tensor) -> torch.Tensor:
         return dec(lat, a_, source_au=source)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
-            _, jac = torch.func.jvp(f, (a,), (tangent,))
-    except (RuntimeError, NotImplementedError):
-        with torch.enable_grad():
-            _, jac = torch.autograd.functional.jvp(f, a, tangent)
-    return jac.detach()[:, 0]
+    return jvp(f, a, tangent)[:, 0]
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
 """DECA's / EMOCA's regularisers of the detail displacement ``uv_z`` (metres), as aucgan loss functions.
 
-* ``z_reg``: mean |uv_z| (DECA/EMOCA ``torch.mean(uv_z.abs())``, weight ``reg_z``).
+* ``z_reg``: mean |uv_z| (DECA/EMOCA ``torch.mean(uv_z.abs())``, weight ``reg_z``), inside the face mask when
+  one is given (DECA discards uv_z outside it).
 * ``z_diff``: smooth shading - the mean squared horizontal and vertical differences of the shading (interior
   pixels) of uv_z's detail normals. DECA shades the detail normals on the coarse mesh under the estimated
   lighting; a data set of codes and uv_z maps has neither, so here the normals are uv_z's own, in UV tangent
@@ -14,17 +15,20 @@ Each returns ``(unweighted loss, scalars)``.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
+from aucgan.losses.reconstruction import masked_distance
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.sh import lighting_preset, sh_shading
 
 LIGHTING = "studio"
 
 
-def z_reg(uv_z: Tensor) -> tuple[Tensor, dict[str, float]]:
-    """Mean |uv_z| (metres). Scalars: ``G/z_reg``."""
-    loss = uv_z.abs().mean()
+def z_reg(uv_z: Tensor, mask: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+    """Mean |uv_z| (metres), the ``mask``-weighted mean when a mask (1 or B, 1, H, W) is given. Scalars:
+    ``G/z_reg``."""
+    loss = uv_z.abs().mean() if mask is None else masked_distance(uv_z, torch.zeros_like(uv_z), mask, "l1", "z_reg")
     return loss, {"G/z_reg": float(loss.detach())}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aucgan.data.errors import DataError
+from aucgan.data.errors import DataError  # layer exception: DECA's files fail as data errors do
 from aucgan.layout.landmarks import NUM_LANDMARKS, Layout, LayoutError
 
 OBJ_NAME = "head_template.obj"
@@ -128,7 +128,7 @@ def _as_array(value: object, key: str, path: Path) -> np.ndarray:
 
 def read_landmark_embedding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(faces (68,) int64, barycentric weights (68, 3) float64)`` from DECA's ``landmark_embedding.npy``."""
-    from aucgan.data.safe_pickle import load_npy
+    from aucgan.data.safe_pickle import load_npy  # layer exception: the one restricted unpickler reads DECA's pickle
 
     path = Path(path)
     if not path.is_file():

@@ -123,3 +123,18 @@ def r1_penalty(real_scores: Tensor, real_inputs: Tensor, gamma: float) -> tuple[
                         "before scoring them with the discriminator")
     penalty = _grad_sq_norm(real_scores, real_inputs).mean()
     return 0.5 * gamma * penalty, {"D/r1": float(penalty.detach())}
+
+
+def fake_term(kind: str, scores: Tensor, weight: Tensor | None = None) -> Tensor:
+    """The discriminator's "this is fake" term alone: used for real maps paired with mismatched AUs
+    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency.
+    ``weight`` (B,) weighs each sample (vicinal weighting); the result is the weighted mean."""
+    if kind == "hinge":
+        per = torch.relu(1.0 + scores)
+    elif kind == "nsgan":
+        per = F.softplus(scores)
+    else:
+        per = scores
+    if weight is None:
+        return per.mean()
+    return (per * weight).sum() / weight.sum().clamp_min(1e-8)

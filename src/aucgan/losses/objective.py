@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from aucgan.au import ACTIVE_UNIT
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
-from aucgan.losses.adversarial import d_adv_loss, g_adv_loss, gradient_penalty, r1_penalty
+from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, gradient_penalty, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
@@ -28,31 +29,15 @@ from aucgan.render.sh import random_lighting
 from aucgan.render.shaded import Renderer
 
 if TYPE_CHECKING:  # the loss weights' schema; only its fields are read here
-    from aucgan.training.config import LossConfig
+    from aucgan.config.schema import LossConfig
 
 AU_SOURCES = ("aunet", "disc", "both")
-ACTIVE_AU_DELTA = 0.02  # unit-scale change that counts an AU as edited (for the locality mask)
 
 
 def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Union (max) of the footprints of the AUs whose intensity changes between ``au`` and ``target``."""
-    active = ((target - au).abs() > ACTIVE_AU_DELTA).float()[:, :, None, None]
+    active = ((target - au).abs() > ACTIVE_UNIT).float()[:, :, None, None]
     return (fp * active).amax(dim=1, keepdim=True)
-
-
-def fake_term(kind: str, scores: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """The discriminator's "this is fake" term alone: used for real maps paired with mismatched AUs
-    (matching-aware discriminator, Reed et al. 2016), which forces D to check AU-map consistency.
-    ``weight`` (B,) weighs each sample (vicinal weighting); the result is the weighted mean."""
-    if kind == "hinge":
-        per = torch.relu(1.0 + scores)
-    elif kind == "nsgan":
-        per = nn.functional.softplus(scores)
-    else:
-        per = scores
-    if weight is None:
-        return per.mean()
-    return (per * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
 def vicinal_weight(au: torch.Tensor, other: torch.Tensor, sigma: float) -> torch.Tensor | None:

@@ -25,9 +25,6 @@ from aucgan.inference import Editor
 if TYPE_CHECKING:
     from aucgan.training.data import TrainData
 
-#: A unit-scale (0..1) AU intensity above this counts as active (0.1 on the 0..5 scale).
-ACTIVE_UNIT = 0.02
-
 FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -19,19 +19,14 @@ import torch
 
 from aucgan.au import au_indices, au_set
 from aucgan.data.codec import MapCodec
+from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.metrics.context import CodecAdapter, EvalContext, EvalError, GroundTruth
 from aucgan.metrics.registry import REQUIREMENTS, get_metric, metric_names, parse_metric_list, run_metrics
-from aucgan.runs import (
-    DATA_FILE,
-    checkpoint_steps,
-    load_aunet,
-    load_discriminator,
-    load_generator,
-    make_codec,
-    pick_device,
-    recorded_data_path,
-)
+from aucgan.models.build import make_codec
+from aucgan.rundir.checkpoints import checkpoint_steps
+from aucgan.rundir.files import DATA_FILE, recorded_data_path
+from aucgan.runs import load_aunet, load_discriminator, load_generator
 
 #: The most evaluation samples held in memory (a seeded subset of a larger test split).
 MAX_EVAL_SAMPLES = 512
@@ -194,7 +189,7 @@ def select_metrics(ctx: EvalContext, names: Sequence[str] | None) -> tuple[list[
 
 def format_summary(name: str, line: dict) -> list[str]:
     """Table rows ``metric  key  value`` of one result line (headline keys marked with their direction)."""
-    from aucgan.report.collect import fmt
+    from aucgan.report.collect import fmt  # layer exception: the summary prints numbers as the report does
 
     arrows = {k: ("▼" if d == "min" else "▲") for k, d in get_metric(name).headline}
     rows = []

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from aucgan.au import ACTIVE_UNIT
 from aucgan.metrics.context import (
-    ACTIVE_UNIT,
     EvalContext,
     decode,
     extras_of,

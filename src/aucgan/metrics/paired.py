@@ -24,9 +24,8 @@ import math
 import numpy as np
 import torch
 
-from aucgan.au import from_unit, to_unit
+from aucgan.au import ACTIVE_UNIT, from_unit, to_unit
 from aucgan.metrics.context import (
-    ACTIVE_UNIT,
     EvalContext,
     decode,
     extras_of,

@@ -29,7 +29,8 @@ from aucgan.metrics.context import (
 )
 from aucgan.metrics.registry import register_metric
 from aucgan.metrics.swd import swd
-from aucgan.runs import load_aunet, make_codec
+from aucgan.models.build import make_codec
+from aucgan.runs import load_aunet
 
 SALT_SOURCES, SALT_TARGETS, SALT_KID = 501, 502, 503
 NO_FEATURES = ("FID/KID skipped: no feature extractor given (pass --features AUNET_RUN_DIR, a local "

@@ -7,8 +7,6 @@ local derivative at the source's own AUs, which also reveals a generator that ig
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
@@ -25,6 +23,7 @@ from aucgan.metrics.context import (
     pick_sources,
 )
 from aucgan.metrics.registry import register_metric
+from aucgan.nn.layers import jvp
 
 #: Footprint values above this are "inside" AU k's region.
 FOOTPRINT_THRESHOLD = 0.05
@@ -111,14 +110,7 @@ def au_jacobian(editor: Editor, x: torch.Tensor, au_unit: torch.Tensor, fp: torc
     def f(a_: torch.Tensor) -> torch.Tensor:
         return editor.forward(xs, a_, fps, source, extras)["out"]
 
-    try:
-        with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API
-            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
-            _, jac = torch.func.jvp(f, (a,), (tangent,))
-    except (RuntimeError, NotImplementedError):
-        with torch.enable_grad():
-            _, jac = torch.autograd.functional.jvp(f, a, tangent)
-    return jac.detach()
+    return jvp(f, a, tangent)
 
 
 @register_metric("sensitivity", headline=(("inside", "max"), ("focus", "max")))

@@ -91,6 +91,7 @@ class DecomposedGenerator(nn.Module):
         self.num_aus, self.extra_dim = geometry.num_aus, appearance.extra_dim
         self.image_size, self.au_mode, self.head_kind = geometry.image_size, geometry.au_mode, geometry.head_kind
         self.uses_footprints = geometry.uses_footprints
+        self.residual_extra: tuple[int, ...] = ()   # the appearance head edits its attributes absolutely
 
     @property
     def needs_source_au(self) -> bool:

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aucgan.layout.heatmaps import HEATMAP_CHANNELS, LANDMARK_DIM, landmark_heatmaps
-from aucgan.nn.conditioning import CONDITIONING, ModulationLayer
+from aucgan.nn.conditioning import CONDITIONING, CondLevel, ModulationLayer
 from aucgan.nn.layers import (
     ConvNormAct,
     NetworkConfigError,
@@ -69,7 +69,7 @@ HEADS = ("direct", "attention", "au_residual")
 AU_MODES = ("absolute", "relative")
 CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
 
-__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "CondLevel", "Encoded", "MapGenerator", "count_parameters"]
+__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "Encoded", "MapGenerator", "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -86,22 +86,6 @@ class Encoded:
     source: Tensor
     code: Tensor | None
     skips: tuple[Tensor, ...] = ()
-
-
-class CondLevel(nn.Module):
-    """The conditioning of one decoder level: one shared normalisation, then each layer's modulation."""
-
-    def __init__(self, layers: Sequence[ModulationLayer]) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.norm_index = next((i for i, layer in enumerate(layers) if layer.normalizes), None)
-
-    def forward(self, h: Tensor, c: Tensor, footprints: Tensor | None) -> Tensor:
-        if self.norm_index is not None:
-            h = self.layers[self.norm_index].normalize(h)
-        for layer in self.layers:
-            h = layer.modulate(h, c, footprints)
-        return h
 
 
 class MapGenerator(nn.Module):

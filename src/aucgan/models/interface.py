@@ -9,7 +9,7 @@ Scales (the network's side of the boundary): maps ``x`` (B, in_channels, S, S) s
 run's :class:`~aucgan.data.codec.MapCodec` (about [-1, 1]); AU intensities ``au`` and ``source_au`` (B,
 num_aus) in **unit scale**, intensity / 5 (:func:`aucgan.au.to_unit`; people and files use 0..5);
 ``footprints`` (B, num_aus, h, w) in [0, 1]; ``extra`` (B, extra_dim) the encoded extra conditions
-(:mod:`aucgan.training.extras`) of the edit, ``source_extra`` those of the source (None: the same as the edit's;
+(:mod:`aucgan.data.conditions`) of the edit, ``source_extra`` those of the source (None: the same as the edit's;
 generators that edit attributes relatively, ``residual_extra``, change the maps by the difference). Outputs are
 dicts with at least ``"out"`` (B, out_channels, S, S).
 """
@@ -24,7 +24,7 @@ from aucgan.errors import AucganError
 
 #: The members :class:`Generator` requires, in the order an error lists the missing ones.
 MEMBERS: tuple[str, ...] = ("in_channels", "out_channels", "num_aus", "extra_dim", "image_size", "needs_source_au",
-                            "uses_footprints", "encode", "decode", "edit")
+                            "uses_footprints", "residual_extra", "encode", "decode", "edit")
 
 
 class GeneratorInterfaceError(AucganError, TypeError):
@@ -51,6 +51,9 @@ class Generator(Protocol):
     image_size: int
     #: Whether ``footprints`` must be given (spatial conditioning layers, residual heads, region masks).
     uses_footprints: bool
+    #: Positions in ``extra`` of the attributes edited relatively (their change from ``source_extra`` adds
+    #: residual maps; ``generator.expression_residuals``); empty for a generator that edits none so.
+    residual_extra: tuple[int, ...]
 
     @property
     def needs_source_au(self) -> bool:

@@ -111,7 +111,8 @@ class RegionalGenerator(nn.Module):
                             max_channels=4 * local_channels, num_down=local_num_down, architecture="skip",
                             head="direct", image_size=glob.image_size, au_mode=glob.au_mode)
             for r, idx in self.index.items()})
-        for name in ("in_channels", "out_channels", "num_aus", "extra_dim", "image_size", "au_mode", "head_kind"):
+        for name in ("in_channels", "out_channels", "num_aus", "extra_dim", "image_size", "au_mode", "head_kind",
+                     "residual_extra"):
             setattr(self, name, getattr(glob, name))
         self.uses_footprints = True
 

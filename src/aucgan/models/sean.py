@@ -75,7 +75,7 @@ class RegionStyleGenerator(nn.Module):
             self.bias[str(level)] = nn.Parameter(torch.zeros(r, 2 * width))
             self.alpha[str(level)] = nn.Parameter(torch.zeros(()))
         for name in ("in_channels", "out_channels", "num_aus", "extra_dim", "image_size", "au_mode", "head_kind",
-                     "needs_source_au"):
+                     "needs_source_au", "residual_extra"):
             setattr(self, name, getattr(base, name))
         self.uses_footprints = True
 

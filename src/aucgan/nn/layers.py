@@ -6,7 +6,8 @@ upsampling) and to support double backward (gradient penalties) and forward-mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -132,3 +133,16 @@ def join_condition(au: Tensor, extra: Tensor | None, num_aus: int, extra_dim: in
 def tile(c: Tensor, size: Sequence[int]) -> Tensor:
     """A (B, D) vector tiled into (B, D, H, W) constant maps."""
     return c[:, :, None, None].expand(-1, -1, int(size[0]), int(size[1]))
+
+
+def jvp(f: Callable[[Tensor], Tensor], a: Tensor, tangent: Tensor) -> Tensor:
+    """The Jacobian-vector product of ``f`` at ``a`` along ``tangent`` (detached): forward mode, falling back to
+    the double-backward JVP where a layer lacks forward-mode support."""
+    try:
+        with warnings.catch_warnings():   # torch.func's first use scripts helpers with a deprecated API
+            warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+            _, out = torch.func.jvp(f, (a,), (tangent,))
+    except (RuntimeError, NotImplementedError):
+        with torch.enable_grad():
+            _, out = torch.autograd.functional.jvp(f, a, tangent)
+    return out.detach()

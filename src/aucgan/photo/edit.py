@@ -46,7 +46,7 @@ def training_domain(run_dir: str | Path) -> str:
     """``"photo"``, ``"synthetic"`` or ``"unknown"``: what the run was trained on (from ``RUN/data.json``)."""
     from aucgan.data.folder import is_synth_folder
     from aucgan.errors import AucganError
-    from aucgan.runs import recorded_data_path
+    from aucgan.rundir.files import recorded_data_path
 
     try:
         path = recorded_data_path(run_dir)

@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from aucgan.data.codec import MapCodec
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.sh import LightingError, cavity, shade, turntable_lighting
+
+if TYPE_CHECKING:  # render sits below data: the codec is only read (its slices, maps and scale), never built
+    from aucgan.data.codec import MapCodec
 
 Tensor = torch.Tensor
 

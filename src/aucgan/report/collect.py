@@ -10,7 +10,8 @@ from pathlib import Path
 
 from aucgan.errors import AucganError
 from aucgan.metrics.registry import get_metric, latest_results, metric_names
-from aucgan.runs import CONFIG_FILE, STATS_FILE, read_json, read_stats
+from aucgan.rundir.files import CONFIG_FILE, STATS_FILE, read_json
+from aucgan.rundir.stats import read_stats
 
 
 class ReportError(AucganError, ValueError):

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import torch
 
+from aucgan.device import pick_device
 from aucgan.report.collect import RunRecord, collect_run, run_names
 from aucgan.report.html import slug, write_report
-from aucgan.runs import checkpoint_steps, pick_device
+from aucgan.rundir.checkpoints import checkpoint_steps
 
 
 def render_sweeps(record: RunRecord, out_dir: Path, data: str | None, count: int, device: torch.device,

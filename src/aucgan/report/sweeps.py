@@ -14,13 +14,13 @@ import torch
 from aucgan.au import to_unit
 from aucgan.data.codec import MapCodec
 from aucgan.inference import Editor
-from aucgan.training.samples import view_labels, viewable
+from aucgan.render.views import view_labels, viewable
 
 SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 def panel_labels(codec: MapCodec) -> list[str]:
-    """Names of the views in each cell, in :func:`aucgan.training.samples.viewable` order."""
+    """Names of the views in each cell, in :func:`aucgan.render.views.viewable` order."""
     return view_labels(codec.maps)
 
 

@@ -20,11 +20,11 @@ from aucgan.data.codec import MapCodec
 from aucgan.inference import Editor
 from aucgan.render.normals import displacement_to_normal
 from aucgan.render.shading import lambert
+from aucgan.render.views import VIEW_STRENGTH as SHADE_STRENGTH
 
 #: Intensity (0..5) an AU is added at; sources must have it below ADD_BELOW, and at least REMOVE_FROM to remove.
 ADD_LEVEL, ADD_BELOW, REMOVE_FROM = 4.0, 0.5, 1.5
 CELL = 64            # pixels per panel in the picture
-SHADE_STRENGTH = 3.0
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,20 @@ import numpy as np
 import torch
 
 from aucgan.au import au_set, from_unit
+from aucgan.config.loading import to_dict
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.data.datasets import open_dataset
 from aucgan.device import pick_device
 from aucgan.errors import AucganError
 from aucgan.fsutil import atomic_write_text
-from aucgan.metrics.agreement import summarize
-from aucgan.runs import AUNET_METRICS, CONFIG_FILE, STATS_FILE, save_aunet
-from aucgan.training.build import build_aunet, make_codec
-from aucgan.training.config import AUNetTrainConfig, to_dict
+from aucgan.metrics.agreement import summarize  # layer exception: held-out agreement as the evaluation scores it
+from aucgan.models.build import build_aunet, make_codec
+from aucgan.progress import Progress
+from aucgan.rundir.checkpoints import save_aunet_weights
+from aucgan.rundir.files import AUNET_METRICS, write_config
+from aucgan.rundir.stats import StatsWriter
 from aucgan.training.data import TrainData
+from aucgan.training.engine import progress_mode
 
 
 def split_identities(data: TrainData, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,9 +50,10 @@ def predict_intensities(net: torch.nn.Module, x: torch.Tensor, batch_size: int =
     return torch.cat(out).numpy()
 
 
-def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path, progress: bool = True,
+def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path, progress: bool | str = True,
                 holdout_fraction: float = 0.2) -> dict:
-    """Train an AUNet on ``data``; write the AU-estimator run (:mod:`aucgan.runs`); return its metrics."""
+    """Train an AUNet on ``data``; write the AU-estimator run (:mod:`aucgan.rundir`); return its metrics.
+    ``progress``: True ("auto"), False ("off") or a :data:`aucgan.progress.Mode`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
@@ -74,12 +80,9 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(config.steps, 1))
     gen = torch.Generator().manual_seed(config.seed)
-    atomic_write_text(run_dir / CONFIG_FILE, json.dumps(to_dict(config), indent=1))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=config.steps, desc=config.name, dynamic_ncols=True)
-    log = (run_dir / STATS_FILE).open("a")
+    write_config(run_dir, to_dict(config), overwrite=True)
+    stats = StatsWriter(run_dir, tensorboard=False)
+    bar = Progress(config.steps, run_dir.name, images_per_unit=config.batch_size, mode=progress_mode(progress))
     t0 = time.perf_counter()
     net.train()
     try:
@@ -95,22 +98,17 @@ def train_aunet(config: AUNetTrainConfig, data: str | Path, run_dir: str | Path,
             sched.step()
             if not torch.isfinite(loss):
                 raise AucganError(f"AUNet loss became {float(loss)} at step {step}")
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.update(1, {"loss": loss.item()})
             if step % config.log_every == 0 or step == config.steps:
-                log.write(json.dumps({"step": step, "time": round(time.perf_counter() - t0, 3),
-                                      "loss": loss.item()}) + "\n")
-                log.flush()
+                stats.write(step, {"loss": loss.item()}, images=step * config.batch_size)
     finally:
-        log.close()
-        if bar is not None:
-            bar.close()
+        stats.close()
+        bar.close()
     net.eval()
     pred = predict_intensities(net, x_te)
     metrics = summarize(from_unit(y_te.numpy()), pred, au_names)
     metrics.update({"held_out_samples": int(x_te.shape[0]), "train_samples": int(x_tr.shape[0]),
                     "steps": config.steps, "seconds": round(time.perf_counter() - t0, 2)})
-    save_aunet(run_dir, net)
+    save_aunet_weights(run_dir, net)
     atomic_write_text(run_dir / AUNET_METRICS, json.dumps(metrics, indent=1))
     return metrics

@@ -15,11 +15,11 @@ import torch
 from aucgan.au import EMOTIONS, PROTOTYPES, au_indices, to_unit
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
+from aucgan.data.conditions import EXPRESSION_ATTRS, extra_slices, extras_of_items, ordered_attrs
 from aucgan.data.synth.expression import EMOTION_VALENCE
 from aucgan.errors import AucganError
 from aucgan.layout.atlas import au_footprints
 from aucgan.layout.landmarks import canonical_layout
-from aucgan.training.extras import EXPRESSION_ATTRS, extra_slices, extras_of_items, ordered_attrs
 
 TARGET_MODES = ("shuffle", "prototype", "mixed")
 

@@ -1,4 +1,5 @@
-"""Sample grids written during training: source | target AUs | output (| attention) per row."""
+"""Sample grids written during training: source | target AUs | output (| attention) per row (the views of the
+maps are :mod:`aucgan.render.views`')."""
 
 from __future__ import annotations
 
@@ -10,15 +11,7 @@ import torch
 from aucgan.data.codec import MapCodec
 from aucgan.data.mapio import save_rgb
 from aucgan.inference import Editor
-from aucgan.render.normals import displacement_to_normal
-from aucgan.render.sh import lighting_preset
-from aucgan.render.shaded import Renderer
-from aucgan.render.shading import lambert
-
-NORMAL_STRENGTH = 3.0  # exaggeration of displacement slopes when shading for viewing
-#: The SH-lit render shown beside the raw maps: albedo x shading(normals) x cavity, studio lighting.
-VIEW_RENDERER = Renderer(normal_strength=NORMAL_STRENGTH, cavity_strength=40.0)
-VIEW_LIGHTING = "studio"
+from aucgan.render.views import viewable
 
 
 def au_bars(au_unit: torch.Tensor, size: int) -> torch.Tensor:
@@ -35,32 +28,6 @@ def au_bars(au_unit: torch.Tensor, size: int) -> torch.Tensor:
         img[:, :, :, x0:x0 + max(1, width - 1)] = torch.where(
             filled.unsqueeze(1).expand(b, 3, size, 1), shade.view(1, 3, 1, 1), img[:, :, :, x0:x0 + 1])
     return img
-
-
-def view_labels(map_names) -> list[str]:
-    """Names of the :func:`viewable` images of a map set with these maps, in order."""
-    order = (("albedo", "albedo"), ("image", "image"), ("displacement", "displacement (shaded)"))
-    labels = [label for name, label in order if name in map_names]
-    if "albedo" in map_names and "displacement" in map_names:
-        labels.append("render (SH-lit)")
-    return labels
-
-
-def viewable(maps: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    """Images (B, 3, H, W) in [0, 1] for a decoded map set: albedo, shaded displacement and, with both, the
-    SH-lit render (albedo x shading of the displacement's normals, :data:`VIEW_RENDERER`)."""
-    out = []
-    if "albedo" in maps:
-        out.append(maps["albedo"].clamp(0, 1))
-    if "image" in maps:
-        out.append(maps["image"].clamp(0, 1))
-    if "displacement" in maps:
-        shade = lambert(displacement_to_normal(maps["displacement"], NORMAL_STRENGTH))
-        out.append(shade.expand(-1, 3, -1, -1).clamp(0, 1))
-    if "albedo" in maps and "displacement" in maps:
-        sh = lighting_preset(VIEW_LIGHTING)
-        out.append(VIEW_RENDERER.render(maps["albedo"].float(), maps["displacement"].float(), sh).clamp(0, 1))
-    return out
 
 
 def render_rows(editor: Editor, x: torch.Tensor, au: torch.Tensor, fp: torch.Tensor, target: torch.Tensor,

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from aucgan.au import AU_CATALOGUE, AU_MAX, AU_MIN, EMOTIONS
 from aucgan.errors import AucganError
+from aucgan.render.views import VIEW_STRENGTH
 from aucgan.ui import UIError
 from aucgan.ui.core import EditorSession, EditResult
 from aucgan.ui.sources import Source
-from aucgan.ui.views import DEFAULT_AZIMUTH, DEFAULT_TILT, VIEW_STRENGTH, VIEWS, group_aus
+from aucgan.ui.views import DEFAULT_AZIMUTH, DEFAULT_TILT, VIEWS, group_aus
 
 #: An output value meaning "leave this component as it is".
 KEEP = object()

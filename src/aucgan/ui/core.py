@@ -24,6 +24,7 @@ import torch
 from aucgan.au import EMOTIONS, AUError, au_vector, format_au, prototype_vector
 from aucgan.errors import AucganError
 from aucgan.inference import Editor, Encoding
+from aucgan.render.views import VIEW_STRENGTH
 from aucgan.ui import UIError
 from aucgan.ui.sources import FaceSources, Source
 from aucgan.ui.uploads import MAX_UPLOAD_MB
@@ -32,7 +33,6 @@ from aucgan.ui.views import (
     DEFAULT_TILT,
     DISPLAY_SIZE,
     PHOTO_VIEW_HEIGHT,
-    VIEW_STRENGTH,
     VIEWS,
     change_view,
     light_direction,
@@ -78,7 +78,7 @@ class EditorSession:
     def open(cls, run_dir: str | Path, data: str | Path | None = None, device: str = "cpu",
              max_upload_mb: float = MAX_UPLOAD_MB, seed: int = 0) -> EditorSession:
         """Load a training run's EMA generator; :class:`UIError` naming the folder if it is not a usable run."""
-        from aucgan.runs import recorded_data_path
+        from aucgan.rundir.files import recorded_data_path
 
         run = Path(str(run_dir).strip())
         if not str(run_dir).strip() or not run.is_dir():

@@ -20,8 +20,6 @@ from aucgan.au import au_indices
 DISPLAY_SIZE = 256
 #: Change (mean over channels of |output - source| in network units, about [-1, 1]) drawn at full colour.
 HEAT_VMAX = 0.5
-#: Exaggeration of displacement slopes for viewing (downloads keep geometric normals).
-VIEW_STRENGTH = 3.0
 #: Default light: azimuth (degrees, 0 = from above, 90 = from the viewer's right) and tilt from the view axis.
 DEFAULT_AZIMUTH = -40.0
 DEFAULT_TILT = 40.0

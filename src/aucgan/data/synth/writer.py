@@ -39,11 +39,10 @@ from aucgan.data.synth.render import render
 from aucgan.fsutil import atomic_write, atomic_write_text, claim_folder
 from aucgan.render.normals import displacement_to_normal, encode_normal
 from aucgan.render.shading import shade_for_view
+from aucgan.render.views import VIEW_STRENGTH as PREVIEW_STRENGTH
 
 FORMAT = "aucgan-synth"
 FORMAT_VERSION = 1
-#: Slope exaggeration of the shaded displacement in the preview sheet (fine lines stay visible).
-PREVIEW_STRENGTH = 3.0
 #: Samples rendered per batch while writing.
 WRITE_BATCH = 64
 MANIFEST_COLUMNS = ("sample_id", "identity", "split", *AU_NAMES, "age", "gender", "emotion", "valence",

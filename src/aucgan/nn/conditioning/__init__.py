@@ -13,12 +13,12 @@ name               injection  what
 =================  =========  ==========================================================================
 """
 
-from aucgan.nn.conditioning.base import CONDITIONING, INJECTIONS, ModulationLayer, injection_of
+from aucgan.nn.conditioning.base import CONDITIONING, INJECTIONS, CondLevel, ModulationLayer, injection_of
 from aucgan.nn.conditioning.concat import ConcatInput, ConcatLatent
 from aucgan.nn.conditioning.norm import AdaIN, ConditionalBatchNorm, FiLM
 from aucgan.nn.conditioning.spatial import SpadeAU
 
 __all__ = [
-    "CONDITIONING", "INJECTIONS", "ModulationLayer", "injection_of", "ConcatInput", "ConcatLatent", "AdaIN",
-    "ConditionalBatchNorm", "FiLM", "SpadeAU",
+    "CONDITIONING", "INJECTIONS", "CondLevel", "ModulationLayer", "injection_of", "ConcatInput", "ConcatLatent",
+    "AdaIN", "ConditionalBatchNorm", "FiLM", "SpadeAU",
 ]

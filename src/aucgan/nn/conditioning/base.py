@@ -19,6 +19,7 @@ decoder level (normalising twice would erase the first layer's per-channel modul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from torch import Tensor, nn
@@ -74,4 +75,25 @@ class ModulationLayer(nn.Module):
     def forward(self, h: Tensor, c: Tensor, footprints: Tensor | None = None) -> Tensor:
         check_shape(h, (None, self.num_features, None, None), f"{type(self).__name__}: features h")
         check_cond(c, h.shape[0], self.cond_dim, type(self).__name__)
+        return self.modulate(self.normalize(h), c, footprints)
+
+
+class CondLevel(nn.Module):
+    """The conditioning of one decoder level: one shared normalisation (the first layer that normalises), then
+    each layer's modulation in turn (the map generator's levels; the DECA decoder gates it into DECA's features)."""
+
+    def __init__(self, layers: Sequence[ModulationLayer]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.norm_index = next((i for i, layer in enumerate(layers) if layer.normalizes), None)
+
+    def normalize(self, h: Tensor) -> Tensor:
+        return h if self.norm_index is None else self.layers[self.norm_index].normalize(h)
+
+    def modulate(self, n: Tensor, c: Tensor, footprints: Tensor | None) -> Tensor:
+        for layer in self.layers:
+            n = layer.modulate(n, c, footprints)
+        return n
+
+    def forward(self, h: Tensor, c: Tensor, footprints: Tensor | None) -> Tensor:
         return self.modulate(self.normalize(h), c, footprints)

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from aucgan.config.loading import load_config, preset_names
+from aucgan.config.schema import AUNetTrainConfig
 from aucgan.deca.config import PRESETS as DECA_PRESETS
-from aucgan.training.build import build_aunet, build_disc, build_generator
-from aucgan.training.config import AUNetTrainConfig, load_config, preset_names
+from aucgan.models.build import build_aunet, build_disc, build_generator
 
-BEFORE = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())["networks"]
+BEFORE = json.loads((Path(__file__).parents[1] / "presets_before_i14.json").read_text())["networks"]
 #: The deca presets build a DECA detail decoder (aucgan.deca.build.build_models; tests/deca/test_train.py).
 MAP_PRESETS = [n for n in preset_names() if n not in DECA_PRESETS]
 

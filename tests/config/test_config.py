@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aucgan.deca.config import PRESETS as DECA_PRESETS
-from aucgan.deca.config import DecaTrainConfig
-from aucgan.training import config as C
-from aucgan.training.config import (
+from aucgan.config import schema as C
+from aucgan.config.loading import from_dict, load_config, preset_names, replace_path, to_dict
+from aucgan.config.schema import (
     AUNetTrainConfig,
     BaseTrainConfig,
     ConfigError,
@@ -19,16 +18,12 @@ from aucgan.training.config import (
     RegionalConfig,
     SeanConfig,
     TrainConfig,
-    complete_run_config,
-    from_dict,
-    load_config,
-    preset_names,
-    replace_path,
-    to_dict,
-    upgrade_run_config,
 )
+from aucgan.config.upgrade import complete_run_config, upgrade_run_config
+from aucgan.deca.config import PRESETS as DECA_PRESETS
+from aucgan.deca.config import DecaTrainConfig
 
-BEFORE = json.loads((Path(__file__).parent / "presets_before_i14.json").read_text())
+BEFORE = json.loads((Path(__file__).parents[1] / "presets_before_i14.json").read_text())
 #: Presets of the map and AU-estimator schemas (the deca presets have their own, tested in tests/deca).
 MAP_PRESETS = [n for n in preset_names() if n not in DECA_PRESETS]
 
@@ -171,19 +166,19 @@ def test_choices_inside_variant_settings_are_checked():
 def _registry_names():
     """Each Literal choice of the config next to the names its home module accepts."""
     from aucgan.au import AU_CATALOGUE, AU_SETS
+    from aucgan.data.conditions import EXTRA_ATTRS
     from aucgan.data.sample import MAP_CHANNELS
     from aucgan.losses.adversarial import ADVERSARIAL_LOSSES
     from aucgan.losses.au_consistency import AU_LOSSES
     from aucgan.losses.objective import AU_SOURCES
     from aucgan.models.aunet import ARCHS
+    from aucgan.models.build import AUNET_INPUTS
     from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
     from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS
     from aucgan.models.regional import LOCAL_REGIONS
     from aucgan.nn.conditioning import CONDITIONING
     from aucgan.render.sh import LIGHTING_PRESETS
     from aucgan.training.data import TARGET_MODES
-    from aucgan.training.decomposed import AUNET_INPUTS
-    from aucgan.training.extras import EXTRA_ATTRS
     from aucgan.training.perf import ADAM_IMPLS
 
     return [

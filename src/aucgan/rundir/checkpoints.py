@@ -35,13 +35,14 @@ from torch import nn
 from torch.optim import Optimizer
 
 from aucgan.errors import AucganError
-from aucgan.fsutil import atomic_write_text
+from aucgan.fsutil import atomic_write, atomic_write_text
+from aucgan.rundir.files import AUNET_WEIGHTS, RunError
 
 FORMAT = "aucgan-checkpoint"
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
 LATEST_FILE = "latest"
-CKPT_DIR = "checkpoints"
+CKPT_DIR = "checkpoints"           # RUN/checkpoints
 _STEP_RE = re.compile(r"^step-(\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # optimizer state entries shaped like their parameter (Adam(W), SGD, RMSprop, Adagrad, Adadelta)
@@ -409,3 +410,53 @@ def load_checkpoint(path: str | Path, modules: Mapping[str, nn.Module],
     meta = dict(data.get("meta", {}))
     meta.setdefault("step", data.get("step", 0))
     return meta
+
+
+# ------------------------------------------------------------------------------------- a run's checkpoints
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The step a checkpoint folder was saved at (from its ``meta.json``)."""
+    return int(read_checkpoint_meta(checkpoint).get("step", 0))
+
+
+def checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """The steps of the run's complete checkpoints, oldest first (empty before the first save)."""
+    return [checkpoint_step(c) for c in list_checkpoints(run_dir)]
+
+
+def find_checkpoint(run_dir: str | Path, checkpoint: int | str | Path | None = None) -> Path:
+    """The checkpoint folder of a run: the latest (``None``), the one saved at step ``checkpoint`` (an int, or a
+    string of digits), or ``checkpoint`` itself when it is a checkpoint folder. A step the run does not have is
+    an error listing the steps it has."""
+    run_dir = Path(run_dir)
+    if checkpoint is None:
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            raise RunError(f"{run_dir}: the run has no checkpoint yet")
+        return found
+    if isinstance(checkpoint, str) and checkpoint.strip().isdigit():
+        checkpoint = int(checkpoint)
+    if isinstance(checkpoint, int) and not isinstance(checkpoint, bool):
+        by_step = {checkpoint_step(c): c for c in list_checkpoints(run_dir)}
+        if checkpoint not in by_step:
+            have = ", ".join(str(s) for s in sorted(by_step)) or "none yet"
+            raise RunError(f"{run_dir}: no checkpoint at step {checkpoint} (the run has steps: {have})")
+        return by_step[checkpoint]
+    folder = Path(checkpoint)
+    if not is_checkpoint(folder):
+        raise RunError(f"{folder}: not a checkpoint folder (pass a step number or a {CKPT_DIR}/step-NNNNNN folder)")
+    return folder
+
+
+# ------------------------------------------------------------------------------------- AU-estimator weights
+def save_aunet_weights(run_dir: str | Path, net: torch.nn.Module) -> Path:
+    """Write the AU estimator's weights as ``RUN/aunet.safetensors`` (atomically)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    return atomic_write(Path(run_dir) / AUNET_WEIGHTS, lambda p: save_file(state, str(p)))
+
+
+def load_aunet_weights(net: torch.nn.Module, run_dir: str | Path) -> None:
+    """Load ``RUN/aunet.safetensors`` into ``net`` (an error when the run has none)."""
+    weights = Path(run_dir) / AUNET_WEIGHTS
+    if not weights.is_file():
+        raise RunError(f"{run_dir}: no {AUNET_WEIGHTS} (did `aucgan train-au` finish?)")
+    load_weights(net, weights)

@@ -5,16 +5,9 @@ import pytest
 import torch
 
 from aucgan.au import EMOTIONS, au_set
-from aucgan.data.datasets import open_dataset
-from aucgan.errors import AucganError
-from aucgan.losses.objective import GANObjective
-from aucgan.models.patch import GlobalLocalDiscriminator
-from aucgan.models.regional import RegionalGenerator
-from aucgan.models.sean import RegionStyleGenerator
-from aucgan.training.build import build_disc, build_generator, make_codec
-from aucgan.training.config import ConfigError, load_config
-from aucgan.training.data import TrainData
-from aucgan.training.extras import (
+from aucgan.config.loading import load_config
+from aucgan.config.schema import ConfigError
+from aucgan.data.conditions import (
     MissingAttributeError,
     encode_attr,
     extra_dim,
@@ -22,6 +15,14 @@ from aucgan.training.extras import (
     extra_vector,
     ordered_attrs,
 )
+from aucgan.data.datasets import open_dataset
+from aucgan.errors import AucganError
+from aucgan.losses.objective import GANObjective
+from aucgan.models.build import build_disc, build_generator, make_codec
+from aucgan.models.patch import GlobalLocalDiscriminator
+from aucgan.models.regional import RegionalGenerator
+from aucgan.models.sean import RegionStyleGenerator
+from aucgan.training.data import TrainData
 
 from tests.tiny import TINY
 
@@ -167,7 +168,7 @@ def test_config_errors_for_regional_options():
 
 
 def test_parse_attrs():
-    from aucgan.training.extras import parse_attrs
+    from aucgan.data.conditions import parse_attrs
 
     assert parse_attrs("emotion=happiness, valence=0.8;age=40") == {"emotion": 1.0, "valence": 0.8, "age": 40.0}
     assert parse_attrs("emotion=3") == {"emotion": 3.0}

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from aucgan.errors import AucganError
-from aucgan.training import checkpoint as ckpt_mod
-from aucgan.training.checkpoint import (
+from aucgan.rundir import checkpoints as ckpt_mod
+from aucgan.rundir.checkpoints import (
     is_checkpoint,
     latest_checkpoint,
     list_checkpoints,

@@ -1,16 +1,17 @@
-"""Stats JSONL, TensorBoard mirroring (and its absence) and the NaN guard."""
+"""Stats JSONL (its writer, event lines and its reader) and TensorBoard mirroring (and its absence)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 import torch
 
 from aucgan.errors import AucganError
-from aucgan.runs import read_stats
-from aucgan.training import stats as stats_mod
-from aucgan.training.stats import StatsWriter, check_finite
+from aucgan.rundir import stats as stats_mod
+from aucgan.rundir.files import STATS_FILE, RunError
+from aucgan.rundir.stats import StatsWriter, read_stats
 
 
 def test_stats_lines_round_trip(tmp_path):
@@ -58,9 +59,21 @@ def test_missing_tensorboard_warns_once_and_keeps_jsonl(tmp_path, monkeypatch):
     assert read_stats(tmp_path / "a")[0]["x"] == 1.0
 
 
-def test_check_finite_names_the_bad_losses():
-    check_finite({"G/adv": 1.0, "D/adv": -3.0}, step=5)
-    with pytest.raises(AucganError, match=r"step 12: G/au_bce=nan, D/gp=inf"):
-        check_finite({"G/adv": 1.0, "G/au_bce": float("nan"), "D/gp": float("inf")}, step=12)
-    with pytest.raises(FloatingPointError):
-        check_finite({"x": torch.tensor(float("-inf"))}, step=0)
+def test_read_stats_errors_and_truncated_tail(tmp_path):
+    path = tmp_path / STATS_FILE
+    path.write_text(json.dumps({"step": 1}) + "\n" + '{"step": 2, "G/a')
+    with pytest.warns(RuntimeWarning, match="truncated"):
+        assert read_stats(tmp_path) == [{"step": 1}]
+    path.write_text('{"step": 1}\nnot json\n{"step": 3}\n')
+    with pytest.raises(RunError, match=r"stats.jsonl:2"):
+        read_stats(path)
+    with pytest.raises(RunError, match="no such stats file"):
+        read_stats(tmp_path / "none")
+
+
+def test_events_are_lines_of_the_same_file(tmp_path):
+    with StatsWriter(tmp_path, tensorboard=False) as w:
+        w.write(1, {"G/adv": 0.5})
+        w.event(1, steps_extended={"from": 2, "to": 4})
+    rows = read_stats(tmp_path)
+    assert rows[1]["steps_extended"] == {"from": 2, "to": 4} and rows[1]["step"] == 1 and "time" in rows[1]

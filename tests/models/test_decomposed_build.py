@@ -1,12 +1,13 @@
 import pytest
 import torch
 
+from aucgan.config.loading import load_config
+from aucgan.config.schema import AUNetTrainConfig, ConfigError, TrainConfig
+from aucgan.models.build import build_generator
 from aucgan.models.decomposed import DecomposedGenerator
 from aucgan.models.shaded import ShadedAUNet
 from aucgan.runs import load_aunet
 from aucgan.training.aunet_loop import train_aunet
-from aucgan.training.build import build_generator
-from aucgan.training.config import AUNetTrainConfig, ConfigError, TrainConfig, load_config
 
 from tests.tiny import TINY, TINY_AUNET
 

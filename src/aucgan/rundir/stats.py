@@ -1,5 +1,5 @@
-"""Training statistics: append-only ``stats.jsonl`` (one JSON object per call, stylegan3 style), an
-optional TensorBoard mirror and a NaN/Inf guard (reading them back: :func:`aucgan.runs.read_stats`).
+"""Training statistics: append-only ``RUN/stats.jsonl`` (one JSON object per line, stylegan3 style) with an
+optional TensorBoard mirror (:class:`StatsWriter`, its one writer), and :func:`read_stats`, its one reader.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from typing import Any
 import torch
 
 from aucgan.errors import AucganError
-from aucgan.runs import STATS_FILE
+from aucgan.rundir.files import STATS_FILE, RunError
 
 _TB_WARNED = False
-
-
-class NonFiniteLossError(AucganError, FloatingPointError):
-    """A loss (or logged scalar) became NaN or infinite."""
 
 
 class StatsError(AucganError, ValueError):
@@ -86,6 +82,14 @@ class StatsWriter:
             self.tb.flush()
         return record
 
+    def event(self, step: int, **fields: Any) -> dict[str, Any]:
+        """Append one line that records an event of the run at ``step`` (``{"step", "time", **fields}``: a run
+        extended, the replicas' divergence) rather than training scalars."""
+        record = {"step": int(step), "time": round(time.time(), 3), **fields}
+        self._fh.write(json.dumps(record, allow_nan=False) + "\n")
+        self._fh.flush()
+        return record
+
     def add_image(self, tag: str, grid: torch.Tensor, step: int) -> None:
         """Mirror an image (C, H, W) or (H, W) in 0..1 to TensorBoard (no-op without TensorBoard)."""
         if self.tb is None:
@@ -108,13 +112,30 @@ class StatsWriter:
         self.close()
 
 
-def check_finite(scalars: Mapping[str, float], step: int) -> None:
-    """Raise :class:`NonFiniteLossError` naming every scalar that is NaN or infinite at ``step``."""
-    bad = []
-    for key, value in scalars.items():
-        v = float(value)
-        if not math.isfinite(v):
-            bad.append(f"{key}={v}")
-    if bad:
-        raise NonFiniteLossError(f"loss became NaN/Inf at step {step}: {', '.join(bad)}; stopping (the last "
-                                 "good checkpoint is kept; try a lower learning rate or loss weight)")
+def read_stats(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``stats.jsonl`` (or of ``RUN/stats.jsonl``), in order.
+
+    A malformed line is an error naming file and line, except a truncated *last* line (a run killed
+    mid-write, or one still writing), which is skipped with a warning.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / STATS_FILE
+    if not path.is_file():
+        raise RunError(f"{path}: no such stats file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            if i == len(lines):
+                warnings.warn(f"{path}:{i}: skipping a truncated last line", RuntimeWarning, stacklevel=2)
+                break
+            raise RunError(f"{path}:{i}: not a JSON object per line ({exc})") from None
+        out.append(record)
+    return out

@@ -1,0 +1,100 @@
+"""The DECA objective: reconstruction and z_reg count only inside DECA's face mask (DECA discards uv_z outside
+it), and the face mask comes from the layout and decoder.mask as the footprints do."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from aucgan.deca.batches import DecaBatch
+from aucgan.deca.build import face_mask
+from aucgan.deca.config import load_deca_config
+from aucgan.deca.losses import z_reg
+from aucgan.deca.objective import DecaObjective
+from aucgan.layout.landmarks import canonical_layout
+
+S = 16
+
+
+class FixedDecoder(nn.Module):
+    """A stand-in decoder whose output is ``base``, plus ``outside`` where the mask is 0."""
+
+    needs_source_au = False
+    out_scale = 0.01
+
+    def __init__(self, base: torch.Tensor, outside: torch.Tensor) -> None:
+        super().__init__()
+        self.base, self.outside = base, outside
+
+    def forward(self, latent, au, source_au=None):
+        return self.base + self.outside
+
+
+def _mask() -> torch.Tensor:
+    m = torch.zeros(1, 1, S, S)
+    m[..., 4:12, 3:13] = 1.0
+    m[..., 4:12, 2] = 0.5          # a soft border counts by its weight
+    return m
+
+
+def _batch(uv: torch.Tensor) -> DecaBatch:
+    b = uv.shape[0]
+    au = torch.rand(b, 17, generator=torch.Generator().manual_seed(1)) * 5
+    return DecaBatch(latent=torch.zeros(b, 4), au=au, uv=uv, swapped=torch.zeros(b, 4),
+                     has_partner=torch.zeros(b, dtype=torch.bool), target=au, mismatched=au)
+
+
+def _terms(mask, uv_outside: float, rec_outside: float) -> dict[str, float]:
+    cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0"])
+    g = torch.Generator().manual_seed(0)
+    base_uv = 0.01 * torch.randn(3, 1, S, S, generator=g)
+    base_rec = 0.01 * torch.randn(3, 1, S, S, generator=g)
+    outside = (_mask() == 0).float()          # where DECA discards uv_z
+    dec = FixedDecoder(base_rec, rec_outside * outside)
+    objective = DecaObjective(dec, None, None, 1.0, cfg, mask)
+    _, scalars = objective.generator_phase(_batch(base_uv + uv_outside * outside))
+    return scalars
+
+
+def test_rec_and_z_reg_ignore_uv_z_outside_the_mask():
+    mask = _mask()
+    a = _terms(mask, 0.0, 0.0)
+    b = _terms(mask, 0.05, -0.03)             # uv_z (data and decoder output) changed outside the mask only
+    assert a["G/rec"] == pytest.approx(b["G/rec"], rel=1e-6) and a["G/z_reg"] == pytest.approx(b["G/z_reg"], rel=1e-6)
+    c = _terms(None, 0.0, 0.0)                # without a mask the same change counts
+    d = _terms(None, 0.05, -0.03)
+    assert d["G/rec"] > c["G/rec"] * 1.5 and d["G/z_reg"] > c["G/z_reg"] * 1.5
+
+
+def test_z_reg_is_the_masked_mean():
+    uv = torch.randn(2, 1, S, S)
+    m = _mask()
+    expected = (uv.abs() * m).sum() / (m.sum() * 2)
+    assert float(z_reg(uv, m)[0]) == pytest.approx(float(expected), rel=1e-6)
+    assert torch.equal(z_reg(uv)[0], uv.abs().mean())
+
+
+def test_face_mask_from_the_layout_and_a_mask_image(tmp_path):
+    assert face_mask(None, None, S) is None                    # the canonical layout has no raster mask
+    ones = np.full((32, 32, 4), 255, np.uint8)
+    Image.fromarray(ones).save(tmp_path / "ones.png")
+    assert face_mask(None, tmp_path / "ones.png", S) is None   # a mask that keeps everything leaves nothing out
+    half = ones.copy()
+    half[:, :16, 0] = 0
+    Image.fromarray(half).save(tmp_path / "half.png")
+    m = face_mask(None, tmp_path / "half.png", S)
+    assert m.shape == (1, 1, S, S) and float(m[..., :8].max()) == 0.0 and float(m[..., 8:].min()) == 1.0
+    raster = np.zeros((32, 32), np.float32)
+    raster[8:24, 8:24] = 1.0
+    layout = canonical_layout()
+    layout = type(layout)(name="masked", size=layout.size, landmarks=layout.landmarks, mask_image=raster)
+    path = tmp_path / "layout.json"
+    path.write_text(json.dumps(layout.to_json()))
+    both = face_mask(path, tmp_path / "half.png", S)
+    assert float(both[..., 5:11, 9:11].min()) == 1.0 and float(both[..., :, :8].max()) == 0.0
+    assert float(both[..., :2, :].max()) == 0.0                # outside the layout's raster mask
