@@ -58,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "unless threads is set): on a CPU, 2 single-thread runs use 2 cores better than one "
                         "2-thread run (docs/performance.md); results are the same as one at a time")
     p.add_argument("--dry-run", action="store_true", help="print the variants and exit")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no training progress (bars, or with --jobs the lines each variant prints); the lines saying "
+                        "which variants start and finish stay")
 
 
 def split_values(text: str) -> list[str]:
@@ -125,7 +127,7 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     return variants
 
 
-def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: bool) -> int:
+def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: str) -> int:
     """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
     from aucgan.training.config import TrainConfig, from_dict
     from aucgan.training.loop import training_loop
@@ -134,17 +136,24 @@ def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress
     return training_loop(cfg, data, run_dir, resume=resume, progress=progress).step
 
 
-def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int,
-                   progress: bool) -> None:
+def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int, quiet: bool) -> None:
     """Train ``[(name, config, run_dir, resume)]``: one at a time in this process, or ``workers`` at once in
-    spawned processes with the cores shared out (``threads`` unless the config sets it)."""
+    spawned processes with the cores shared out (``threads`` unless the config sets it). Spawned trainings
+    report their progress as lines labelled with the variant's name (they share the terminal); this process
+    says which variants start and finish."""
     from aucgan.training.config import replace_path, to_dict
-    from aucgan.training.parallel import job_threads, run_spawned
+    from aucgan.training.parallel import job_progress, job_threads, run_spawned
 
     apart = workers > 1 and len(jobs) > 1
+    progress = job_progress(quiet, apart)
     argsets = [(to_dict(replace_path(cfg, "threads", job_threads(workers)) if apart and cfg.threads == 0 else cfg),
-                str(data), str(run_dir), resume, progress and not apart) for _, cfg, run_dir, resume in jobs]
+                str(data), str(run_dir), resume, progress) for _, cfg, run_dir, resume in jobs]
+
+    def started(i: int) -> None:
+        print(f"  {jobs[i][0]}: {'resuming' if jobs[i][3] else 'started'} ({jobs[i][1].steps} steps)", flush=True)
+
     run_spawned(_train_variant, argsets, workers if apart else 1,
+                on_start=started if apart else None,
                 on_done=(lambda i, step: print(f"  {jobs[i][0]}: trained to step {step}", flush=True))
                 if apart else None)
 
@@ -183,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         if not done:
             todo.append((name, cfg, run_dir, bool(steps)))
-    train_variants(todo, args.data, args.jobs, progress=not args.no_progress)
+    train_variants(todo, args.data, args.jobs, quiet=args.no_progress)
     for name, preset, overrides in variants:
         cfg, run_dir = configs[name], out / "runs" / name
         record_data(run_dir, args.data)
