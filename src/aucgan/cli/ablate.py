@@ -127,6 +127,24 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     return variants
 
 
+def report_title(base: str, names: list[str], steps: int, data: str) -> str:
+    """What the ablation compared, for its report: ``improved vs baseline: 500 steps each on benchmark``, or
+    ``improved with conditioning=adain vs conditioning=spade_au: ...`` (the base preset named unless the presets
+    themselves are compared; more than four variants are summed up by the keys they vary)."""
+    from pathlib import Path
+
+    combos = [[part.split("=", 1) for part in name.split("__")] for name in names]
+    keys = list(dict.fromkeys(k for combo in combos for k, _ in combo))
+    shown = [", ".join(v if k == PRESET_KEY else f"{k}={v}" for k, v in combo) for combo in combos]
+    if len(names) > 4:
+        what = f"{base}: {len(names)} variants over {', '.join(keys)}"
+    elif PRESET_KEY in keys:
+        what = " vs ".join(shown)
+    else:
+        what = f"{base} with {' vs '.join(shown)}"
+    return f"{what}: {steps} steps each on {Path(data).name}"
+
+
 def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: str) -> int:
     """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
     from aucgan.training.config import TrainConfig, from_dict
@@ -204,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
                  log=lambda m: print(f"  {m}", flush=True))
         runs.append(run_dir)
     report = check_output(out / "report", force=True)
-    page = build_comparison(runs, report, data=args.data, title=f"ablation of {args.base}",
-                            names=[n for n, _, _ in variants])
+    names = [n for n, _, _ in variants]
+    page = build_comparison(runs, report, data=args.data, title=report_title(args.base, names, args.steps, args.data),
+                            names=names)
     print(f"report: {page} (table: {report / 'summary.md'})")
     return 0
