@@ -7,7 +7,9 @@
      and write the comparison report (comparison/report/index.html: table, sweep grids, plots);
   4. edit a held-out face with the improved model (AU12=4, AU06=3) and write AU sweep strips.
 
-Everything goes under --out (refused if it exists, unless --force). `make demo` runs this.
+Everything goes under --out (refused if it exists, unless --force). `make demo` runs this. The demo says
+which stage it is on and which trainings start and finish; trainings that run at once each print a progress
+line every 30 s labelled with their run (step, images/s, time left); --quiet / --no-progress leaves those out.
 """
 
 from __future__ import annotations
