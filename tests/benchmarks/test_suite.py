@@ -27,7 +27,9 @@ def test_quick_suite_writes_every_figure(tmp_path, capsys):
         # achieved GFLOP/s: the counted FLOPs of a step over its time (not derived from the MFU)
         assert r["achieved_gflops"] == pytest.approx(r["flops_per_image"] * r["train_images_per_s"] / 1e9,
                                                      rel=0.02, abs=0.01)
-        assert 0 < r["mfu"] < 1 and 0 < r["mfu_local"] < 1        # small convolutions stay below the matmul peak
+        # small convolutions stay below the matmul peak measured around them (the run's first peak may read
+        # low under load: mfu itself can pass 1 then)
+        assert r["mfu"] > 0 and 0 < r["mfu_local"] < 1
         assert r["G_params_M"] > 0 and r["D_params_M"] > 0 and r["peak_mem_mb"] > 0
         assert r["infer_ms_per_map_b1"] > 0 and r["infer_ms_per_map_b16"] > 0
     assert rows["ganimation"]["n_critic"] == 5  # 1 + 5 batches per step enter its images/s
