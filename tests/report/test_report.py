@@ -185,6 +185,12 @@ def test_runs_table_names_what_a_run_uses(runs, tmp_path):
     assert facts["D losses"] == "R1 1, AU head 10, mismatched AUs 1"
     baseline = _run_facts(dataclasses.replace(rec, config=to_dict(load_config("baseline"))))
     assert baseline["AU loss"] == "bce via aunet, weight 1" and baseline["D losses"] == "R1 1"   # concat D: no AU head
+    # an ablation variant's config is named after the variant; the preset it started from is recorded beside it
+    variant = tmp_path / "preset=baseline"
+    variant.mkdir()
+    (variant / "config.json").write_text(json.dumps({**to_dict(load_config("baseline")), "name": "preset=baseline"}))
+    (variant / "ablation-variant.json").write_text(json.dumps({"preset": "baseline", "overrides": []}))
+    assert _run_facts(collect_run(variant))["preset"] == "baseline"
 
 
 def test_glance_without_paired_truth_reads_au_control(runs):

@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.errors import AucganError
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
+    from aucgan.report.collect import ABLATION_VARIANT_FILE
     from aucgan.report.compare import build_comparison
     from aucgan.runs import checkpoint_steps, record_data
     from aucgan.training.config import load_config, replace_path, to_dict
@@ -214,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
     for name, preset, overrides in variants:
         cfg, run_dir = configs[name], out / "runs" / name
         record_data(run_dir, args.data)
-        atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"preset": preset, "overrides": overrides,
-                                                                         "config": to_dict(cfg)}, indent=1))
+        atomic_write_text(run_dir / ABLATION_VARIANT_FILE, json.dumps({"preset": preset, "overrides": overrides,
+                                                                       "config": to_dict(cfg)}, indent=1))
         evaluate(run_dir, EvalOptions(data=args.data, judge=args.judge, features=args.features,
                                       num_samples=args.samples, num_sweep=args.sweep_samples,
                                       batch_size=args.batch_size),

@@ -26,6 +26,7 @@ class RunRecord:
     config: dict
     metrics: dict[str, dict]          # metric name -> its newest JSONL line
     stats: list[dict]                 # rows of stats.jsonl
+    preset: str | None = None         # the preset an ablation variant started from (its config's name is the run's)
 
     @property
     def step(self) -> int | None:
@@ -63,14 +64,22 @@ class Column:
         return f"{self.metric}: {self.key}"
 
 
+#: What ``aucgan ablate`` records in each variant's run directory (the preset and overrides it started from).
+ABLATION_VARIANT_FILE = "ablation-variant.json"
+
+
 def collect_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
-    """Read a run directory (config.json, metric-*.jsonl, stats.jsonl)."""
+    """Read a run directory (config.json, metric-*.jsonl, stats.jsonl, an ablation variant's preset)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
     config = read_json(path / CONFIG_FILE, "training run") if (path / CONFIG_FILE).is_file() else {}
     stats = read_stats(path) if (path / STATS_FILE).is_file() else []
-    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats)
+    variant = path / ABLATION_VARIANT_FILE
+    recorded = read_json(variant, "ablation variant") if variant.is_file() else {}
+    preset = recorded.get("preset") if isinstance(recorded, dict) else None
+    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats,
+                     preset=None if preset is None else str(preset))
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:

@@ -76,7 +76,7 @@ def _run_facts(r: RunRecord) -> dict[str, str]:
     loss = {**LOSS_DEFAULTS, **cfg.get("loss", {})}
     kind = str(d.get("kind", "?"))
     trunk = d.get("trunk")
-    return {"preset": str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
+    return {"preset": r.preset or str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
             "conditioning": "+".join(g.get("conditioning", [])) or "?",
             "discriminator": kind + (f" ({trunk} trunk)" if trunk and trunk != "patchgan" else ""),
             "AU loss": (f"{loss['au_loss']} via {loss['au_source']}, weight {loss['w_au']:g}" if loss["w_au"] > 0
