@@ -176,14 +176,15 @@ def test_runs_table_names_what_a_run_uses(runs, tmp_path):
 
     rec = collect_run(runs[0])
     facts = _run_facts(rec)                         # the fixture's config: au_loss mse, w_au left at its default
-    assert facts["AU loss"] == "mse via aunet, weight 1"
-    improved = dataclasses.replace(rec, config=to_dict(load_config("improved")))
+    assert facts["AU loss"] == "mse via aunet, weight 1" and rec.settings["loss"]["w_au"] == 1.0
+    assert _run_facts(dataclasses.replace(rec, settings={}))["AU loss"] == "mse via aunet"   # weight not known
+    improved = dataclasses.replace(rec, settings=to_dict(load_config("improved")))
     facts = _run_facts(improved)
     assert facts["AU loss"] == "off (loss.w_au 0)"
     assert facts["discriminator"] == "aux_match (deep trunk)"
     assert facts["other G losses"] == "hinge adversarial 0.1, detail consistency 20"
     assert facts["D losses"] == "R1 1, AU head 10, mismatched AUs 1"
-    baseline = _run_facts(dataclasses.replace(rec, config=to_dict(load_config("baseline"))))
+    baseline = _run_facts(dataclasses.replace(rec, settings=to_dict(load_config("baseline"))))
     assert baseline["AU loss"] == "bce via aunet, weight 1" and baseline["D losses"] == "R1 1"   # concat D: no AU head
     # an ablation variant's config is named after the variant; the preset it started from is recorded beside it
     variant = tmp_path / "preset=baseline"

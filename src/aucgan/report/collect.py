@@ -3,14 +3,15 @@ and line the runs up in the summary table (headline figures, best per column).""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aucgan.errors import AucganError
 from aucgan.metrics.registry import get_metric, latest_results, metric_names
-from aucgan.runs import CONFIG_FILE, STATS_FILE, read_json, read_stats
+from aucgan.runs import CONFIG_FILE, STATS_FILE, load_run_config, read_json, read_stats
 
 
 class ReportError(AucganError, ValueError):
@@ -27,6 +28,8 @@ class RunRecord:
     metrics: dict[str, dict]          # metric name -> its newest JSONL line
     stats: list[dict]                 # rows of stats.jsonl
     preset: str | None = None         # the preset an ablation variant started from (its config's name is the run's)
+    settings: dict = field(default_factory=dict)   # config.json read as today's config, every default filled in
+    #                                                (empty when it cannot be: then only ``config`` says anything)
 
     @property
     def step(self) -> int | None:
@@ -78,8 +81,14 @@ def collect_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
     variant = path / ABLATION_VARIANT_FILE
     recorded = read_json(variant, "ablation variant") if variant.is_file() else {}
     preset = recorded.get("preset") if isinstance(recorded, dict) else None
+    settings = {}
+    if config:
+        try:
+            settings = dataclasses.asdict(load_run_config(path))
+        except AucganError:
+            settings = {}
     return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats,
-                     preset=None if preset is None else str(preset))
+                     preset=None if preset is None else str(preset), settings=settings)
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:

@@ -3,7 +3,6 @@ summary, built from run directories' metric lines, maps and training stats."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import html
 import json
@@ -24,12 +23,9 @@ from aucgan.report.collect import (
     table,
 )
 from aucgan.report.plots import learning_curves, per_au_bars, sensitivity_heatmaps, training_curves
-from aucgan.training.config import LossConfig
 
 ARROW = {"min": "▼", "max": "▲", None: ""}
 
-#: Every loss setting of a run, for configs written without some of them (their defaults applied).
-LOSS_DEFAULTS = {f.name: f.default for f in dataclasses.fields(LossConfig)}
 #: Loss terms named in the runs table: (config key, name); those with weight 0 are left out.
 G_TERMS = (("w_adv", "adversarial"), ("w_rec", "reconstruction"), ("w_cycle", "cycle"),
            ("w_detail", "detail consistency"), ("w_locality", "locality"), ("w_shaded_rec", "shaded reconstruction"),
@@ -70,17 +66,18 @@ def slug(text: str) -> str:
 
 
 def _run_facts(r: RunRecord) -> dict[str, str]:
-    """What a run really uses, from its resolved config: a term with weight 0 is named as off."""
-    cfg = r.config
-    g, d = cfg.get("generator", {}), cfg.get("discriminator", {})
-    loss = {**LOSS_DEFAULTS, **cfg.get("loss", {})}
+    """What a run really uses, from its resolved config (defaults filled in): a term with weight 0 is named as
+    off or left out."""
+    cfg = r.settings or r.config
+    g, d, loss = cfg.get("generator", {}), cfg.get("discriminator", {}), cfg.get("loss", {})
     kind = str(d.get("kind", "?"))
     trunk = d.get("trunk")
+    w_au = loss.get("w_au")
+    au = f"{loss.get('au_loss', '?')} via {loss.get('au_source', '?')}"
     return {"preset": r.preset or str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
             "conditioning": "+".join(g.get("conditioning", [])) or "?",
             "discriminator": kind + (f" ({trunk} trunk)" if trunk and trunk != "patchgan" else ""),
-            "AU loss": (f"{loss['au_loss']} via {loss['au_source']}, weight {loss['w_au']:g}" if loss["w_au"] > 0
-                        else "off (loss.w_au 0)"),
+            "AU loss": au if w_au is None else (f"{au}, weight {w_au:g}" if w_au > 0 else "off (loss.w_au 0)"),
             "other G losses": ", ".join(_terms(loss, G_TERMS)) or "none",
             "D losses": ", ".join(_terms(loss, D_TERMS, aux_head="aux" in kind)) or "none",
             "size": str(cfg.get("data", {}).get("size", "?"))}
