@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,9 +147,15 @@ def test_learning_curve_scores_every_checkpoint_and_the_report_plots_it(tiny_ben
     cfg = load_config("improved", [*TINY, "steps=4", "keep_ckpts=0", "loss.w_au=0", "loss.w_d_au=0",
                                    "loss.w_adv=0"])
     training_loop(cfg, tiny_bench, run, progress=False)
-    code = main(["eval", str(run), "--checkpoint", "all", "--metrics", "paired_fidelity", *FAST])
-    assert code == 0, capsys.readouterr().err
-    lines = [json.loads(x) for x in (run / "metric-paired_fidelity.jsonl").read_text().splitlines()]
+    code = main(["eval", str(run), "--checkpoint", "all", "--metrics", "paired_fidelity,locality", *FAST])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    # progress over checkpoints x metrics (a log, not a terminal: labelled lines, the last one at the end)
+    assert "eval curve: metric 4/4 (100%)" in err and "done in" in err
+    assert main(["eval", str(run), "--checkpoint", "all", "--metrics", "paired_fidelity", "--no-progress",
+                 *FAST]) == 0
+    assert "eval curve:" not in capsys.readouterr().err
+    lines = [json.loads(x) for x in (run / "metric-paired_fidelity.jsonl").read_text().splitlines()][2:]
     assert [x["step"] for x in lines] == [2, 4] and [x["images"] for x in lines] == [8, 16]
     assert all(-50 < x["results"]["summary"]["explained/displacement/add"] < 1 for x in lines)
     assert main(["eval", str(run), "--checkpoint", "2", "--metrics", "paired_fidelity", *FAST]) == 0
@@ -232,3 +239,86 @@ def test_ablate_jobs_trains_variants_in_parallel_processes_with_the_same_result(
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert main(["ablate", "--base", "improved", "--vary", "loss.w_detail=0,5", "--steps", "2", "--jobs", "0",
                  "--data", str(tiny_bench), "--out", str(out)]) == 2
+
+
+class _Trained:
+    step = 2
+
+
+def test_ablate_jobs_show_labelled_progress_lines_unless_quiet(tiny_bench, tmp_path, monkeypatch, capsys):
+    """Spawned trainings share one terminal: each gets progress="lines" (labelled with its run directory's
+    name); one at a time, "auto" (a bar on a terminal); --no-progress / --quiet: "off". The parent says which
+    variants start and finish."""
+    import aucgan.training.loop
+    import aucgan.training.parallel
+    from aucgan.cli import build_parser
+    from aucgan.cli.ablate import train_variants
+
+    got = []
+
+    def fake_loop(cfg, data, run_dir, resume=False, progress=True):
+        got.append((cfg.name, progress, cfg.threads))
+        return _Trained()
+
+    def here(fn, argsets, workers, on_done=None, on_start=None):       # the spawned processes, in this one
+        out = []
+        for i, args in enumerate(argsets):
+            if on_start is not None:
+                on_start(i)
+            out.append(fn(*args))
+            if on_done is not None:
+                on_done(i, out[-1])
+        return out
+
+    monkeypatch.setattr(aucgan.training.loop, "training_loop", fake_loop)
+    monkeypatch.setattr(aucgan.training.parallel, "run_spawned", here)
+    jobs = [(n, load_config("improved", [*TINY, "steps=2", f"name={n}"]), tmp_path / n, False) for n in ("a", "b")]
+    train_variants(jobs, str(tiny_bench), 2, quiet=False)
+    assert [(n, p) for n, p, _ in got] == [("a", "lines"), ("b", "lines")] and all(t >= 1 for *_, t in got)
+    out = capsys.readouterr().out
+    assert "a: started (2 steps)" in out and "b: trained to step 2" in out
+    got.clear()
+    train_variants(jobs, str(tiny_bench), 2, quiet=True)
+    assert [p for _, p, _ in got] == ["off", "off"]
+    got.clear()
+    train_variants(jobs, str(tiny_bench), 1, quiet=False)
+    assert [p for _, p, _ in got] == ["auto", "auto"]
+    for flag in ("--quiet", "--no-progress"):
+        args = build_parser().parse_args(["ablate", "--base", "improved", "--steps", "2", "--data", "d",
+                                          "--out", "o", flag])
+        assert args.no_progress is True
+
+
+def test_demo_estimators_show_labelled_progress_lines_unless_quiet(tiny_bench, tmp_path, monkeypatch):
+    import aucgan.training.aunet_loop
+    import aucgan.training.parallel
+    from aucgan.cli import build_parser
+    from aucgan.cli.demo import train_estimators
+    from aucgan.config.schema import AUNetTrainConfig
+
+    got = []
+
+    def fake_train(cfg, data, run_dir, progress=True, holdout_fraction=0.2):
+        got.append((Path(run_dir).name, progress))
+        return {"mean": {}}
+
+    def here(fn, argsets, workers, on_done=None, on_start=None):
+        assert workers == 2
+        for i, args in enumerate(argsets):
+            on_start(i)
+            on_done(i, fn(*args))
+        return [{"mean": {}} for _ in argsets]
+
+    monkeypatch.setattr(aucgan.training.aunet_loop, "train_aunet", fake_train)
+    monkeypatch.setattr(aucgan.training.parallel, "run_spawned", here)
+    plans = [(n, load_config(p, ["steps=3"], schema=AUNetTrainConfig)) for n, p in (("aunet", "aunet"),
+                                                                                   ("judge", "aunet-judge"))]
+    said = []
+    assert set(train_estimators(plans, tiny_bench, tmp_path, 2, say=said.append)) == {"aunet", "judge"}
+    assert got == [("aunet", "lines"), ("judge", "lines")]
+    assert said == ["    aunet: started (3 steps)", "    aunet: trained", "    judge: started (3 steps)",
+                    "    judge: trained"]
+    got.clear()
+    train_estimators(plans, tiny_bench, tmp_path, 2, quiet=True, say=said.append)
+    assert [p for _, p in got] == ["off", "off"]
+    assert build_parser().parse_args(["demo", "--quiet"]).no_progress is True

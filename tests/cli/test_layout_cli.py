@@ -141,7 +141,12 @@ def test_generate_and_eval_run_on_the_flame_benchmark(flame, flame_run, capsys):
                  "--metrics", "paired_fidelity,locality", "--samples", "6", "--sweep-samples", "1",
                  "--batch-size", "8"]) == 0, capsys.readouterr().err
     line = json.loads((run / "metric-paired_fidelity.jsonl").read_text().splitlines()[-1])
-    assert line["results"]["summary"]["l1_footprint/displacement"] >= 0
+    s = line["results"]["summary"]
+    assert line["step"] == 2 and line["data"] == str(bench)
+    assert s["source_l1_footprint/displacement"] > 0   # the true edits move the displacement in the FLAME footprints
+    assert s["l1_footprint/displacement"] > 0          # a 2-step generator does not reproduce them exactly
+    assert s["explained/displacement/transfer"] == pytest.approx(
+        1 - s["l1_footprint/displacement"] / s["source_l1_footprint/displacement"], abs=1e-4)
     assert (run / "metric-locality.jsonl").is_file()
 
 

@@ -105,3 +105,14 @@ def test_cli_known_answers_and_errors(setup, tmp_path, capsys):
     assert main(["diagnose", str(setup / "random.tar"), "--deca", "--au-set", "disfa12", "--data",
                  str(setup / "data"), "--out", str(tmp_path / "y")]) == 2
     assert "181 + 12" in capsys.readouterr().err
+
+
+def test_cli_reports_progress_over_samples_and_sweeps(setup, tmp_path, capsys):
+    """3 samples (sensitivity and AU share each) and 1 sweep picture: 7 units, as labelled lines in a log."""
+    args = ["diagnose", str(setup / "random.tar"), "--deca", "--data", str(setup / "data"), "--samples", "3",
+            "--sweeps", "1"]
+    assert main([*args, "--out", str(tmp_path / "shown")]) == 0
+    err = capsys.readouterr().err
+    assert "diagnose random.tar: sample 7/7 (100%)" in err and "done in" in err
+    assert main([*args, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
+    assert "diagnose random.tar" not in capsys.readouterr().err

@@ -102,7 +102,10 @@ def test_prepare_a_photo_folder_then_train_on_it(astronaut, tiny_aunet, tmp_path
     stamp = (out / "maps" / "frame_000001_albedo.png").stat().st_mtime_ns
     progress = (out / "progress.jsonl").read_text().splitlines()
     (out / "progress.jsonl").write_text("\n".join(progress[:1]) + "\n")
-    assert main(args) == 0
+    assert main(args[:-1]) == 0                # not --quiet: a line per photo, progress from the one done before
+    shown = capsys.readouterr()
+    assert "frame_000002.jpg: ok" in shown.out and "frame_000001.png" not in shown.out
+    assert "prepare set: photo 6/6 (100%)" in shown.err
     assert (out / "maps" / "frame_000001_albedo.png").stat().st_mtime_ns == stamp
     assert len((out / "progress.jsonl").read_text().splitlines()) == len(progress)
     assert len(open_dataset(out)) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from html.parser import HTMLParser
 
@@ -136,3 +137,82 @@ def test_sweep_grid_rows_are_aus_and_columns_intensities(tmp_path):
     assert not torch.equal(grid[:, :SIZE, :p * SIZE], grid[:, :SIZE, -p * SIZE:])   # AU01 at 0 vs 5 differ
     path = sweep_figure(grid, AU_NAMES, SWEEP_LEVELS, "toy", tmp_path / "sweep.png", panel_labels(CODEC))
     assert path.is_file() and panel_labels(CODEC) == ["albedo", "displacement (shaded)", "render (SH-lit)"]
+
+
+def test_report_leads_with_the_glance_table_and_the_truth_picture(runs, tmp_path):
+    """summary.md and index.html open with a 7-column table (explained per edit set and map, D AUC) with the
+    no-edit and truth rows, then the add/remove picture; the other headline figures come after, per metric."""
+    import re
+
+    from PIL import Image
+
+    recs = [collect_run(r) for r in runs]
+    out = tmp_path / "report"
+    (out / "img").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(out / "img" / "truth-edits.png")
+    write_report(recs, out, title="improved vs baseline", truth_edits=out / "img" / "truth-edits.png")
+    md = (out / "summary.md").read_text()
+    sections = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert sections[:4] == ["At a glance", "Edits against the truth", "Runs", "Other headline figures"]
+    first = next(t for t in md.split("\n\n") if t.startswith("| run |"))
+    head, _, oracle, blind, no_edit, truth = first.splitlines()
+    assert head == ("| run | add: displ. ▲ | add: albedo ▲ | remove: displ. ▲ | remove: albedo ▲ | transfer: displ. ▲ "
+                    "| transfer: albedo ▲ | D AUC ▲ |")
+    assert oracle.startswith("| oracle | **1** | **1** |") and blind.startswith("| blind | 0 | 0 |")
+    assert no_edit.startswith("| _doing nothing") and no_edit.count("_0_") == 6
+    assert truth.startswith("| _the ground truth") and truth.count("_1_") == 6
+    assert md.index("img/truth-edits.png") < md.index("## Runs") < md.index("outside/albedo/transfer")
+    page = (out / "index.html").read_text()
+    assert page.index("<h1>improved vs baseline</h1>") < page.index("At a glance") < page.index("truth-edits.png") \
+        < page.index("<h2>Runs</h2>") < page.index("Per-AU controllability")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["title"] == "improved vs baseline" and summary["glance"][-1] == "disc_awareness: auc"
+    assert len(summary["glance"]) == 7 and len(summary["runs"][0]["headline"]) > 7
+
+
+def test_runs_table_names_what_a_run_uses(runs, tmp_path):
+    from aucgan.report.html import _run_facts
+    from aucgan.config.loading import load_config, to_dict
+
+    rec = collect_run(runs[0])
+    facts = _run_facts(rec)                         # the fixture's config: au_loss mse, w_au left at its default
+    assert facts["AU loss"] == "mse via aunet, weight 1" and rec.settings["loss"]["w_au"] == 1.0
+    assert _run_facts(dataclasses.replace(rec, settings={}))["AU loss"] == "mse via aunet"   # weight not known
+    improved = dataclasses.replace(rec, settings=to_dict(load_config("improved")))
+    facts = _run_facts(improved)
+    assert facts["AU loss"] == "off (loss.w_au 0)"
+    assert facts["discriminator"] == "aux_match (deep trunk)"
+    assert facts["other G losses"] == "hinge adversarial 0.1, detail consistency 20"
+    assert facts["D losses"] == "R1 1, AU head 10, mismatched AUs 1"
+    baseline = _run_facts(dataclasses.replace(rec, settings=to_dict(load_config("baseline"))))
+    assert baseline["AU loss"] == "bce via aunet, weight 1" and baseline["D losses"] == "R1 1"   # concat D: no AU head
+    # an ablation variant's config is named after the variant; the preset it started from is recorded beside it
+    variant = tmp_path / "preset=baseline"
+    variant.mkdir()
+    (variant / "config.json").write_text(json.dumps({**to_dict(load_config("baseline")), "name": "preset=baseline"}))
+    (variant / "ablation-variant.json").write_text(json.dumps({"preset": "baseline", "overrides": []}))
+    assert _run_facts(collect_run(variant))["preset"] == "baseline"
+
+
+def test_glance_without_paired_truth_reads_au_control(runs):
+    from aucgan.report.collect import glance_columns
+
+    recs = [collect_run(r) for r in runs]
+    no_truth = [dataclasses.replace(r, metrics={k: v for k, v in r.metrics.items() if k != "paired_fidelity"})
+                for r in recs]
+    cols, labels = glance_columns(no_truth)
+    assert [(c.metric, c.key) for c in cols] == [("au_control", "mae_changed"), ("au_control", "icc_changed"),
+                                                 ("locality", "leakage"), ("disc_awareness", "auc")]
+    assert labels[cols[-1]] == "D AUC"
+
+
+def test_ablation_report_title_says_what_was_compared():
+    from aucgan.cli.ablate import report_title
+
+    assert report_title("improved", ["preset=improved", "preset=baseline"], 500, "demo/benchmark") == \
+        "improved vs baseline: 500 steps each on benchmark"
+    assert report_title("improved", ["au_loss=bce", "au_loss=mse"], 8, "bench") == \
+        "improved with au_loss=bce vs au_loss=mse: 8 steps each on bench"
+    many = [f"conditioning={c}__au_loss={a}" for c in ("adain", "spade_au", "concat") for a in ("bce", "mse")]
+    assert report_title("baseline", many, 8, "b") == \
+        "baseline: 6 variants over conditioning, au_loss: 8 steps each on b"

@@ -163,12 +163,12 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tiny_bench, tiny_
 
     monkeypatch.setattr(GANObjective, "generator_phase", phase)
     cfg = _cfg("baseline", tiny_aunet, "steps=6")
-    assert cfg.ckpt_every == 2
     run = tmp_path / "nan"
     with pytest.raises(AucganError, match="step 3"):
         training_loop(cfg, tiny_bench, run, progress=False)
     ckpts = sorted(p.name for p in (run / "checkpoints").glob("step-*"))
     assert ckpts == ["step-000002"]
+    assert [r["step"] for r in _rows(run)] == [1, 2]          # no stats line with the NaN
     for name in ("G", "G_ema", "D"):
         for t in _weights(run, 2, name).values():
             assert torch.isfinite(t).all()

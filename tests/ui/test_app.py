@@ -109,7 +109,6 @@ def test_server_refuses_uploads_over_the_limit(ui_run, tmp_path):
 
 
 def test_extra_condition_controls(tiny_bench, tmp_path):
-    pytest.importorskip("aucgan.data.conditions")
     from tests.ui.conftest import TINY_G, write_untrained_run
 
     # a direct head: improved's au_residual head changes the maps only where AUs move, so attributes alone

@@ -103,7 +103,6 @@ def test_not_a_run_is_a_message(tmp_path, ui_run):
 
 
 def test_extra_conditions_change_the_output(tmp_path, tiny_bench):
-    pytest.importorskip("aucgan.data.conditions")
     # a direct head: the au_residual head changes maps only where AUs move (attributes alone change nothing)
     run = write_untrained_run(tmp_path / "extra", [*TINY_G, "generator.extra_attrs=[emotion,age]",
                                                    "generator.head=direct", "generator.au_mode=absolute"], tiny_bench)

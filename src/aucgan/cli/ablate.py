@@ -58,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "unless threads is set): on a CPU, 2 single-thread runs use 2 cores better than one "
                         "2-thread run (docs/performance.md); results are the same as one at a time")
     p.add_argument("--dry-run", action="store_true", help="print the variants and exit")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no training progress (bars, or with --jobs the lines each variant prints); the lines saying "
+                        "which variants start and finish stay")
 
 
 def split_values(text: str) -> list[str]:
@@ -125,7 +127,25 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, list[str]]]:
     return variants
 
 
-def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: bool) -> int:
+def report_title(base: str, names: list[str], steps: int, data: str) -> str:
+    """What the ablation compared, for its report: ``improved vs baseline: 500 steps each on benchmark``, or
+    ``improved with conditioning=adain vs conditioning=spade_au: ...`` (the base preset named unless the presets
+    themselves are compared; more than four variants are summed up by the keys they vary)."""
+    from pathlib import Path
+
+    combos = [[part.split("=", 1) for part in name.split("__")] for name in names]
+    keys = list(dict.fromkeys(k for combo in combos for k, _ in combo))
+    shown = [", ".join(v if k == PRESET_KEY else f"{k}={v}" for k, v in combo) for combo in combos]
+    if len(names) > 4:
+        what = f"{base}: {len(names)} variants over {', '.join(keys)}"
+    elif PRESET_KEY in keys:
+        what = " vs ".join(shown)
+    else:
+        what = f"{base} with {' vs '.join(shown)}"
+    return f"{what}: {steps} steps each on {Path(data).name}"
+
+
+def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress: str) -> int:
     """Train one variant (in a worker process with --jobs: the config travels as a dict); the final step."""
     from aucgan.config.loading import from_dict
     from aucgan.config.schema import TrainConfig
@@ -135,17 +155,24 @@ def _train_variant(config: dict, data: str, run_dir: str, resume: bool, progress
     return training_loop(cfg, data, run_dir, resume=resume, progress=progress).step
 
 
-def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int,
-                   progress: bool) -> None:
+def train_variants(jobs: list[tuple[str, object, object, bool]], data: str, workers: int, quiet: bool) -> None:
     """Train ``[(name, config, run_dir, resume)]``: one at a time in this process, or ``workers`` at once in
-    spawned processes with the cores shared out (``threads`` unless the config sets it)."""
+    spawned processes with the cores shared out (``threads`` unless the config sets it). Spawned trainings
+    report their progress as lines labelled with the variant's name (they share the terminal); this process
+    says which variants start and finish."""
     from aucgan.config.loading import replace_path, to_dict
-    from aucgan.training.parallel import job_threads, run_spawned
+    from aucgan.training.parallel import job_progress, job_threads, run_spawned
 
     apart = workers > 1 and len(jobs) > 1
+    progress = job_progress(quiet, apart)
     argsets = [(to_dict(replace_path(cfg, "threads", job_threads(workers)) if apart and cfg.threads == 0 else cfg),
-                str(data), str(run_dir), resume, progress and not apart) for _, cfg, run_dir, resume in jobs]
+                str(data), str(run_dir), resume, progress) for _, cfg, run_dir, resume in jobs]
+
+    def started(i: int) -> None:
+        print(f"  {jobs[i][0]}: {'resuming' if jobs[i][3] else 'started'} ({jobs[i][1].steps} steps)", flush=True)
+
     run_spawned(_train_variant, argsets, workers if apart else 1,
+                on_start=started if apart else None,
                 on_done=(lambda i, step: print(f"  {jobs[i][0]}: trained to step {step}", flush=True))
                 if apart else None)
 
@@ -158,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.errors import AucganError
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.metrics.evaluate import EvalOptions, evaluate
+    from aucgan.report.collect import ABLATION_VARIANT_FILE
     from aucgan.report.compare import build_comparison
     from aucgan.rundir.checkpoints import checkpoint_steps
     from aucgan.rundir.files import record_data
@@ -185,19 +213,20 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
         if not done:
             todo.append((name, cfg, run_dir, bool(steps)))
-    train_variants(todo, args.data, args.jobs, progress=not args.no_progress)
+    train_variants(todo, args.data, args.jobs, quiet=args.no_progress)
     for name, preset, overrides in variants:
         cfg, run_dir = configs[name], out / "runs" / name
         record_data(run_dir, args.data)
-        atomic_write_text(run_dir / "ablation-variant.json", json.dumps({"preset": preset, "overrides": overrides,
-                                                                         "config": to_dict(cfg)}, indent=1))
+        atomic_write_text(run_dir / ABLATION_VARIANT_FILE, json.dumps({"preset": preset, "overrides": overrides,
+                                                                       "config": to_dict(cfg)}, indent=1))
         evaluate(run_dir, EvalOptions(data=args.data, judge=args.judge, features=args.features,
                                       num_samples=args.samples, num_sweep=args.sweep_samples,
                                       batch_size=args.batch_size),
                  log=lambda m: print(f"  {m}", flush=True))
         runs.append(run_dir)
     report = check_output(out / "report", force=True)
-    page = build_comparison(runs, report, data=args.data, title=f"ablation of {args.base}",
-                            names=[n for n, _, _ in variants])
+    names = [n for n, _, _ in variants]
+    page = build_comparison(runs, report, data=args.data, title=report_title(args.base, names, args.steps, args.data),
+                            names=names)
     print(f"report: {page} (table: {report / 'summary.md'})")
     return 0

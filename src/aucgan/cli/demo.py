@@ -7,12 +7,15 @@
      and write the comparison report (comparison/report/index.html: table, sweep grids, plots);
   4. edit a held-out face with the improved model (AU12=4, AU06=3) and write AU sweep strips.
 
-Everything goes under --out (refused if it exists, unless --force). `make demo` runs this.
+Everything goes under --out (refused if it exists, unless --force). `make demo` runs this. The demo says
+which stage it is on and which trainings start and finish; trainings that run at once each print a progress
+line every 30 s labelled with their run (step, images/s, time left); --quiet / --no-progress leaves those out.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 HELP = "run the main job on the built-in synthetic benchmark (make demo)"
 
@@ -41,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-samples", type=int, default=48, help="evaluation samples per metric")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no training progress (with --jobs > 1 each training prints labelled lines: step, images/s, "
+                        "time left); the demo's own lines stay")
 
 
 def paired_headline(run_dir) -> dict[str, float]:
@@ -53,25 +59,31 @@ def paired_headline(run_dir) -> dict[str, float]:
             and isinstance(v, (int, float))}
 
 
-def _train_estimator(config: dict, data: str, run_dir: str) -> dict:
+def _train_estimator(config: dict, data: str, run_dir: str, progress: str) -> dict:
     """Train one AU estimator in a worker process (the config travels as a dict)."""
     from aucgan.config.loading import from_dict
     from aucgan.config.schema import AUNetTrainConfig
     from aucgan.training.aunet_loop import train_aunet
 
-    return train_aunet(from_dict(AUNetTrainConfig, config, "demo estimator"), data, run_dir, progress=False)
+    return train_aunet(from_dict(AUNetTrainConfig, config, "demo estimator"), data, run_dir, progress=progress)
 
 
-def train_estimators(plans: list, data, out, jobs: int) -> dict:
+def train_estimators(plans: list, data, out, jobs: int, quiet: bool = False,
+                     say: Callable[[str], None] = print) -> dict:
     """``{name: held-out metrics}`` of the AU estimators ``[(name, config)]`` trained into ``out/name``: one at a
-    time, or at once in spawned processes with ``jobs`` > 1 (the same results)."""
+    time, or at once in spawned processes with ``jobs`` > 1 (the same results; each prints labelled progress
+    lines, and ``say`` tells which started and finished)."""
     from aucgan.config.loading import replace_path, to_dict
-    from aucgan.training.parallel import job_threads, run_spawned
+    from aucgan.training.parallel import job_progress, job_threads, run_spawned
 
     apart = jobs > 1 and len(plans) > 1
+    progress = job_progress(quiet, apart)
     argsets = [(to_dict(replace_path(cfg, "threads", job_threads(jobs)) if apart and cfg.threads == 0 else cfg),
-                str(data), str(out / name)) for name, cfg in plans]
-    return dict(zip([name for name, _ in plans], run_spawned(_train_estimator, argsets, jobs if apart else 1)))
+                str(data), str(out / name), progress) for name, cfg in plans]
+    results = run_spawned(_train_estimator, argsets, jobs if apart else 1,
+                          on_start=lambda i: say(f"    {plans[i][0]}: started ({plans[i][1].steps} steps)"),
+                          on_done=lambda i, _: say(f"    {plans[i][0]}: trained"))
+    return dict(zip([name for name, _ in plans], results))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         seed = [f"seed={args.seed}"] if name == "aunet" else []
         plans.append((name, load_config(preset, [f"steps={steps}", *seed, *size_set, *widths],
                                         schema=AUNetTrainConfig)))
-    for name, m in train_estimators(plans, data, out, args.jobs).items():
+    for name, m in train_estimators(plans, data, out, args.jobs, quiet=args.no_progress, say=say).items():
         estimators[name] = m["mean"]
         say(f"    held-out {name}: MAE {m['mean']['mae']:.3f}, Pearson {m['mean']['pearson']:.3f}, "
             f"ICC {m['mean']['icc']:.3f} (over {m['held_out_samples']} samples)")
@@ -126,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     code = cli_main(["ablate", "--base", args.preset, "--vary", f"preset={','.join(presets)}",
                      "--jobs", str(args.jobs), "--steps", str(args.steps), "--data", str(data),
                      "--aunet", str(out / "aunet"), "--judge", str(out / "judge"), "--out", str(out / "comparison"),
-                     "--samples", str(args.eval_samples), "--no-progress", *sum((["--set", o] for o in shared), [])])
+                     "--samples", str(args.eval_samples), *(["--no-progress"] if args.no_progress else []),
+                     *sum((["--set", o] for o in shared), [])])
     if code != 0:
         return code
     run_dir = out / "comparison" / "runs" / f"preset={args.preset}"

@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweeps", type=int, default=2, help="samples drawn as AU sweeps (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress over the samples and sweeps (a bar on a terminal, else a line every 30 s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     from aucgan.deca.build import decoder_footprints, load_decoder
     from aucgan.deca.data import open_deca_data
-    from aucgan.deca.diagnose import diagnose, percent, pick, sweep_picture
+    from aucgan.deca.diagnose import diagnose, percent, pick, sweep_picture, work_units
     from aucgan.fsutil import atomic_write_text, check_output
+    from aucgan.progress import Progress
     from aucgan.report.plots import sensitivity_heatmaps
 
     out = check_output(args.out, force=args.force, what="output folder")
@@ -59,13 +62,17 @@ def run(args: argparse.Namespace) -> int:
             notes.append("footprints from aucgan's canonical layout, not FLAME UV: pass --layout (aucgan layout flame)")
     else:
         fp, where = dec.footprints.detach().clone(), "the run's own footprints"
-    figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
-                                         f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",
-                                         out / "sensitivity.png", label="micrometres per intensity point").name)]
-    for i in pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []:
-        pictures.append(sweep_picture(dec, data, i, out / f"sweep-{data.names[i]}.png").name)
+    swept = pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []
+    with Progress(work_units(len(data), args.samples) + len(swept), f"diagnose {Path(args.checkpoint).name}",
+                  unit="sample", mode="off" if args.no_progress else "auto") as progress:
+        figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, progress=progress)
+        out.mkdir(parents=True, exist_ok=True)
+        pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
+                                             f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",
+                                             out / "sensitivity.png", label="micrometres per intensity point").name)]
+        for i in swept:
+            pictures.append(sweep_picture(dec, data, i, out / f"sweep-{data.names[i]}.png").name)
+            progress.update(postfix={"figure": "AU sweeps"})
     report = {"decoder": info, "data": str(Path(args.data).resolve()), "footprints": where, "notes": notes,
               **figures, "pictures": pictures}
     atomic_write_text(out / "diagnosis.json", json.dumps(report, indent=1))

@@ -5,7 +5,8 @@ docs/metrics.md. Without --metrics every metric the inputs allow runs; the other
 
 --checkpoint STEP scores another checkpoint than the latest; --checkpoint all scores every checkpoint of the
 run in step order (a learning curve: each line records the images the generator had seen; `aucgan compare`
-plots them). Checkpoints at chosen steps: train with --set ckpt_at=[250,500,1000] --set keep_ckpts=0.
+plots them; progress shows the metrics scored and the time left, --no-progress hides it). Checkpoints at
+chosen steps: train with --set ckpt_at=[250,500,1000] --set keep_ckpts=0.
 
 Examples:
   aucgan eval runs/00001-improved --judge runs/judge
@@ -35,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--checkpoint", default="latest",
                    help="the checkpoint to score: latest (default), a step, or all (a learning curve)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="with --checkpoint all: no progress (a bar on a terminal, else a line every 30 s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                           checkpoint=int(which) if which.isdigit() else None)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     if which == "all":
-        done = evaluate_all(args.run_dir, options, log=log)
+        done = evaluate_all(args.run_dir, options, log=log, progress="off" if args.no_progress else "auto")
         print(f"scored {len(done)} checkpoint(s); lines appended to {args.run_dir}/metric-*.jsonl")
         return 0
     lines = evaluate(args.run_dir, options, log=log)

@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="minimum visible share of the layout's face area (0..1)")
     p.add_argument("--min-au-confidence", type=float, default=0.0,
                    help="skip photos whose OpenFace AU row has a lower 'confidence' (0..1)")
-    p.add_argument("--quiet", action="store_true", help="no line per photo")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no line per photo and no progress (by default: a bar on a terminal, else a line per photo "
+                        "and a progress line every 30 s)")
     p.add_argument("--force", action="store_true", help="start again, replacing a previous prepare in --out")
 
 
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     report = prepare_dataset(args.photos, args.aus, args.out, size=args.size, min_score=args.min_score,
                              min_visible=args.min_visible, min_au_confidence=args.min_au_confidence,
                              force=args.force,
-                             log=None if args.quiet else print)
+                             log=None if args.quiet else print, progress="off" if args.quiet else "auto")
     reasons = ", ".join(f"{n} {r}" for r, n in report["skipped_by_reason"].items())
     print(f"prepared {report['prepared']} of {report['photos']} photos into {args.out}"
           + (f"; skipped: {reasons} (see report.json)" if reasons else ""))

@@ -27,12 +27,18 @@ import torch
 from aucgan.deca.data import DecaData
 from aucgan.deca.decoder import DetailDecoder
 from aucgan.nn.layers import jvp
+from aucgan.progress import Progress
 
 #: Footprint values above this count as "inside" AU k's footprint (as aucgan's sensitivity metric).
 FOOTPRINT_THRESHOLD = 0.05
 #: Below this share of the variation the AUs "barely" act.
 LOW_SHARE = 0.05
 SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+
+
+def work_units(n_total: int, num_samples: int) -> int:
+    """The units :func:`diagnose` reports to its ``progress``: per sample, its sensitivity and its AU share."""
+    return 2 * max(1, min(num_samples, n_total))
 
 
 def pick(n_total: int, n: int, seed: int) -> np.ndarray:
@@ -62,9 +68,10 @@ def _variance(dec: DetailDecoder, latents: torch.Tensor, au: torch.Tensor, sourc
     return float(out.var(dim=0, unbiased=False).mean())
 
 
-def share_of_variation(dec: DetailDecoder, data: DecaData, bases: np.ndarray, others: int, seed: int
-                       ) -> dict[str, float]:
-    """Variance of uv_z when only the AUs, only the expression code or only the detail code vary."""
+def share_of_variation(dec: DetailDecoder, data: DecaData, bases: np.ndarray, others: int, seed: int,
+                       progress: Progress | None = None) -> dict[str, float]:
+    """Variance of uv_z when only the AUs, only the expression code or only the detail code vary
+    (``progress`` advances by one per base sample)."""
     parts = data.parts
     expr = slice(parts["jaw"].start, parts["exp"].stop)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -82,6 +89,8 @@ def share_of_variation(dec: DetailDecoder, data: DecaData, bases: np.ndarray, ot
         mixed = lat_i.clone()
         mixed[:, parts["detail"]] = lat_all[pool][:, parts["detail"]]
         sums["detail"] += _variance(dec, mixed, au_i, src)
+        if progress is not None:
+            progress.update(postfix={"figure": "AU share"})
     var = {k: v / len(bases) for k, v in sums.items()}
     total = var["au"] + var["expression"]
     return {"var_au_m2": var["au"], "var_expression_m2": var["expression"], "var_detail_m2": var["detail"],
@@ -128,8 +137,9 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
 
 
 def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, num_samples: int = 8,
-             others: int = 8, seed: int = 0) -> tuple[dict, dict[str, torch.Tensor]]:
-    """The figures (JSON-ready) and the arrays for the pictures (mean |d uv_z / d AU| maps, footprints)."""
+             others: int = 8, seed: int = 0, progress: Progress | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The figures (JSON-ready) and the arrays for the pictures (mean |d uv_z / d AU| maps, footprints).
+    ``progress`` advances by one per sample and figure (:func:`work_units`: ``2 * samples``)."""
     if tuple(data.au_names) != tuple(dec.au_names):
         raise ValueError("the data set must be opened with the decoder's AU names")
     dec.eval()
@@ -147,12 +157,14 @@ def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, nu
             inside[row, j] = float((jac[j] * r).sum() / r.sum().clamp_min(1))
             outside[row, j] = float((jac[j] * (1 - r)).sum() / (1 - r).sum().clamp_min(1))
         maps += jac
+        if progress is not None:
+            progress.update(postfix={"figure": "sensitivity"})
     maps /= len(bases)
     in_k, out_k = inside.mean(axis=0), outside.mean(axis=0)
     total = in_k + out_k
     with np.errstate(invalid="ignore", divide="ignore"):
         focus = np.where(total > 0, in_k / np.where(total > 0, total, 1.0), np.nan)
-    share = share_of_variation(dec, data, bases, max(2, min(others, len(data))), seed)
+    share = share_of_variation(dec, data, bases, max(2, min(others, len(data))), seed, progress)
 
     def num(v: float) -> float | None:
         return float(v) if math.isfinite(v) else None

@@ -24,6 +24,7 @@ from aucgan.errors import AucganError
 from aucgan.metrics.context import CodecAdapter, EvalContext, EvalError, GroundTruth
 from aucgan.metrics.registry import REQUIREMENTS, get_metric, metric_names, parse_metric_list, run_metrics
 from aucgan.models.build import make_codec
+from aucgan.progress import Mode, Progress
 from aucgan.rundir.checkpoints import checkpoint_steps
 from aucgan.rundir.files import DATA_FILE, recorded_data_path
 from aucgan.runs import load_aunet, load_discriminator, load_generator
@@ -211,9 +212,10 @@ def at_checkpoint(ctx: EvalContext, run_dir: str | Path, step: int) -> EvalConte
 
 
 def evaluate_all(run_dir: str | Path, options: EvalOptions, steps: Sequence[int] | None = None,
-                 log: Callable[[str], None] = print) -> dict[int, dict[str, dict]]:
+                 log: Callable[[str], None] = print, progress: Mode = "off") -> dict[int, dict[str, dict]]:
     """Score every checkpoint of a run (or ``steps``) in step order - a learning curve: one line per metric and
-    checkpoint in ``RUN/metric-<name>.jsonl``, each with the images the generator had seen (``images``)."""
+    checkpoint in ``RUN/metric-<name>.jsonl``, each with the images the generator had seen (``images``).
+    ``progress`` (a :class:`~aucgan.progress.Progress` mode) counts the metrics scored over all checkpoints."""
     steps = list(checkpoint_steps(run_dir) if steps is None else steps)
     if not steps:
         raise EvalError(f"{run_dir}: the run has no checkpoint yet")
@@ -222,12 +224,15 @@ def evaluate_all(run_dir: str | Path, options: EvalOptions, steps: Sequence[int]
     for name, reason in skipped.items():
         log(f"skipping {name}: {reason}")
     out = {}
-    for step in steps:
-        ctx = at_checkpoint(ctx, run_dir, step)
-        out[step] = run_metrics(run_dir, names, ctx)
-        log(f"step {step} ({ctx.info['images']} images): " + ", ".join(
-            f"{k.split('/', 1)[1]} {v:.3f}" for k, v in out[step].get("paired_fidelity", {}).get("results", {})
-            .get("summary", {}).items() if k.startswith("explained/") and isinstance(v, (int, float))))
+    with Progress(len(steps) * len(names), f"eval {Path(run_dir).name}", unit="metric", mode=progress) as bar:
+        for step in steps:
+            ctx = at_checkpoint(ctx, run_dir, step)
+            out[step] = run_metrics(run_dir, names, ctx,
+                                    on_result=lambda name, _, s=step: bar.update(postfix={"step": s, "done": name}))
+            log(f"step {step} ({ctx.info['images']} images): " + ", ".join(
+                f"{k.split('/', 1)[1]} {v:.3f}" for k, v in out[step].get("paired_fidelity", {})
+                .get("results", {}).get("summary", {}).items()
+                if k.startswith("explained/") and isinstance(v, (int, float))))
     return out
 
 

@@ -41,6 +41,7 @@ from aucgan.photo.edit import fill_invisible
 from aucgan.photo.io import load_photo, save_png
 from aucgan.photo.landmarks import FaceMeshDetector, NoFaceError, PhotoError
 from aucgan.photo.warp import PhotoWarp
+from aucgan.progress import Mode, Progress
 
 FORMAT = "aucgan-photo"
 STATE_FILE = "prepare.json"
@@ -150,12 +151,14 @@ def _reason(exc: PhotoError) -> str:
 def prepare_dataset(photos_dir: str | Path, aus: str | Path, out: str | Path, size: int = 128,
                     min_score: float = 0.5, min_visible: float = 0.5, min_au_confidence: float = 0.0,
                     au_names: Sequence[str] = AU_NAMES, force: bool = False,
-                    log: Callable[[str], None] | None = None) -> dict:
+                    log: Callable[[str], None] | None = None, progress: Mode = "off") -> dict:
     """Prepare ``out`` from the photos of ``photos_dir`` and their AU labels; return the report (also written).
 
     ``min_score``: face detector confidence; ``min_au_confidence``: OpenFace's own ``confidence`` of the AU row;
     below either the photo is skipped as "low confidence". ``min_visible``: the share of the layout's face
-    area that must be visible (head turned too far below it).
+    area that must be visible (head turned too far below it). ``progress``: a :class:`~aucgan.progress.Progress`
+    mode over the photos (a resumed run starts at the photos done before); with a bar, the line ``log`` gets
+    per photo shows beside the bar instead.
     """
     photos_dir, aus, out = Path(photos_dir), Path(aus), Path(out)
     names = au_set(list(au_names))
@@ -166,7 +169,9 @@ def prepare_dataset(photos_dir: str | Path, aus: str | Path, out: str | Path, si
     warp = PhotoWarp(size)
     layout_face = face_mask(canonical_layout().landmarks[None], (size, size))
     layout_face = torch.as_tensor(layout_face, dtype=torch.float32).reshape(1, size, size)
-    progress = (out / PROGRESS_FILE).open("a")
+    records = (out / PROGRESS_FILE).open("a")
+    shown = Progress(len(photos), f"prepare {out.name}", unit="photo", mode=progress,
+                     initial=sum(p.name in done for p in photos))
     detector: FaceMeshDetector | None = None
     try:
         for photo_path in photos:
@@ -183,14 +188,16 @@ def prepare_dataset(photos_dir: str | Path, aus: str | Path, out: str | Path, si
             else:
                 detector = detector or FaceMeshDetector(min_score=min_score)
                 record.update(_prepare_one(photo_path, label, out, warp, layout_face, detector, min_visible))
-            progress.write(json.dumps(record) + "\n")
-            progress.flush()
+            records.write(json.dumps(record) + "\n")
+            records.flush()
             done[photo_path.name] = record
-            if log:
-                log(f"{photo_path.name}: {record['status']}" + (f" ({record['reason']})" if "reason" in record
-                                                                 else ""))
+            line = f"{photo_path.name}: {record['status']}" + (f" ({record['reason']})" if "reason" in record else "")
+            if log and shown.mode != "bar":
+                log(line)
+            shown.update(postfix={"last": line} if log and shown.mode == "bar" else None)
     finally:
-        progress.close()
+        shown.close()
+        records.close()
         if detector is not None:
             detector.close()
     return _finish(out, photos, done, names, size, state, label_problems)

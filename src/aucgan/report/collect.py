@@ -3,15 +3,17 @@ and line the runs up in the summary table (headline figures, best per column).""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aucgan.errors import AucganError
 from aucgan.metrics.registry import get_metric, latest_results, metric_names
 from aucgan.rundir.files import CONFIG_FILE, STATS_FILE, read_json
 from aucgan.rundir.stats import read_stats
+from aucgan.runs import load_run_config
 
 
 class ReportError(AucganError, ValueError):
@@ -27,6 +29,9 @@ class RunRecord:
     config: dict
     metrics: dict[str, dict]          # metric name -> its newest JSONL line
     stats: list[dict]                 # rows of stats.jsonl
+    preset: str | None = None         # the preset an ablation variant started from (its config's name is the run's)
+    settings: dict = field(default_factory=dict)   # config.json read as today's config, every default filled in
+    #                                                (empty when it cannot be: then only ``config`` says anything)
 
     @property
     def step(self) -> int | None:
@@ -57,21 +62,35 @@ class Column:
     key: str
     direction: str | None
     no_edit: float | str | None = None
-    truth: str | None = None
+    truth: float | str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.metric}: {self.key}"
 
 
+#: What ``aucgan ablate`` records in each variant's run directory (the preset and overrides it started from).
+ABLATION_VARIANT_FILE = "ablation-variant.json"
+
+
 def collect_run(run_dir: str | Path, name: str | None = None) -> RunRecord:
-    """Read a run directory (config.json, metric-*.jsonl, stats.jsonl)."""
+    """Read a run directory (config.json, metric-*.jsonl, stats.jsonl, an ablation variant's preset)."""
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
     config = read_json(path / CONFIG_FILE, "training run") if (path / CONFIG_FILE).is_file() else {}
     stats = read_stats(path) if (path / STATS_FILE).is_file() else []
-    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats)
+    variant = path / ABLATION_VARIANT_FILE
+    recorded = read_json(variant, "ablation variant") if variant.is_file() else {}
+    preset = recorded.get("preset") if isinstance(recorded, dict) else None
+    settings = {}
+    if config:
+        try:
+            settings = dataclasses.asdict(load_run_config(path))
+        except AucganError:
+            settings = {}
+    return RunRecord(name=name or path.name, path=path, config=config, metrics=latest_results(path), stats=stats,
+                     preset=None if preset is None else str(preset), settings=settings)
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:
@@ -105,6 +124,41 @@ def headline_columns(records: Sequence[RunRecord]) -> list[Column]:
             if any(r.summary(metric).get(key) is not None for r in records):
                 cols.append(Column(metric, key, direction, refs.get(key), truth.get(key)))
     return cols
+
+
+#: The at-a-glance table: (metric, summary key, short label), in order. With the synthetic benchmark's paired
+#: truth: the share of the true change an edit reproduces per edit set and map, and how well D tells a
+#: face's own AUs from another's; without it, AU control read by the judge and locality instead.
+GLANCE = (
+    *(("paired_fidelity", f"explained/{m}/{s}", f"{s}: {'displ.' if m == 'displacement' else m}")
+      for s in ("add", "remove", "transfer") for m in ("displacement", "albedo")),
+    ("disc_awareness", "auc", "D AUC"),
+)
+GLANCE_WITHOUT_TRUTH = (
+    ("au_control", "mae_changed", "AU error of edits"),
+    ("au_control", "icc_changed", "AU agreement (ICC)"),
+    ("locality", "leakage", "leakage"),
+    ("disc_awareness", "auc", "D AUC"),
+)
+#: ``explained`` is 1 for the ground truth itself (it reproduces all of the true change).
+_EXPLAINED_TRUTH = 1.0
+
+
+def glance_columns(records: Sequence[RunRecord]) -> tuple[list[Column], dict[Column, str]]:
+    """The few headline columns a person reads first (:data:`GLANCE`, or :data:`GLANCE_WITHOUT_TRUTH` when no run
+    has paired-truth figures) that some run has, and their short labels."""
+    heads = {(c.metric, c.key): c for c in headline_columns(records)}
+    chosen = GLANCE if any((m, k) in heads for m, k, _ in GLANCE if m == "paired_fidelity") else GLANCE_WITHOUT_TRUTH
+    cols, labels = [], {}
+    for metric, key, label in chosen:
+        c = heads.get((metric, key))
+        if c is None:
+            continue
+        if key.startswith("explained/") and c.truth is None:
+            c = Column(c.metric, c.key, c.direction, c.no_edit, _EXPLAINED_TRUTH)
+        cols.append(c)
+        labels[c] = label
+    return cols, labels
 
 
 def _references(metric: str) -> tuple[dict, dict]:

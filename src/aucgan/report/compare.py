@@ -74,11 +74,13 @@ def render_truth_edits(records: Sequence[RunRecord], out_dir: Path, data: str | 
 
 
 def build_comparison(run_dirs: Sequence[str | Path], out_dir: str | Path, data: str | None = None,
-                     sweep_faces: int = 2, device: str = "auto", title: str = "aucgan comparison",
+                     sweep_faces: int = 2, device: str = "auto", title: str | None = None,
                      names: Sequence[str] | None = None, log: Callable[[str], None] = print) -> Path:
-    """Write the report over ``run_dirs`` into ``out_dir``; returns the HTML path."""
+    """Write the report over ``run_dirs`` into ``out_dir``; returns the HTML path. ``title`` by default names
+    the runs compared (``a vs b``)."""
     out_dir = Path(out_dir)
     names = list(names) if names is not None else run_names(run_dirs)
+    title = title if title is not None else " vs ".join(names)
     records = [collect_run(p, n) for p, n in zip(run_dirs, names)]
     sweeps: dict[str, list[tuple[str, Path]]] = {}
     if sweep_faces > 0:

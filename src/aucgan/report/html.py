@@ -10,11 +10,13 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from aucgan.fsutil import atomic_write
 from aucgan.report.collect import (
     Column,
     RunRecord,
     detail_columns,
     fmt,
+    glance_columns,
     headline_columns,
     ordered_metrics,
     reference_row,
@@ -23,6 +25,14 @@ from aucgan.report.collect import (
 from aucgan.report.plots import learning_curves, per_au_bars, sensitivity_heatmaps, training_curves
 
 ARROW = {"min": "▼", "max": "▲", None: ""}
+
+#: Loss terms named in the runs table: (config key, name); those with weight 0 are left out.
+G_TERMS = (("w_adv", "adversarial"), ("w_rec", "reconstruction"), ("w_cycle", "cycle"),
+           ("w_detail", "detail consistency"), ("w_locality", "locality"), ("w_shaded_rec", "shaded reconstruction"),
+           ("w_attention_mean", "attention mean"), ("w_attention_tv", "attention TV"),
+           ("w_disp_reg", "displacement reg."))
+D_TERMS = (("r1_gamma", "R1"), ("gp_weight", "gradient penalty"), ("w_d_au", "AU head"),
+           ("w_d_mismatch", "mismatched AUs"))
 
 #: Reference rows under the runs: (which, label).
 REFERENCE_ROWS = (("no_edit", "doing nothing (the unedited source)"),
@@ -56,13 +66,34 @@ def slug(text: str) -> str:
 
 
 def _run_facts(r: RunRecord) -> dict[str, str]:
-    cfg = r.config
+    """What a run really uses, from its resolved config (defaults filled in): a term with weight 0 is named as
+    off or left out."""
+    cfg = r.settings or r.config
     g, d, loss = cfg.get("generator", {}), cfg.get("discriminator", {}), cfg.get("loss", {})
-    return {"preset": str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
+    kind = str(d.get("kind", "?"))
+    trunk = d.get("trunk")
+    w_au = loss.get("w_au")
+    au = f"{loss.get('au_loss', '?')} via {loss.get('au_source', '?')}"
+    return {"preset": r.preset or str(cfg.get("name", "?")), "step": "—" if r.step is None else str(r.step),
             "conditioning": "+".join(g.get("conditioning", [])) or "?",
-            "discriminator": str(d.get("kind", "?")),
-            "AU loss": f"{loss.get('au_loss', '?')} via {loss.get('au_source', '?')}",
+            "discriminator": kind + (f" ({trunk} trunk)" if trunk and trunk != "patchgan" else ""),
+            "AU loss": au if w_au is None else (f"{au}, weight {w_au:g}" if w_au > 0 else "off (loss.w_au 0)"),
+            "other G losses": ", ".join(_terms(loss, G_TERMS)) or "none",
+            "D losses": ", ".join(_terms(loss, D_TERMS, aux_head="aux" in kind)) or "none",
             "size": str(cfg.get("data", {}).get("size", "?"))}
+
+
+def _terms(loss: dict, terms: Sequence[tuple[str, str]], aux_head: bool = True) -> list[str]:
+    out = []
+    for key, name in terms:
+        w = loss.get(key, 0)
+        if key == "w_adv" and w:
+            out.append(f"{loss.get('adversarial', '?')} {name} {w:g}")
+        elif key == "w_d_au" and not aux_head:
+            continue                                # a discriminator without an AU head has no such term
+        elif isinstance(w, (int, float)) and w:
+            out.append(f"{name} {w:g}")
+    return out
 
 
 def _html_table(records: Sequence[RunRecord], columns: Sequence[Column], label=lambda c: c.label) -> str:
@@ -114,48 +145,92 @@ def _notes(records: Sequence[RunRecord]) -> list[str]:
     return notes
 
 
+def _write_utf8(path: Path, text: str) -> None:
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _runs_table(records: Sequence[RunRecord]) -> tuple[str, str]:
+    """The runs and what each uses, as HTML and as Markdown."""
+    facts = [_run_facts(r) for r in records]
+    keys = list(facts[0]) if facts else []
+    cells = ["".join(f"<td>{html.escape(f[k])}</td>" for k in keys) for f in facts]
+    rows = "".join(f"<tr><td>{html.escape(r.name)}</td>{c}<td>{html.escape(str(r.path))}</td></tr>"
+                   for r, c in zip(records, cells))
+    page = ("<table><tr><th>run</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+            + f"<th>directory</th></tr>{rows}</table>")
+    md = "\n".join(["| run | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys),
+                    *[f"| {r.name} | " + " | ".join(f[k] for k in keys) + " |" for r, f in zip(records, facts)]])
+    return page, md
+
+
+GLANCE_NOTE = ("explained: the share of the true change an edit reproduces inside the footprints of the AUs it "
+               "changes (0 = no edit, 1 = the exact truth, below 0 = worse than not editing), for adding one AU, "
+               "removing one and transferring a whole expression, on the displacement and the albedo; D AUC: how "
+               "often the discriminator scores a face with its own AUs above the same face with another's (0.5 = "
+               "it does not check the AUs).")
+GLANCE_NOTE_WITHOUT_TRUTH = ("AU error / agreement: the independent judge's reading of edited maps against the "
+                             "target intensities; leakage: the share of a single-AU edit outside its footprint; "
+                             "D AUC: how often the discriminator scores a face with its own AUs above the same face "
+                             "with another's (0.5 = it does not check the AUs).")
+
+
 def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str = "aucgan comparison",
                  sweep_images: Mapping[str, Sequence[tuple[str, Path]]] | None = None,
                  truth_edits: Path | None = None) -> Path:
     """Write ``index.html``, ``summary.md`` and ``summary.json`` (plus ``img/``) for ``records``; returns the
-    HTML path. ``sweep_images``: run name -> [(caption, PNG path inside out_dir)] already rendered."""
+    HTML path. ``sweep_images``: run name -> [(caption, PNG path inside out_dir)] already rendered.
+
+    Both pages lead with the at-a-glance table (:func:`~aucgan.report.collect.glance_columns`) and, on the
+    synthetic benchmark, the add/remove picture against the truth; the runs, every other headline figure
+    (one table per metric) and every figure follow."""
     out_dir = Path(out_dir)
     img = out_dir / "img"
     img.mkdir(parents=True, exist_ok=True)
     heads = headline_columns(records)
+    glance, glance_labels = glance_columns(records)
     short = lambda c: f"{c.metric}: {c.key}"  # noqa: E731
+    legend = ("▼ lower is better, ▲ higher is better; the best run per column is {mark}, and a run worse than "
+              "doing nothing (the unedited source, in italics below the runs) is never marked best.")
     parts = [f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">generated {datetime.datetime.now().isoformat(timespec="seconds")}; '
-             f"▼ lower is better, ▲ higher is better; the best run per column is highlighted, and a run worse "
-             f"than doing nothing (the unedited source, shown in italics below the runs) is never marked best. "
-             f"Metric definitions: docs/metrics.md.</p>"]
+             f"{legend.format(mark='highlighted')} Metric definitions: docs/metrics.md.</p>"]
+    md = [f"# {title}", "", legend.format(mark="bold"), ""]
+    note = GLANCE_NOTE if any(c.metric == "paired_fidelity" for c in glance) else GLANCE_NOTE_WITHOUT_TRUTH
+    if glance:
+        parts += ["<h2>At a glance</h2>", _html_table(records, glance, glance_labels.get),
+                  f'<p class="note">{html.escape(note)}</p>']
+        md += ["## At a glance", "", markdown_table(records, glance, glance_labels.get), "", note, ""]
+    else:
+        parts.append('<p class="note">no metric results yet</p>')
+        md += ["_no metric results yet_", ""]
+    if truth_edits is not None:
+        caption = ("per AU, a row adding it and a row removing it on held-out faces: source | ground truth | each "
+                   "run (shaded displacement | albedo, cropped around the AU's footprint)")
+        parts.append("<h2>Edits against the truth</h2>" + _img(truth_edits, out_dir, caption))
+        md += ["## Edits against the truth", "", f"![adding and removing each AU]({truth_edits.relative_to(out_dir)})",
+               "", caption, ""]
 
-    facts = [_run_facts(r) for r in records]
-    keys = list(facts[0]) if facts else []
-    cells = ["".join(f"<td>{html.escape(f[k])}</td>" for k in keys) for f in facts]
-    run_rows = "".join(f"<tr><td>{html.escape(r.name)}</td>{c}<td>{html.escape(str(r.path))}</td></tr>"
-                       for r, c in zip(records, cells))
-    parts.append("<h2>Runs</h2><table><tr><th>run</th>" + "".join(f"<th>{k}</th>" for k in keys)
-                 + f"<th>directory</th></tr>{run_rows}</table>")
-    parts.append("<h2>Summary</h2>")
-    parts.append(_html_table(records, heads, short) if heads else '<p class="note">no metric results yet</p>')
+    runs_html, runs_md = _runs_table(records)
+    parts.append("<h2>Runs</h2>" + runs_html)
+    md += ["## Runs", "", runs_md, ""]
 
-    md = [f"# {title}", "", "▼ lower is better, ▲ higher is better; the best run per column is bold; a run "
-          "worse than doing nothing (italic row) is never marked best.", ""]
-    md += [markdown_table(records, heads, short) if heads else "_no metric results yet_", ""]
+    shown = {(c.metric, c.key) for c in glance}
+    rest = [c for c in heads if (c.metric, c.key) not in shown]
+    if rest:
+        parts.append("<h2>Other headline figures</h2>")
+        md += ["## Other headline figures", ""]
+        for metric in dict.fromkeys(c.metric for c in rest):
+            cols = [c for c in rest if c.metric == metric]
+            parts.append(f"<h3>{html.escape(metric)}</h3>" + _html_table(records, cols, lambda c: c.key))
+            md += [f"### {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
     parts.append("<h2>All figures per metric</h2>")
+    md += ["## All figures per metric", ""]
     for metric in ordered_metrics(records):
         cols = detail_columns(records, metric)
         if cols:
             parts.append(f"<h3>{html.escape(metric)}</h3>" + _html_table(records, cols, lambda c: c.key))
-            md += [f"## {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
+            md += [f"### {metric}", "", markdown_table(records, cols, lambda c: c.key), ""]
 
-    if truth_edits is not None:
-        parts.append("<h2>Edits against the truth</h2>" + _img(
-            truth_edits, out_dir, "per AU, a row adding it and a row removing it on held-out faces: source | "
-            "ground truth | each run (shaded displacement | albedo, cropped around the AU's footprint)"))
-        md += ["## Edits against the truth", "", f"![adding and removing each AU]({truth_edits.relative_to(out_dir)})",
-               ""]
     figures = []
     for metric, section, key, caption, ylim in BAR_CHARTS:
         p = per_au_bars(records, metric, section, key, caption, img / f"bars-{metric}-{section}-{key}.png",
@@ -204,12 +279,13 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
 
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-    (out_dir / "index.html").write_text(page, encoding="utf-8")
-    (out_dir / "summary.md").write_text("\n".join(md), encoding="utf-8")
+    _write_utf8(out_dir / "index.html", page)
+    _write_utf8(out_dir / "summary.md", "\n".join(md))
     values, best = table(records, heads)
-    summary = {"runs": [{"name": r.name, "path": str(r.path), "step": r.step, **_run_facts(r),
+    summary = {"title": title, "glance": [short(c) for c in glance],
+               "runs": [{"name": r.name, "path": str(r.path), "step": r.step, **_run_facts(r),
                          "headline": {short(c): values[i][j] for j, c in enumerate(heads)}}
                         for i, r in enumerate(records)],
                "best": {short(c): [records[i].name for i in sorted(best[j])] for j, c in enumerate(heads)}}
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    _write_utf8(out_dir / "summary.json", json.dumps(summary, indent=1))
     return out_dir / "index.html"
