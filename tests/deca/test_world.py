@@ -76,7 +76,7 @@ def test_truth_is_what_the_mat_files_hold(world):
         assert mat["displacement_map"].shape == (1, 1, 32, 32)
         r = w.row(name)
         truth = w.uv_z(w.identities[r], w.true_au[r][None])[0, 0].numpy()
-        np.testing.assert_allclose(mat["displacement_map"][0, 0] - fixed, truth, rtol=0, atol=1e-8)  # float32
+        np.testing.assert_allclose(mat["displacement_map"][0, 0] - fixed, truth, rtol=0, atol=1e-7)  # float32 files
         assert np.abs(truth).max() <= UV_Z_LIMIT and np.abs(truth).max() > 1e-5        # metres, DECA's range
     # any AU vector: AU12 raised changes the identity's uv_z, and only where the layout's face mask is
     au = np.zeros((2, 17), np.float32)
@@ -111,7 +111,8 @@ def test_au_noise(tmp_path, flame):
     seen = np.stack([noisy.observed_au(n) for n in noisy.names])
     err = np.abs(seen - noisy.true_au)
     assert seen.min() >= 0 and seen.max() <= 5 and np.allclose(seen, np.round(seen, 2))
-    assert 0.15 < err.mean() < 0.5                                  # clipping at 0 lowers the error of absent AUs
+    assert err.mean() == pytest.approx(0.5, abs=0.1)                # the level is the readings' mean error
+    assert card["au_noise_sigma"] > 0.5                             # clipping at 0 halves absent AUs' errors
     assert card["au_noise_measured_mae"] == pytest.approx(err.mean(), abs=1e-3)
     assert au_noise_level("judge") == AU_NOISE_LEVELS["judge"] and au_noise_level("0.3") == 0.3
 

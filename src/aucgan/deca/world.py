@@ -23,9 +23,10 @@ such an image, so ``aucgan prepare-deca`` reads it through the same path as real
     :data:`DETAIL_CODE_UNIT` metres) + noise: DECA's E_detail sees the image's wrinkles.
   - ``shape`` (100), ``tex`` (50): per identity, plus a little noise; ``pose[0:3]``: a small head rotation.
 * **AUs** as OpenFace 2.x ``FaceLandmarkImg`` writes them (``openface/<image>.csv``, ``face, confidence,
-  AUxx_r ..., AUxx_c ...``): the true AUs plus Gaussian noise whose mean absolute error before clipping is
-  ``au_noise`` intensity points, clipped to 0..5 and rounded to 0.01 as OpenFace writes (``AUxx_c`` = 1 from
-  intensity 1). Named levels: :data:`AU_NOISE_LEVELS`.
+  AUxx_r ..., AUxx_c ...``): the true AUs plus Gaussian noise, clipped to 0..5 and rounded to 0.01 as OpenFace
+  writes (``AUxx_c`` = 1 from intensity 1); the noise's spread is set so that the readings' mean absolute error
+  over the benchmark's expressions is ``au_noise`` intensity points (most AUs are absent, and clipping at 0
+  halves their errors, so the spread is larger than ``au_noise``). Named levels: :data:`AU_NOISE_LEVELS`.
 * optionally DECA ``--saveMat`` files (``deca/<image>/<image>.mat`` with ``displacement_map`` = uv_z + the
   world's own small fixed displacement, ``fixed_displacement_<S>.npy``: a stand-in, not DECA's file).
 * the world's own record: ``world.json`` (every knob, the benchmark parameters, the code model's constants),
@@ -190,6 +191,7 @@ class CodeModel:
         evals, evecs = torch.linalg.eigh(cov)
         self.cov_sqrt = evecs @ torch.diag(evals.clamp_min(1e-8).sqrt()) @ evecs.T
         self.au_std = cov.diagonal().clamp_min(1e-8).sqrt()
+        self._reference = ref
         g = generator(seed, _STREAM_MODEL)
         n_exp = CODE_LENGTHS["exp"]
         self.exp_map = torch.randn(n_exp, NUM_AUS, generator=g, dtype=torch.float64) / math.sqrt(NUM_AUS)
@@ -244,13 +246,27 @@ class CodeModel:
         out = {"shape": shape, "exp": exp, "tex": tex, "pose": torch.cat([head, jaw], dim=1), "detail": detail}
         return {k: v.float().numpy() for k, v in out.items()}
 
+    def noise_sigma(self, level: float) -> float:
+        """The standard deviation of the Gaussian AU noise whose readings, clipped to 0..5, are off by ``level``
+        on average over the benchmark's expressions (bisection on the reference draws and a fixed noise draw)."""
+        if level <= 0:
+            return 0.0
+        ref = self._reference
+        z = torch.randn(ref.shape, generator=generator(self.seed, _STREAM_REFERENCE, 1), dtype=torch.float64)
+        lo, hi = 0.0, 20.0
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            err = float(((ref + mid * z).clamp(AU_MIN, AU_MAX) - ref).abs().mean())
+            lo, hi = (mid, hi) if err < level else (lo, mid)
+        return 0.5 * (lo + hi)
+
     def observe(self, identity: int, image: int, au: torch.Tensor, level: float) -> np.ndarray:
-        """OpenFace's reading of true AUs ``au`` (B, 17): Gaussian noise with mean absolute error ``level``,
-        clipped to 0..5, rounded to 0.01."""
+        """OpenFace's reading of true AUs ``au`` (B, 17): the true AUs plus Gaussian noise, clipped to 0..5 and
+        rounded to 0.01, with a mean absolute error of ``level`` over the benchmark's expressions."""
         a = au.double().numpy()
         if level <= 0:
             return np.round(a, 2)
-        sigma = level * math.sqrt(math.pi / 2.0)
+        sigma = self.noise_sigma(level)
         noise = np.stack([torch.randn(NUM_AUS, generator=generator(self.seed, identity, image + j, _STREAM_IMAGE,
                                                                     1), dtype=torch.float64).numpy()
                           for j in range(a.shape[0])])
@@ -353,7 +369,8 @@ def write_world(out: str | Path, cfg: WorldConfig, layout: Layout | None = None,
     atomic_write_text(out / IDENTITIES, _csv_text(["name", "identity"], [r[:2] for r in rows]))
     card = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "world": cfg.to_dict(), "au_names": list(AU_NAMES),
-        "au_noise_mae": level, "au_noise_measured_mae": abs_err / max(1, n_err),
+        "au_noise_mae": level, "au_noise_sigma": model.noise_sigma(level),
+        "au_noise_measured_mae": abs_err / max(1, n_err),
         "uv_z": {"units": "metres", "scale_m_per_layout_unit": UV_Z_SCALE, "limit_m": UV_Z_LIMIT,
                  "clipped_pixels": clipped},
         "codes": {"lengths": CODE_LENGTHS, "latent": "[pose[3:6], exp, detail] (181)",
