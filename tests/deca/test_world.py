@@ -181,13 +181,19 @@ def test_cli(tmp_path, flame, capsys):
     layout.write_text(json.dumps(flame.to_json()))
     out = tmp_path / "w"
     rc = main(["synth-deca", "--layout", str(layout), "--out", str(out), "--identities", "2", "--expressions", "2",
-               "--size", "16", "--exp-info", "0.5", "--detail-leak", "0", "--au-noise", "judge", "--mat", "--quiet"])
+               "--size", "16", "--exp-info", "0.5", "--detail-leak", "0", "--au-noise", "judge", "--mat", "--quiet",
+               "--synth", "wrinkle_depth=0.006"])
     assert rc == 0
     assert "wrote 4 images" in capsys.readouterr().out
     card = json.loads((out / "world.json").read_text())
+    assert card["benchmark"]["params"]["wrinkle_depth"] == 0.006
+    assert open_world(out).bench.wrinkle_depth == 0.006                  # the truth renders with it
     assert card["world"]["au_noise"] == AU_NOISE_LEVELS["judge"] and card["world"]["mat"] is True
     assert (out / "deca" / "id0001_e0001" / "id0001_e0001.mat").is_file()
     assert main(["synth-deca", "--layout", str(layout), "--out", str(out), "--quiet"]) == 2       # no overwrite
     rc = main(["synth-deca", "--layout", str(layout), "--out", str(tmp_path / "x"), "--exp-info", "2"])
     err = capsys.readouterr().err
     assert rc == 2 and "exp_info must lie in 0..1" in err and "Traceback" not in err
+    rc = main(["synth-deca", "--layout", str(layout), "--out", str(tmp_path / "y"), "--synth", "wrinkles=3"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown benchmark parameter(s) wrinkles; valid:" in err and "wrinkle_depth" in err

@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-name", default="EMOCA", help="EMOCA's model folder name (default EMOCA)")
     p.add_argument("--mat", action="store_true",
                    help="also write DECA --saveMat files (uv_z + the world's fixed displacement)")
+    p.add_argument("--synth", action="append", default=[], metavar="KEY=VALUE",
+                   help="a benchmark parameter (aucgan.data.synth.SynthConfig field, e.g. wrinkle_depth=0.006); "
+                        "repeatable, recorded in world.json")
     p.add_argument("--force", action="store_true", help="replace a previous world in --out")
     p.add_argument("--quiet", action="store_true", help="no progress")
 
@@ -51,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from aucgan.deca.world import WorldConfig, au_noise_level, write_world
+    from aucgan.deca.world import WorldConfig, WorldError, au_noise_level, write_world
     from aucgan.layout.landmarks import load_layout
     from aucgan.progress import Progress
 
@@ -59,11 +62,20 @@ def run(args: argparse.Namespace) -> int:
                       exp_info=args.exp_info, detail_leak=args.detail_leak, au_noise=au_noise_level(args.au_noise),
                       detail_noise=args.detail_noise, test_fraction=args.test_fraction, model_name=args.model_name,
                       mat=args.mat)
+    synth: dict[str, object] = {}
+    for item in args.synth:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise WorldError(f"--synth takes KEY=VALUE, got {item!r}")
+        try:
+            synth[key.strip()] = float(value)
+        except ValueError:
+            synth[key.strip()] = value.strip()
     layout = load_layout(args.layout)
     t0 = time.perf_counter()
     total = cfg.identities * cfg.expressions
     with Progress(total, "synth-deca", unit="image", mode="off" if args.quiet else "auto") as bar:
-        card = write_world(args.out, cfg, layout, force=args.force, progress=bar.update)
+        card = write_world(args.out, cfg, layout, force=args.force, progress=bar.update, synth=synth)
     print(f"wrote {total} images ({cfg.identities} people x {cfg.expressions}, {cfg.size} px, layout "
           f"{layout.name!r}) to {args.out} in {time.perf_counter() - t0:.1f}s: exp_info {cfg.exp_info:g}, "
           f"detail_leak {cfg.detail_leak:g}, AU noise {cfg.au_noise:g} (measured MAE "

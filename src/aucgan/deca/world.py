@@ -158,10 +158,20 @@ class WorldConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def benchmark_config(layout: Layout | None, size: int) -> SynthConfig:
-    """The benchmark's parameters in the world: ``layout`` (its identity jitter), ``size`` px, and no eye or
-    mouth recess (DECA opens lids and lips with the coarse mesh, not with the detail map)."""
-    return replace(in_layout(layout), size=int(size), eye_recess=0.0, mouth_recess=0.0)
+def benchmark_config(layout: Layout | None, size: int, overrides: dict[str, object] | None = None) -> SynthConfig:
+    """The benchmark's parameters in the world: ``layout`` (its identity jitter), ``size`` px, no eye or mouth
+    recess (DECA opens lids and lips with the coarse mesh, not with the detail map), then ``overrides`` of
+    other :class:`SynthConfig` fields (e.g. another world of the benchmark, or deeper wrinkles)."""
+    cfg = replace(in_layout(layout), size=int(size), eye_recess=0.0, mouth_recess=0.0)
+    valid = sorted(f.name for f in fields(SynthConfig) if f.name not in ("size", "layout"))
+    unknown = [k for k in overrides or {} if k not in valid]
+    if unknown:
+        raise WorldError(f"unknown benchmark parameter(s) {', '.join(unknown)}; valid: {', '.join(valid)} "
+                         "(size and layout have their own options)")
+    try:
+        return replace(cfg, **(overrides or {}))
+    except (TypeError, ValueError) as exc:
+        raise WorldError(f"benchmark parameters {overrides}: {exc}") from None
 
 
 def image_name(identity: int, expression: int) -> str:
@@ -328,13 +338,14 @@ def _csv_text(header: Sequence[str], rows: list[list[str]]) -> str:
 
 
 def write_world(out: str | Path, cfg: WorldConfig, layout: Layout | None = None, force: bool = False,
-                progress: Callable[[int], None] | None = None) -> dict:
+                progress: Callable[[int], None] | None = None, synth: dict[str, object] | None = None) -> dict:
     """Write the world ``cfg`` rendered in ``layout`` (None: aucgan's built-in layout, not FLAME UV) into
-    ``out`` (see the module notes); ``progress(n)`` after each identity's ``n`` images. Returns the card.
-    Refuses a non-empty folder unless ``force`` (which replaces a previous world's own files only)."""
+    ``out`` (see the module notes); ``synth`` overrides benchmark parameters (:func:`benchmark_config`);
+    ``progress(n)`` after each identity's ``n`` images. Returns the card. Refuses a non-empty folder unless
+    ``force`` (which replaces a previous world's own files only)."""
     out = Path(out)
     level = au_noise_level(cfg.au_noise)
-    bench = benchmark_config(layout, cfg.size)
+    bench = benchmark_config(layout, cfg.size, synth)
     model = CodeModel(cfg.seed)
     renderer = WorldRenderer(cfg.seed, bench)
     splits = split_identities(cfg.identities, cfg.seed, cfg.test_fraction)
