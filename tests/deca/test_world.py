@@ -174,6 +174,14 @@ def test_bad_input(tmp_path, flame, world):
     (tmp_path / "world.json").write_text("{")
     with pytest.raises(WorldError, match="not a readable DECA world card"):
         open_world(tmp_path)
+    (tmp_path / "world.json").write_text(json.dumps({"format": "aucgan-synth", "format_version": 1}))
+    with pytest.raises(WorldError, match="format must be 'aucgan-deca-world'"):
+        open_world(tmp_path)
+    card = json.loads((world / "world.json").read_text())
+    card["world"]["exp_info"] = 3
+    (tmp_path / "world.json").write_text(json.dumps(card))
+    with pytest.raises(WorldError, match=r"world.json: not a readable DECA world card \(WorldError: exp_info"):
+        open_world(tmp_path)
 
 
 def test_cli(tmp_path, flame, capsys):

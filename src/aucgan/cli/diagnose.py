@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if world is not None:
         from aucgan.deca.truth import summary_lines, truth_scores
 
-        truth = truth_scores(dec, world, num_samples=args.truth_samples, seed=args.seed)
+        split = "test" if "test" in world.splits else None          # the held-out people, when there are some
+        truth = truth_scores(dec, world, num_samples=args.truth_samples, seed=args.seed, split=split)
         atomic_write_text(out / "truth.json", json.dumps(truth, indent=1))
         report["truth"] = truth["summary"]
     atomic_write_text(out / "diagnosis.json", json.dumps(report, indent=1))

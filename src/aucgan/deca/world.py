@@ -52,7 +52,15 @@ import torch
 import torch.nn.functional as F
 
 from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS
-from aucgan.data.synth import SynthConfig, identity_expressions, identity_name, make_identities, render, sample_name
+from aucgan.data.synth import (
+    IdentityBatch,
+    SynthConfig,
+    identity_expressions,
+    identity_name,
+    make_identities,
+    render,
+    sample_name,
+)
 from aucgan.data.synth.config import generator, in_layout, mix_seed
 from aucgan.data.synth.dataset import split_identities
 from aucgan.data.synth.expression import sample_expressions
@@ -202,6 +210,7 @@ class CodeModel:
         self.cov_sqrt = evecs @ torch.diag(evals.clamp_min(1e-8).sqrt()) @ evecs.T
         self.au_std = cov.diagonal().clamp_min(1e-8).sqrt()
         self._reference = ref
+        self._sigma: dict[float, float] = {}
         g = generator(seed, _STREAM_MODEL)
         n_exp = CODE_LENGTHS["exp"]
         self.exp_map = torch.randn(n_exp, NUM_AUS, generator=g, dtype=torch.float64) / math.sqrt(NUM_AUS)
@@ -261,6 +270,8 @@ class CodeModel:
         on average over the benchmark's expressions (bisection on the reference draws and a fixed noise draw)."""
         if level <= 0:
             return 0.0
+        if level in self._sigma:
+            return self._sigma[level]
         ref = self._reference
         z = torch.randn(ref.shape, generator=generator(self.seed, _STREAM_REFERENCE, 1), dtype=torch.float64)
         lo, hi = 0.0, 20.0
@@ -268,7 +279,8 @@ class CodeModel:
             mid = 0.5 * (lo + hi)
             err = float(((ref + mid * z).clamp(AU_MIN, AU_MAX) - ref).abs().mean())
             lo, hi = (mid, hi) if err < level else (lo, mid)
-        return 0.5 * (lo + hi)
+        self._sigma[level] = 0.5 * (lo + hi)
+        return self._sigma[level]
 
     def observe(self, identity: int, image: int, au: torch.Tensor, level: float) -> np.ndarray:
         """OpenFace's reading of true AUs ``au`` (B, 17): the true AUs plus Gaussian noise, clipped to 0..5 and
@@ -288,9 +300,10 @@ class WorldRenderer:
 
     def __init__(self, seed: int, bench: SynthConfig) -> None:
         self.seed, self.bench = int(seed), bench
-        self._cache: tuple[int, object] | None = None
+        self._cache: tuple[int, IdentityBatch] | None = None
 
-    def identity(self, identity: int):
+    def identity(self, identity: int) -> IdentityBatch:
+        """The benchmark identity ``identity`` at the world's size (the last one asked for is kept)."""
         if self._cache is None or self._cache[0] != identity:
             self._cache = (identity, make_identities([identity], self.seed, self.bench))
         return self._cache[1]
@@ -425,16 +438,18 @@ class DecaWorld:
             raise WorldError(f"{self.folder}: not a DECA world (no {CARD}); write one with `aucgan synth-deca`")
         try:
             card = json.loads(card_path.read_text())
-            if card.get("format") != FORMAT or card.get("format_version") != FORMAT_VERSION:
-                raise WorldError(f"{card_path}: format must be {FORMAT!r} version {FORMAT_VERSION}, got "
-                                 f"{card.get('format')!r} version {card.get('format_version')!r}")
+            found = (card.get("format"), card.get("format_version"))
+        except (OSError, ValueError, AttributeError) as exc:
+            raise WorldError(f"{card_path}: not a readable DECA world card ({type(exc).__name__}: {exc})") from None
+        if found != (FORMAT, FORMAT_VERSION):
+            raise WorldError(f"{card_path}: format must be {FORMAT!r} version {FORMAT_VERSION}, got {found[0]!r} "
+                             f"version {found[1]!r}")
+        try:
             self.config = WorldConfig(**card["world"])
             known = {f.name for f in fields(SynthConfig)} - {"layout"}
             params = {k: v for k, v in card["benchmark"]["params"].items() if k in known}
             layout_file = card["benchmark"].get("layout_file")
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, WorldError):
-                raise
+        except (KeyError, TypeError, ValueError) as exc:
             raise WorldError(f"{card_path}: not a readable DECA world card ({type(exc).__name__}: {exc})") from None
         try:
             self.layout = None if layout_file is None else load_layout(self.folder / layout_file)
