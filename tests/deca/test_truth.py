@@ -107,8 +107,15 @@ def test_same_seed_same_scores_and_summary(world):
     dec = _ignoring_decoder(3)
     dec.l1[0].weight.data[:, 181:] = torch.randn(dec.l1[0].weight[:, 181:].shape,
                                                  generator=torch.Generator().manual_seed(1))
-    a, b = (truth_scores(dec, world, num_samples=8, seed=5) for _ in range(2))
+    stages = []
+
+    class Stages:
+        def update(self, n=1, postfix=None):
+            stages.append(postfix["stage"])
+
+    a, b = (truth_scores(dec, world, num_samples=8, seed=5, progress=Stages()) for _ in range(2))
     assert a == b
+    assert stages == 2 * ["edit pairs", "add", "remove", "transfer"]
     assert any(abs(s["edit"]["amplitude"]) > 0 for s in a["sets"].values())
     lines = summary_lines(a)
     assert len(lines) == 3 and lines[0].startswith("add (") and "codes only" in lines[0]

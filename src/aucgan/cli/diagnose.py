@@ -82,10 +82,13 @@ def run(args: argparse.Namespace) -> int:
     report = {"decoder": info, "data": str(Path(args.data or args.truth).resolve()), "footprints": where,
               "notes": notes, **figures, "pictures": pictures}
     if world is not None:
-        from aucgan.deca.truth import summary_lines, truth_scores
+        from aucgan.deca.truth import STAGES, summary_lines, truth_scores
+        from aucgan.progress import Progress
 
         split = "test" if "test" in world.splits else None          # the held-out people, when there are some
-        truth = truth_scores(dec, world, num_samples=args.truth_samples, seed=args.seed, split=split)
+        with Progress(STAGES, "diagnose --truth", unit="stage") as bar:
+            truth = truth_scores(dec, world, num_samples=args.truth_samples, seed=args.seed, split=split,
+                                 progress=bar)
         atomic_write_text(out / "truth.json", json.dumps(truth, indent=1))
         report["truth"] = truth["summary"]
     atomic_write_text(out / "diagnosis.json", json.dumps(report, indent=1))

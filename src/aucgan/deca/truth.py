@@ -37,6 +37,14 @@ SALT_SOURCES, SALT_TARGETS, SALT_LEVELS = 201, 202, 203
 SCORES = ("explained", "cosine", "amplitude")
 #: Latent positions of DECA's jaw pose and expression code (``[pose[3:6], exp, detail]``).
 JAW_EXP = slice(0, 53)
+#: Stages :func:`truth_scores` reports to its ``progress``: the edit pairs, then each edit set.
+STAGES = 1 + len(EDIT_SETS)
+
+
+class Updates(Protocol):
+    """Where :func:`truth_scores` reports its stages (:class:`aucgan.progress.Progress` has this method)."""
+
+    def update(self, n: int = 1, postfix: dict[str, str] | None = None) -> None: ...
 
 
 class Decoder(Protocol):
@@ -134,10 +142,11 @@ def _round(v: float | None) -> float | None:
 
 
 def truth_scores(dec: Decoder, world: DecaWorld, *, num_samples: int = 16, seed: int = 0,
-                 split: str | None = "test", batch_size: int = 16) -> dict:
+                 split: str | None = "test", batch_size: int = 16, progress: Updates | None = None) -> dict:
     """Score ``dec``'s AU edits against ``world``'s truth (module notes). ``num_samples`` sources for
-    ``transfer``; every AU of ``max(4, num_samples // 4)`` sources for ``add`` and ``remove``. ``split``:
-    the world's identities to draw sources from (None: all). Returns a JSON-ready dict."""
+    ``transfer``; every AU of ``max(4, num_samples // 4)`` of them for ``add`` and ``remove``. ``split``:
+    the world's identities to draw sources from (None: all). ``progress`` hears of each of the
+    :data:`STAGES` stages. Returns a JSON-ready dict."""
     if dec.latent_dim != 181 or dec.output_size != world.size:
         raise WorldError(f"{world.folder}: the world's latents have 181 values and its uv_z is {world.size} px; "
                          f"the decoder takes {dec.latent_dim} and makes {dec.output_size} px")
@@ -188,8 +197,14 @@ def truth_scores(dec: Decoder, world: DecaWorld, *, num_samples: int = 16, seed:
             pairs[name].add(row, j, target_in, target_true,
                             np.concatenate([target_latent[JAW_EXP], latents[row][JAW_EXP.stop:]]))
     mask = world.face_mask()[None, None]
-    sets = {name: _score(dec, world, p, latents, seen, cols, mask, batch_size)
-            for name, p in pairs.items() if p.rows}
+    if progress is not None:
+        progress.update(postfix={"stage": "edit pairs"})
+    sets = {}
+    for name, p in pairs.items():
+        if p.rows:
+            sets[name] = _score(dec, world, p, latents, seen, cols, mask, batch_size)
+        if progress is not None:
+            progress.update(postfix={"stage": name})
     summary: dict[str, float | None] = {}
     for name, s in sets.items():
         for key in SCORES:
