@@ -7,8 +7,14 @@ layer also takes the AUs; give its AU set and scale), or a run directory of the 
 are those of the layout (--layout: DECA's FLAME UV layout from `aucgan layout flame`); without one, a run's
 own footprints, else aucgan's canonical layout (not FLAME UV: a note says so).
 
+--truth WORLD (a world from `aucgan synth-deca`) also scores the decoder's AU edits against the world's exact
+truth (explained / cosine / amplitude for add, remove and transfer, beside not editing and "codes only": the
+target's own expression code with the source's AUs) into truth.json; without --data the other figures are
+measured on the world's images.
+
 Examples:
   aucgan diagnose DECA/data/deca_model.tar --deca --data deca_set --layout flame_layout.json --out diag
+  aucgan diagnose runs/00003-deca --truth world --out diag_truth
   aucgan diagnose runs/00003-deca --data deca_set --out diag_run
 """
 
@@ -22,7 +28,9 @@ HELP = "measure whether a DECA detail decoder (or a deca run) follows the AUs; w
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="deca_model.tar (with --deca) or a deca run directory")
     p.add_argument("--deca", action="store_true", help="CHECKPOINT is a DECA/EMOCA checkpoint")
-    p.add_argument("--data", required=True, help="a data set from `aucgan prepare-deca`")
+    p.add_argument("--data", help="a data set from `aucgan prepare-deca` (needed unless --truth is given)")
+    p.add_argument("--truth", metavar="WORLD", help="a DECA world (`aucgan synth-deca`): score AU edits against it")
+    p.add_argument("--truth-samples", type=int, default=16, help="with --truth: source images (default 16)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--au-set", default="openface17", help="with --deca: the AUs of an AU-concat checkpoint")
     p.add_argument("--au-input", default="unit", choices=("unit", "intensity"),
@@ -44,14 +52,19 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.deca.build import decoder_footprints, load_decoder
     from aucgan.deca.data import open_deca_data
     from aucgan.deca.diagnose import diagnose, percent, pick, sweep_picture, work_units
+    from aucgan.deca.world import open_world
+    from aucgan.errors import AucganError
     from aucgan.fsutil import atomic_write_text, check_output
     from aucgan.progress import Progress
     from aucgan.report.plots import sensitivity_heatmaps
 
     out = check_output(args.out, force=args.force, what="output folder")
     au_names = args.au_set if "," not in args.au_set else args.au_set.split(",")
+    if args.data is None and args.truth is None:
+        raise AucganError("give --data (a data set from `aucgan prepare-deca`) or --truth (a DECA world)")
+    world = open_world(args.truth) if args.truth else None
     dec, info = load_decoder(args.checkpoint, deca=args.deca, au_names=au_names, au_input=args.au_input)
-    data = open_deca_data(args.data, au_names=dec.au_names)
+    data = open_deca_data(args.data, au_names=dec.au_names) if args.data else world.deca_data(dec.au_names)
     if data.latent_dim != dec.latent_dim or data.size != dec.output_size:
         raise_mismatch(args, data, dec)
     notes = []
@@ -73,8 +86,17 @@ def run(args: argparse.Namespace) -> int:
         for i in swept:
             pictures.append(sweep_picture(dec, data, i, out / f"sweep-{data.names[i]}.png").name)
             progress.update(postfix={"figure": "AU sweeps"})
-    report = {"decoder": info, "data": str(Path(args.data).resolve()), "footprints": where, "notes": notes,
-              **figures, "pictures": pictures}
+    report = {"decoder": info, "data": str(Path(args.data or args.truth).resolve()), "footprints": where,
+              "notes": notes, **figures, "pictures": pictures}
+    if world is not None:
+        from aucgan.deca.truth import STAGES, summary_lines, truth_scores
+
+        split = "test" if "test" in world.splits else None          # the held-out people, when there are some
+        with Progress(STAGES, "diagnose --truth", unit="stage", mode="off" if args.no_progress else "auto") as bar:
+            truth = truth_scores(dec, world, num_samples=args.truth_samples, seed=args.seed, split=split,
+                                 progress=bar)
+        atomic_write_text(out / "truth.json", json.dumps(truth, indent=1))
+        report["truth"] = truth["summary"]
     atomic_write_text(out / "diagnosis.json", json.dumps(report, indent=1))
     s, v = figures["sensitivity"], figures["variation"]
     print(f"decoder: {info['kind']} ({info.get('variant') or ', '.join(info.get('conditioning', []))})")
@@ -86,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"verdict: {figures['verdict']}")
+    for line in summary_lines(truth) if world is not None else []:
+        print(f"truth: {line}")
     print(f"wrote {out / 'diagnosis.json'} and {len(pictures)} pictures")
     return 0
 
@@ -93,5 +117,5 @@ def run(args: argparse.Namespace) -> int:
 def raise_mismatch(args, data, dec) -> None:
     from aucgan.errors import AucganError
 
-    raise AucganError(f"{args.data}: the data set has {data.latent_dim}-value latents and {data.size} px uv_z; the "
-                      f"decoder takes {dec.latent_dim} and makes {dec.output_size} px")
+    raise AucganError(f"{args.data or args.truth}: the data set has {data.latent_dim}-value latents and {data.size} px "
+                      f"uv_z; the decoder takes {dec.latent_dim} and makes {dec.output_size} px")
