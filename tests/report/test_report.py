@@ -171,8 +171,8 @@ def test_report_leads_with_the_glance_table_and_the_truth_picture(runs, tmp_path
 
 
 def test_runs_table_names_what_a_run_uses(runs, tmp_path):
-    from aucgan.report.html import _run_facts
     from aucgan.config.loading import load_config, to_dict
+    from aucgan.report.html import _run_facts
 
     rec = collect_run(runs[0])
     facts = _run_facts(rec)                         # the fixture's config: au_loss mse, w_au left at its default
