@@ -67,6 +67,9 @@ def test_paired_fidelity_of_an_oracle_generator_on_the_benchmark_is_zero(tiny_be
     # the oracle renders the source's emotion, the truth the target's: albedo flush may differ, geometry not
     assert s["l1_footprint/displacement"] == pytest.approx(0.0, abs=1e-6)
     assert s["source_l1_footprint/displacement"] > 1e-4
+    for edit_set in ("add", "remove", "transfer"):       # the figures that do not assume the footprints
+        assert s[f"explained_whole/displacement/{edit_set}"] == pytest.approx(1.0, abs=1e-5)
+        assert s[f"locality_truth/displacement/{edit_set}"] > 0.99
 
 
 def test_a_folder_that_is_not_a_benchmark_is_refused(tmp_path):
