@@ -338,15 +338,19 @@ def _line_bank(params: Sequence[Identity], spacing: Tensor, size: int) -> Tensor
         along = fx * math.cos(phi) + fy * math.sin(phi)
         across = -fx * math.sin(phi) + fy * math.cos(phi)
         band = torch.exp(-0.5 * (((along - f0) / (0.16 * f0)) ** 2 + (across / (0.07 * f0)) ** 2))
-        z = torch.fft.ifft2(spec * band)
-        amp = z.abs()
-        rms = amp.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-12)
-        cos = z.real / amp.clamp_min(1e-12)
-        out.append(furrows(torch.acos(cos.clamp(-1.0, 1.0)) / (2.0 * math.pi)) * smoothstep(0.25, 0.8, amp / rms))
-    bank = torch.stack(out, dim=1).float()
-    if size == g:
-        return bank
-    return F.interpolate(bank, size=(size, size), mode="bilinear", align_corners=False, antialias=size < g)
+        out.append(torch.fft.ifft2(spec * band))
+    z = torch.stack(out, dim=1)
+    z = torch.complex(*(_resize(part.float(), size) for part in (z.real, z.imag)))   # band-limited: resample
+    amp = z.abs()
+    rms = amp.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-12)
+    cos = (z.real / amp.clamp_min(1e-12)).clamp(-1.0, 1.0)
+    return furrows(torch.acos(cos) / (2.0 * math.pi)) * smoothstep(0.25, 0.8, amp / rms)
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
 
 
 def _traits(params: Sequence[Identity], config: SynthConfig, s: Tensor) -> tuple[Tensor, Tensor]:
@@ -358,7 +362,7 @@ def _traits(params: Sequence[Identity], config: SynthConfig, s: Tensor) -> tuple
         gen = generator(p.seed, p.index, STREAM_STRAIN, 0)
         u = torch.rand(3, generator=gen, dtype=torch.float64).tolist()
         threshold = (sp.threshold_min + (sp.threshold_max - sp.threshold_min) * u[0]) * (1.0 - 0.4 * a)
-        depth = config.wrinkle_depth * (0.9 + 0.8 * u[1]) * (0.6 + 0.9 * a)
+        depth = config.wrinkle_depth * (1.2 + 0.8 * u[1]) * (0.6 + 0.9 * a)
         spacing = (sp.spacing_min + (sp.spacing_max - sp.spacing_min) * u[2]) * scale
         rows.append([threshold, depth, spacing])
         offsets = torch.randn((NUM_AUS, SLOTS, 2), generator=gen)
