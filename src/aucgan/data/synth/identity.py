@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from aucgan.data.synth.config import STREAM_IDENTITY, STREAM_NOISE, SynthConfig,
 from aucgan.data.synth.patterns import Patterns
 from aucgan.layout.atlas import FaceGeometry, footprints_on, local_coords, smoothstep, union
 from aucgan.layout.landmarks import Layout, LayoutVariation, canonical_layout, vary_landmarks
+
+if TYPE_CHECKING:
+    from aucgan.data.synth.strain import StrainIdentities
 
 Tensor = torch.Tensor
 
@@ -333,7 +337,8 @@ def age_factor(params: Sequence[Identity]) -> Tensor:
     return torch.tensor([min(max((p.age - 22.0) / 55.0, 0.0), 1.0) ** 1.3 for p in params])
 
 
-def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | None = None):
+def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | None = None
+                    ) -> IdentityBatch | StrainIdentities:
     """Build identities ``indices`` of ``seed`` at ``config.size``: parameters, landmarks and all maps.
 
     Returns an :class:`IdentityBatch` for the default world and a
