@@ -210,3 +210,21 @@ def test_strain_benchmark_folder_dataset_and_truth(tmp_path):
     direct = render(make_identities([1], 2, STRAIN), ex["au"], ex["emotion"], ex["valence"])
     torch.testing.assert_close(item["maps"]["displacement"], direct["displacement"][0])
     assert math.isclose(float(item["landmarks"][0, 0]), float(direct["landmarks"][0, 0, 0]))
+
+
+def test_strain_world_in_a_masked_layout_changes_no_displacement_outside_the_mask():
+    import numpy as np
+
+    from aucgan.data.synth.config import in_layout
+    from aucgan.layout.landmarks import Layout, canonical_layout
+
+    mask = np.zeros((64, 64), np.float32)
+    mask[20:, :] = 1.0                                    # no face above row 20 (of 64)
+    layout = Layout("uv", canonical_layout().landmarks, (64, 64), mask_image=mask, identity_jitter=0.25)
+    cfg = replace(in_layout(layout), size=32, world="strain")
+    ident = make_identities([0, 1], seed=7, config=cfg)
+    au = torch.full((2, NUM_AUS), 5.0)
+    change = render(ident, au)["displacement"] - render(ident, torch.zeros(2, NUM_AUS))["displacement"]
+    outside = layout.mask_at((32, 32)) == 0
+    assert outside[:8].all() and float(change[:, 0][:, outside].abs().max()) == 0.0
+    assert float(change[:, 0][:, ~outside].abs().max()) > 1e-3

@@ -77,7 +77,9 @@ class StrainIdentities:
     lip sides, the line bank); ``fields`` (B, K, 2 sheets, 2, H, W) every AU's displacement at intensity 5
     for the upper and the lower sheet (they differ only near the lid and lip apertures); ``eye`` the eye
     interior albedo; ``eye_region`` 1 above the nose tip (where an opening is the eye, else the mouth);
-    ``traits`` (B, 3) wrinkle threshold (strain), depth (layout units) and line spacing (layout units).
+    ``detail`` where lines and bulges may form (the face, times the layout's mask); ``bound`` the layout's
+    mask (ones without one), outside which the displacement never changes; ``traits`` (B, 3) wrinkle
+    threshold (strain), depth (layout units) and line spacing (layout units).
     """
 
     params: tuple[Identity, ...]
@@ -90,6 +92,7 @@ class StrainIdentities:
     eye: Tensor
     eye_region: Tensor
     detail: Tensor
+    bound: Tensor
     traits: Tensor
 
     def __len__(self) -> int:
@@ -389,7 +392,7 @@ def make_strain_identities(indices: Sequence[int], seed: int, config: SynthConfi
     mask = None if config.layout is None else config.layout.mask_at((size, size))
     face = g.face()
     detail = face if mask is None else face * mask
-    pat = Patterns(g, torch.empty(0), noise["chin"], config)
+    pat = Patterns(g, torch.empty(0), noise["chin"], config)      # no footprints: its geometry helpers only
     eye = _eye_fields(g, pat.U)
     mouth = _mouth_fields(g)
     traits, jitter = _traits(params, config, g.s)
@@ -432,7 +435,9 @@ def make_strain_identities(indices: Sequence[int], seed: int, config: SynthConfi
         params=params, config=config, landmarks=tracked, anatomy=anatomy, scale=g.s.clone(),
         material=material.contiguous(), fields=fields_.contiguous(),
         eye=_eye_albedo(params, g, t).contiguous(), eye_region=eye_region[:, None].contiguous(),
-        detail=detail[:, None].contiguous(), traits=traits,
+        detail=detail[:, None].contiguous(),
+        bound=(torch.ones_like(face) if mask is None else mask.expand_as(face))[:, None].contiguous(),
+        traits=traits,
     )
 
 
@@ -497,6 +502,8 @@ def render_strain(ids: StrainIdentities, au: Tensor, emotion: Tensor, valence: T
 
     disp = cover_up * upper["disp"][:, None] + (1.0 - cover_up) * lower["disp"][:, None]
     disp = disp - cfg.eye_recess * aperture - cfg.mouth_recess * gap
+    neutral = ident.material[:, _STATIC]
+    disp = neutral + ident.bound * (disp - neutral)        # nothing changes outside the layout's mask
     s = _col(ident.scale)[:, None]
     lash = (1.0 - (upper["mat"][:, _LASH:_LASH + 1] / (0.5 * eps + 0.003)) ** 2).clamp_min(0.0) ** 2
     lash = lash * upper["mat"][:, _LASH_WIN:_LASH_WIN + 1]
