@@ -220,7 +220,8 @@ def paired_fidelity(ctx: EvalContext) -> dict:
     another sample. Scores inside the union of the footprints of the AUs that change and, as ``*_whole``,
     over the whole map; ``locality_truth`` is the share of the edit's change inside the truth's own changed
     region. The do-nothing reference is explained = cosine = amplitude = 0 (footprint and whole map) and
-    ``source_l1_footprint``/``source_outside``.
+    ``source_l1_footprint``/``source_outside``. ``world`` names the benchmark's world (in the strain world
+    the whole-map figures are the headline).
     """
     assert ctx.truth is not None
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
@@ -248,6 +249,8 @@ def paired_fidelity(ctx: EvalContext) -> dict:
         summary[f"l1/{name}"] = errs["l1"]
         summary[f"psnr/{name}"] = errs["psnr"]
         summary[f"source_l1_footprint/{name}"] = transfer["source_errors"][name]["l1_footprint"]
+    world = getattr(getattr(ctx.truth, "config", None), "world", "default")
     return {"summary": summary, "sets": sets, "per_map": transfer["errors"], "source": transfer["source_errors"],
             "num_pairs": {k: v["num_pairs"] for k, v in sets.items()},
-            "reference": {"explained": 0.0, "cosine": 0.0, "amplitude": 0.0}}
+            "reference": {"explained": 0.0, "cosine": 0.0, "amplitude": 0.0},
+            "world": world}
