@@ -506,7 +506,7 @@ def render_strain(ids: StrainIdentities, au: Tensor, emotion: Tensor, valence: T
     disp = neutral + ident.bound * (disp - neutral)        # nothing changes outside the layout's mask
     s = _col(ident.scale)[:, None]
     lash = (1.0 - (upper["mat"][:, _LASH:_LASH + 1] / (0.5 * eps + 0.003)) ** 2).clamp_min(0.0) ** 2
-    lash = lash * upper["mat"][:, _LASH_WIN:_LASH_WIN + 1]
+    lash = lash * upper["mat"][:, _LASH_WIN:_LASH_WIN + 1] * (cover_up + aperture)   # at the upper lid's margin
     teeth = gap * (1.0 - smoothstep(0.0, 0.06 * s, upper["mat"][:, _LIP:_LIP + 1]))
     teeth = teeth * upper["mat"][:, _TEETH_WIN:_TEETH_WIN + 1]
     interior = torch.tensor(MOUTH_INTERIOR).view(1, 3, 1, 1)
