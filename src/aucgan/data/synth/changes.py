@@ -26,75 +26,86 @@ Tensor = torch.Tensor
 MAPS = ("displacement", "albedo")
 
 
-def _shares(change: Tensor, mask: Tensor) -> tuple[float, float]:
-    """(soft outside share, share where the mask is exactly 0) of |change| (B, C, H, W), mask (B, 1, H, W)."""
-    total = float(change.sum())
-    if total <= 0:
-        return float("nan"), float("nan")
-    return float((change * (1.0 - mask)).sum()) / total, float((change * (mask <= 0)).sum()) / total
+class _Share:
+    """Running sums of |change|: in all, soft-weighted outside a mask, and where the mask is exactly 0."""
+
+    def __init__(self) -> None:
+        self.total = self.outside = self.beyond = 0.0
+
+    def add(self, change: Tensor, mask: Tensor) -> None:
+        """``change`` (B, C, H, W) |change|, ``mask`` (B, 1, H, W) footprint union in 0..1."""
+        self.total += float(change.sum())
+        self.outside += float((change * (1.0 - mask)).sum())
+        self.beyond += float((change * (mask <= 0)).sum())
+
+    def merge(self, other: _Share) -> None:
+        self.total += other.total
+        self.outside += other.outside
+        self.beyond += other.beyond
+
+    def figures(self) -> dict[str, float]:
+        if self.total <= 0:
+            return {"outside": float("nan"), "beyond": float("nan")}
+        return {"outside": self.outside / self.total, "beyond": self.beyond / self.total}
 
 
 def footprint_changes(seed: int, config: SynthConfig, identities: Sequence[int], expressions: int) -> dict:
-    """The true change of ``identities`` against their footprints.
+    """The true change of ``identities`` against their footprints (rendered one identity at a time).
 
-    Returns ``single`` (per AU alone at intensity 5: ``outside``/``beyond`` per map), ``expressions`` (the
-    benchmark's first ``expressions`` expressions of each identity: the same per map, pooled), ``overall``
-    (the pooled figures of both), the mean |displacement change| of each AU alone (K, H, W) and the mean
-    footprint (K, H, W) for figures, as tensors under ``mean_change`` and ``mean_footprint``.
+    Returns ``single`` (per AU alone at intensity 5: ``outside``/``beyond`` per map), ``expressions_share``
+    (the benchmark's first ``expressions`` expressions of each identity from its neutral face, pooled, per
+    map), ``overall`` (both pooled), and for figures the mean |displacement change| of each AU alone
+    (``mean_change``, K x H x W) and the mean footprint (``mean_footprint``, K x H x W).
     """
     idx = [int(i) for i in identities]
     if not idx or expressions < 0:
         raise SynthError("footprint_changes needs at least one identity and expressions >= 0")
-    ids = make_identities(idx, seed, config)
     size = config.size
     mask = None if config.layout is None else config.layout.mask_image
-    fp = au_footprints(ids.landmarks, (size, size), AU_NAMES, mask=mask)          # (B, K, H, W)
-    n = len(idx)
-    cols = NUM_AUS + 1
-    au = torch.zeros(cols, NUM_AUS)
-    au[1:] = AU_MAX * torch.eye(NUM_AUS)
-    index = torch.arange(n).repeat_interleave(cols)
-    out = render(ids, au.repeat(n, 1), index=index)
-    single: dict[str, dict[str, dict[str, float]]] = {}
-    pooled: dict[str, list[Tensor]] = {m: [] for m in MAPS}
-    masks: list[Tensor] = []
+    single = {code: {m: _Share() for m in MAPS} for code in AU_NAMES}
+    pooled = {m: _Share() for m in MAPS}
     mean_change = torch.zeros(NUM_AUS, size, size)
-    for m in MAPS:
-        maps = out[m].view(n, cols, -1, size, size)
-        delta = (maps[:, 1:] - maps[:, :1]).abs()                                    # (B, K, C, H, W)
-        for k, code in enumerate(AU_NAMES):
-            o, b = _shares(delta[:, k], fp[:, k:k + 1])
-            single.setdefault(code, {})[m] = {"outside": o, "beyond": b}
-        pooled[m].append(delta.flatten(0, 1))
-        if m == "displacement":
-            mean_change = delta[:, :, 0].mean(0)
-    masks.append(fp.flatten(0, 1)[:, None])
-
-    ex_figures: dict[str, dict[str, float]] = {}
-    if expressions:
-        ex = [identity_expressions(seed, i, expressions) for i in idx]
-        au_ex = torch.cat([e["au"] for e in ex])
-        emotion = torch.cat([e["emotion"] for e in ex])
-        valence = torch.cat([e["valence"] for e in ex])
-        rows = torch.arange(n).repeat_interleave(expressions)
-        expr = render(ids, au_ex, emotion, valence, index=rows)
-        neutral = render(ids, torch.zeros_like(au_ex), emotion, valence, index=rows)
-        active = au_ex > 0
-        union = (fp[rows] * active[:, :, None, None]).amax(dim=1, keepdim=True)   # (N, 1, H, W)
-        keep = active.any(dim=1)
+    mean_fp = torch.zeros(NUM_AUS, size, size)
+    alone = torch.cat([torch.zeros(1, NUM_AUS), AU_MAX * torch.eye(NUM_AUS)])
+    names = []
+    for i in idx:
+        ids = make_identities([i], seed, config)
+        names.append(ids.params[0].name)
+        fp = au_footprints(ids.landmarks, (size, size), AU_NAMES, mask=mask)[0]    # (K, H, W)
+        mean_fp += fp / len(idx)
+        out = render(ids, alone, index=torch.zeros(len(alone), dtype=torch.long))
         for m in MAPS:
-            delta = (expr[m] - neutral[m]).abs()[keep]
-            o, b = _shares(delta, union[keep])
-            ex_figures[m] = {"outside": o, "beyond": b}
-            pooled[m].append(delta)
-        masks.append(union[keep])
+            delta = (out[m][1:] - out[m][:1]).abs()                                  # (K, C, H, W)
+            for k, code in enumerate(AU_NAMES):
+                single[code][m].add(delta[k:k + 1], fp[k][None, None])
+            if m == "displacement":
+                mean_change += delta[:, 0] / len(idx)
+        if not expressions:
+            continue
+        ex = identity_expressions(seed, i, expressions)
+        active = ex["au"] > 0
+        keep = active.any(dim=1)
+        if not bool(keep.any()):
+            continue
+        rows = torch.zeros(int(keep.sum()), dtype=torch.long)
+        au = ex["au"][keep]
+        emotion, valence = ex["emotion"][keep], ex["valence"][keep]
+        expr = render(ids, au, emotion, valence, index=rows)
+        neutral = render(ids, torch.zeros_like(au), emotion, valence, index=rows)
+        union = (fp[None] * active[keep][:, :, None, None]).amax(dim=1, keepdim=True)   # (N, 1, H, W)
+        for m in MAPS:
+            pooled[m].add((expr[m] - neutral[m]).abs(), union)
     overall = {}
     for m in MAPS:
-        o, b = _shares(torch.cat([p.sum(1, keepdim=True) for p in pooled[m]]), torch.cat(masks))
-        overall[m] = {"outside": o, "beyond": b}
-    return {"world": config.world, "identities": [ids.params[i].name for i in range(n)],
-            "expressions": int(expressions), "single": single, "expressions_share": ex_figures,
-            "overall": overall, "mean_change": mean_change, "mean_footprint": fp.mean(0)}
+        total = _Share()
+        for code in AU_NAMES:
+            total.merge(single[code][m])
+        total.merge(pooled[m])
+        overall[m] = total.figures()
+    return {"world": config.world, "identities": names, "expressions": int(expressions),
+            "single": {code: {m: v.figures() for m, v in per.items()} for code, per in single.items()},
+            "expressions_share": {m: pooled[m].figures() for m in MAPS} if expressions else {},
+            "overall": overall, "mean_change": mean_change, "mean_footprint": mean_fp}
 
 
 def read_benchmark(folder: str | Path) -> tuple[int, SynthConfig, dict]:
