@@ -66,6 +66,8 @@ HABITUAL = {"AU01": 2.5, "AU02": 2.5, "AU04": 2.5, "AU06": 3.0, "AU12": 3.0, "AU
 _STATIC, _SKIN, _FLUSH = slice(0, 1), slice(1, 4), slice(4, 8)
 _UP_SIDE, _LOW_SIDE, _LASH, _LASH_WIN, _LIP, _TEETH_WIN = 8, 9, 10, 11, 12, 13
 _BANK = 14
+#: Pixels (samples x height x width) rendered at once.
+CHUNK_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -487,6 +489,13 @@ def render_strain(ids: StrainIdentities, au: Tensor, emotion: Tensor, valence: T
                   index: Tensor | None = None) -> dict[str, Tensor]:
     """Maps of the strain world (see :func:`aucgan.data.synth.render.render`, which checks the arguments
     and calls this for strain-world identities)."""
+    b, hw = au.shape[0], ids.size * ids.size
+    step = max(1, CHUNK_PIXELS // hw)
+    if b > step:    # sub-batches keep the per-sample intermediates small at large sizes (same results)
+        index = torch.arange(b) if index is None else index
+        parts = [render_strain(ids, au[i:i + step], emotion[i:i + step], valence[i:i + step], index[i:i + step])
+                 for i in range(0, b, step)]
+        return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     cfg = ids.config
     u = to_unit(au)
     up_field, low_field = _sheet_fields(ids, u, index)
