@@ -228,3 +228,15 @@ def test_strain_world_in_a_masked_layout_changes_no_displacement_outside_the_mas
     outside = layout.mask_at((32, 32)) == 0
     assert outside[:8].all() and float(change[:, 0][:, outside].abs().max()) == 0.0
     assert float(change[:, 0][:, ~outside].abs().max()) > 1e-3
+
+
+def test_sub_batches_render_the_same_maps(ids, monkeypatch):
+    import aucgan.data.synth.strain as strain_module
+
+    ex = identity_expressions(7, 1, 5)
+    index = torch.tensor([0, 1, 2, 1, 0])
+    whole = render(ids, ex["au"], ex["emotion"], ex["valence"], index=index)
+    monkeypatch.setattr(strain_module, "CHUNK_PIXELS", 2 * 32 * 32)
+    pieces = render(ids, ex["au"], ex["emotion"], ex["valence"], index=index)
+    for key in whole:
+        assert torch.equal(whole[key], pieces[key]), key
