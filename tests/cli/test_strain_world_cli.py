@@ -39,7 +39,10 @@ def test_bad_world_and_a_folder_that_is_no_benchmark_exit_2(tmp_path, capsys):
     (tmp_path / "notbench").mkdir()
     (tmp_path / "notbench" / "dataset.json").write_text('{"format": "photos"}')
     assert main(["atlas", "--changes", str(tmp_path / "notbench"), "--out", str(tmp_path / "c.png")]) == 2
+    assert main(["atlas", "--changes", str(tmp_path / "notbench"), "--size", "64", "--out",
+                 str(tmp_path / "c.png")]) == 2
     err = capsys.readouterr().err
+    assert "drop --layout and --size" in err
     assert "--world must be one of default, strain, got 'wrinkly'" in err
     assert "notbench/dataset.json: not a synthetic benchmark card" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "c.png").exists()

@@ -25,7 +25,7 @@ HELP = "draw a layout's landmarks, region masks and AU footprints (a PNG figure)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", help="layout JSON (name, size, 68 landmarks, optional face mask), e.g. from "
                                    "`aucgan layout flame`; default: the built-in layout")
-    p.add_argument("--size", type=int, default=256, help="mask resolution in pixels (default 256)")
+    p.add_argument("--size", type=int, default=None, help="mask resolution in pixels (default 256)")
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--changes", metavar="BENCH",
                    help="a synthetic benchmark folder: draw its true change against the footprints instead")
@@ -44,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from aucgan.layout.landmarks import canonical_layout, load_layout
 
     if args.changes:
+        if args.layout or args.size is not None:
+            raise AucganError("--changes draws the benchmark in its own layout and size; drop --layout and --size")
         return run_changes(args)
+    args.size = 256 if args.size is None else args.size
     if not 16 <= args.size <= 2048:
         raise AucganError(f"--size must be between 16 and 2048 pixels, got {args.size}")
     out = check_output(Path(args.out), force=args.force, what="atlas image")
