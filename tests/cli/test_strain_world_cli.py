@@ -41,8 +41,12 @@ def test_bad_world_and_a_folder_that_is_no_benchmark_exit_2(tmp_path, capsys):
     assert main(["atlas", "--changes", str(tmp_path / "notbench"), "--out", str(tmp_path / "c.png")]) == 2
     assert main(["atlas", "--changes", str(tmp_path / "notbench"), "--size", "64", "--out",
                  str(tmp_path / "c.png")]) == 2
+    (tmp_path / "noseed").mkdir()
+    (tmp_path / "noseed" / "dataset.json").write_text('{"format": "aucgan-synth", "params": {}}')
+    assert main(["atlas", "--changes", str(tmp_path / "noseed"), "--out", str(tmp_path / "c.png")]) == 2
     err = capsys.readouterr().err
     assert "drop --layout and --size" in err
+    assert "noseed/dataset.json: field 'seed' missing" in err
     assert "--world must be one of default, strain, got 'wrinkly'" in err
     assert "notbench/dataset.json: not a synthetic benchmark card" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists() and not (tmp_path / "c.png").exists()

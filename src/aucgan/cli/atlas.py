@@ -67,16 +67,15 @@ def run_changes(args: argparse.Namespace) -> int:
     from aucgan.data.synth.changes import footprint_changes, read_benchmark
     from aucgan.fsutil import atomic_write, atomic_write_text, check_output
 
-    seed, config, card = read_benchmark(args.changes)
-    n_ids = int(card.get("identities", 0))
+    seed, config, n_ids, n_expressions = read_benchmark(args.changes)
     if not 1 <= args.identities:
         raise SynthError(f"--identities must be >= 1, got {args.identities}")
     if args.expressions < 0:
         raise SynthError(f"--expressions must be >= 0, got {args.expressions}")
     out = check_output(Path(args.out), force=args.force, what="changes figure")
     out_json = check_output(out.with_suffix(".json"), force=args.force, what="changes JSON")
-    ids = range(min(args.identities, n_ids) if n_ids else args.identities)
-    expressions = min(args.expressions, int(card.get("expressions", args.expressions)))
+    ids = range(min(args.identities, n_ids))
+    expressions = min(args.expressions, n_expressions)
     result = footprint_changes(seed, config, ids, expressions)
     fig = changes_figure(result, args.changes)
     atomic_write(out, lambda p: fig.savefig(p, format="png", dpi=100))

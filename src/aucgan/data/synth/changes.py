@@ -108,9 +108,10 @@ def footprint_changes(seed: int, config: SynthConfig, identities: Sequence[int],
             "overall": overall, "mean_change": mean_change, "mean_footprint": mean_fp}
 
 
-def read_benchmark(folder: str | Path) -> tuple[int, SynthConfig, dict]:
-    """(seed, generator config, card) of a synthetic benchmark folder (its ``dataset.json`` and, when the card
-    names one, ``layout.json``); a clear :class:`SynthError` naming the card otherwise."""
+def read_benchmark(folder: str | Path) -> tuple[int, SynthConfig, int, int]:
+    """(seed, generator config, identities, expressions per identity) of a synthetic benchmark folder (its
+    ``dataset.json`` and, when the card names one, ``layout.json``); a clear :class:`SynthError` naming the
+    card otherwise."""
     from aucgan.data.errors import DataError, read_json
     from aucgan.data.folder import card_layout
 
@@ -119,11 +120,14 @@ def read_benchmark(folder: str | Path) -> tuple[int, SynthConfig, dict]:
         card = read_json(card_path, "benchmark card")
         if not isinstance(card, dict) or card.get("format") != "aucgan-synth":
             raise SynthError(f"{card_path}: not a synthetic benchmark card (format 'aucgan-synth' expected)")
-        return int(card["seed"]), config_from_card(card, card_layout(card, card_path)), card
+        config = config_from_card(card, card_layout(card, card_path))
+        return int(card["seed"]), config, int(card["identities"]), int(card["expressions"])
     except DataError as exc:
         raise SynthError(str(exc)) from None
     except SynthError as exc:
         raise SynthError(exc.args[0] if str(exc).startswith(str(card_path)) else f"{card_path}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SynthError(f"{card_path}: field {exc} missing or malformed (a synthetic benchmark card has seed, "
-                         f"size, expressions and params)") from None
+    except KeyError as exc:
+        raise SynthError(f"{card_path}: field {exc} missing (a synthetic benchmark card has seed, params, "
+                         f"identities and expressions)") from None
+    except (TypeError, ValueError) as exc:
+        raise SynthError(f"{card_path}: a malformed field ({exc})") from None
