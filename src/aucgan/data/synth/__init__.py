@@ -25,11 +25,13 @@ from aucgan.data.synth.identity import (
     sample_identity,
 )
 from aucgan.data.synth.render import render
+from aucgan.data.synth.strain import StrainIdentities  # registers the strain world's builder and renderer
 from aucgan.data.synth.writer import FORMAT, FORMAT_VERSION, MANIFEST_COLUMNS, write_dataset, write_preview
 
 __all__ = [
     "EMOTION_FLUSH", "EMOTION_VALENCE", "FORMAT", "FORMAT_VERSION", "GENERATOR_VERSION", "MANIFEST_COLUMNS",
-    "STRAIN_VERSION", "WORLDS", "Identity", "IdentityBatch", "StrainParams", "SynthConfig", "SynthError",
-    "SyntheticDataset", "config_from_card", "identity_expressions", "identity_name", "make_identities", "render",
-    "sample_expressions", "sample_identity", "sample_name", "split_identities", "write_dataset", "write_preview",
+    "STRAIN_VERSION", "WORLDS", "Identity", "IdentityBatch", "StrainIdentities", "StrainParams", "SynthConfig",
+    "SynthError", "SyntheticDataset", "config_from_card", "identity_expressions", "identity_name",
+    "make_identities", "render", "sample_expressions", "sample_identity", "sample_name", "split_identities",
+    "write_dataset", "write_preview",
 ]

@@ -12,7 +12,7 @@ most) as the two parameters; lips are skin with more haemoglobin, and the emotio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
@@ -42,6 +42,11 @@ IRIS_COLOURS = ((0.22, 0.12, 0.06), (0.38, 0.23, 0.11), (0.45, 0.37, 0.2), (0.3,
 SCLERA = (0.92, 0.89, 0.86)
 MOUTH_INTERIOR = (0.22, 0.07, 0.07)
 TEETH = (0.85, 0.82, 0.74)
+
+
+#: Identity builders of the worlds other than the default, ``world -> build(indices, seed, config)``; each
+#: world's module registers its own (:mod:`aucgan.data.synth.strain`), and the package imports them all.
+WORLD_BUILDERS: dict[str, Callable[[list[int], int, SynthConfig], object]] = {}
 
 
 def identity_name(index: int) -> str:
@@ -348,10 +353,11 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
     idx = [int(i) for i in indices]
     if not idx:
         raise SynthError("make_identities needs at least one identity index")
-    if config.world == "strain":
-        from aucgan.data.synth.strain import make_strain_identities
-
-        return make_strain_identities(idx, seed, config)
+    if config.world != "default":
+        if config.world not in WORLD_BUILDERS:
+            raise SynthError(f"no identity builder for world {config.world!r}; registered: "
+                             f"{', '.join(sorted(WORLD_BUILDERS))}")
+        return WORLD_BUILDERS[config.world](idx, seed, config)
     params = tuple(sample_identity(i, seed, config) for i in idx)
     size = config.size
     lm = torch.as_tensor(np.stack([p.landmarks(config.layout) for p in params]), dtype=torch.float32)

@@ -36,6 +36,7 @@ from aucgan.data.synth.identity import (
     EPS_HAEMOGLOBIN,
     MOUTH_INTERIOR,
     TEETH,
+    WORLD_BUILDERS,
     Identity,
     _eye_albedo,
     _eye_fields,
@@ -48,7 +49,7 @@ from aucgan.data.synth.identity import (
     sample_identity,
 )
 from aucgan.data.synth.patterns import Patterns, furrows, gauss
-from aucgan.data.synth.render import flush_weights
+from aucgan.data.synth.render import WORLD_RENDERERS, flush_weights
 from aucgan.layout.atlas import FaceGeometry, local_coords, smoothstep
 from aucgan.render.normals import displacement_to_normal
 
@@ -530,3 +531,5 @@ def render_strain(ids: StrainIdentities, au: Tensor, emotion: Tensor, valence: T
     }
 
 
+WORLD_BUILDERS["strain"] = make_strain_identities
+WORLD_RENDERERS["strain"] = render_strain
