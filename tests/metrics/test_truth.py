@@ -63,13 +63,60 @@ def test_paired_fidelity_of_an_oracle_generator_on_the_benchmark_is_zero(tiny_be
 
     ctx = EvalContext(G=Oracle(), codec=CODEC, au_names=tuple(AU_NAMES), data=data, truth=truth,
                       num_samples=6)
-    s = compute_metric("paired_fidelity", ctx)["summary"]
+    result = compute_metric("paired_fidelity", ctx)
+    assert result["world"] == "default"
+    s = result["summary"]
     # the oracle renders the source's emotion, the truth the target's: albedo flush may differ, geometry not
     assert s["l1_footprint/displacement"] == pytest.approx(0.0, abs=1e-6)
     assert s["source_l1_footprint/displacement"] > 1e-4
+    for edit_set in ("add", "remove", "transfer"):       # the figures that do not assume the footprints
+        assert s[f"explained_whole/displacement/{edit_set}"] == pytest.approx(1.0, abs=1e-5)
+        assert s[f"locality_truth/displacement/{edit_set}"] > 0.99
+
+
+def test_in_the_strain_world_an_oracle_explains_the_whole_map_and_do_nothing_scores_zero(tmp_path):
+    from aucgan.data.synth import SynthConfig, write_dataset
+
+    bench = write_dataset(tmp_path / "strain", identities=4, expressions=3, size=32, seed=3, test_fraction=0.5,
+                          config=SynthConfig(world="strain"))
+    data = _test_data(bench)
+    truth = SynthTruth(bench, CODEC, AU_NAMES, 32)
+    assert truth.config.world == "strain"
+    lookup = {tuple(x.flatten()[:64].tolist()): sid for x, sid in zip(data.x, data.ids)}
+
+    class Oracle(ToyG):
+        def forward(self, x, au, fp, source_au=None):
+            ids = [lookup[tuple(xi.flatten()[:64].tolist())] for xi in x]
+            return {"out": truth.render(ids, au * 5.0, None)}
+
+    class Idle(ToyG):
+        def forward(self, x, au, fp, source_au=None):
+            return {"out": x}
+
+    results = {}
+    for name, g in (("oracle", Oracle()), ("idle", Idle())):
+        ctx = EvalContext(G=g, codec=CODEC, au_names=tuple(AU_NAMES), data=data, truth=truth, num_samples=6)
+        results[name] = compute_metric("paired_fidelity", ctx)
+    assert results["oracle"]["world"] == "strain"
+    oracle, idle = results["oracle"]["summary"], results["idle"]["summary"]
+    assert oracle["explained_whole/displacement/transfer"] == pytest.approx(1.0, abs=1e-5)
+    assert idle["explained_whole/displacement/transfer"] == 0.0
+    assert idle["explained_whole/albedo/transfer"] == 0.0
 
 
 def test_a_folder_that_is_not_a_benchmark_is_refused(tmp_path):
     (tmp_path / "dataset.json").write_text("{}")
     with pytest.raises(TruthError, match="dataset.json"):
         SynthTruth(tmp_path, CODEC, AU_NAMES, 32)
+
+
+def test_a_card_with_an_unknown_world_is_refused(tiny_bench, tmp_path):
+    import json
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(tiny_bench, bench)
+    card = json.loads((bench / "dataset.json").read_text())
+    (bench / "dataset.json").write_text(json.dumps({**card, "world": "wrinkly"}))
+    with pytest.raises(TruthError, match=r"dataset.json: unknown world 'wrinkly'; valid: default, strain"):
+        SynthTruth(bench, CODEC, AU_NAMES, 32)

@@ -8,8 +8,13 @@ With --layout the benchmark is rendered in that map space (e.g. FLAME UV from `a
 identities vary around the layout's landmarks (--layout-jitter; FLAME layouts ask for little), its face mask
 bounds every AU, and the folder keeps the layout (layout.json) for the ground truth and every reader.
 
+With --world strain the AU change comes from skin strain instead of the atlas footprints: muscle fields move
+the skin, wrinkles form where it compresses, the neutral detail moves with the tissue, and the landmarks carry
+a tracker error (docs/benchmark.md). The world is recorded in dataset.json.
+
 Examples:
   aucgan synth --out bench --identities 200 --expressions 20
+  aucgan synth --out strain_bench --world strain --identities 40 --expressions 24 --size 64
   aucgan synth --out bench64 --identities 50 --expressions 10 --size 64 --seed 3 --force
   aucgan synth --out flame_bench --layout flame_layout.json --size 256
 """
@@ -34,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout-jitter", type=float, default=None,
                    help="scale of the per-identity landmark variation (default: the layout's identity_jitter, "
                         "else 1.0)")
+    p.add_argument("--world", default="default",
+                   help="how AUs change the face: default (patterns in the atlas footprints) or strain (skin "
+                        "strain: muscle fields, wrinkles where the skin compresses; docs/benchmark.md)")
     p.add_argument("--force", action="store_true", help="overwrite an existing benchmark folder")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -41,9 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
     import time
+    from dataclasses import replace
     from pathlib import Path
 
-    from aucgan.data.synth import SynthError, write_dataset
+    from aucgan.data.synth import WORLDS, SynthError, write_dataset
     from aucgan.data.synth.config import in_layout
     from aucgan.layout.landmarks import load_layout
 
@@ -56,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
         raise SynthError(f"--size must be between 16 and 2048 pixels, got {args.size}")
     if args.layout_jitter is not None and not args.layout_jitter >= 0:
         raise SynthError(f"--layout-jitter must be >= 0, got {args.layout_jitter}")
+    if args.world not in WORLDS:
+        raise SynthError(f"--world must be one of {', '.join(WORLDS)}, got {args.world!r}")
     layout = load_layout(args.layout) if args.layout else None
-    config = in_layout(layout, args.layout_jitter)
+    config = replace(in_layout(layout, args.layout_jitter), world=args.world)
     t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -69,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
                         config=config, progress=progress)
     total = args.identities * args.expressions
     where = "" if layout is None else f", layout {layout.name!r}, jitter {config.layout_jitter:g}"
+    where += "" if args.world == "default" else f", world {args.world}"
     print(f"wrote {total} samples ({args.identities} identities x {args.expressions} expressions, "
           f"{args.size} px, seed {args.seed}{where}) to {out} in {time.perf_counter() - t0:.1f}s")
     print(f"  card {out / 'dataset.json'}, manifest {out / 'manifest.csv'}, maps in {out / 'maps'}, "

@@ -10,6 +10,12 @@ editing at all:
   its size; 0: an unrelated change, or none at all);
 * ``amplitude``: ``|edit - source| / |truth - source|`` (1: the true amount of change; 0: none).
 
+The footprints are the atlas's, a prior the generators share; the same three figures over the whole map
+(``explained_whole``, ``cosine_whole``, ``amplitude_whole``) and ``locality_truth`` (the share of the
+edit's change inside the region where the truth itself changes) do not assume them. In the strain world
+(docs/benchmark.md), where much of the true change lies outside the footprints, the whole-map figures are
+the headline.
+
 Three edit sets: ``add`` (one inactive AU of a source set to 2..5, everything else kept), ``remove`` (one
 active AU set to 0), and ``transfer`` (towards another sample's whole AU vector and emotion: a new
 expression of the same identity). ``outside/<map>`` is the L1 against the truth outside the changed
@@ -47,6 +53,10 @@ ADD_BELOW, REMOVE_FROM = 0.5, 1.0
 #: Intensities (0..5) an added AU is set to (uniform draw).
 ADD_LEVELS = (2.0, 5.0)
 EDIT_SETS = ("add", "remove", "transfer")
+#: The truth's changed region: summed |truth - source| above this share of its per-pair maximum (grown a pixel).
+TRUTH_CHANGE = 0.05
+#: Figures scored inside the changed AUs' footprints and also over the whole map (key suffix ``_whole``).
+CHANGE_KEYS = ("explained", "cosine", "amplitude")
 
 
 def psnr(mse: float, peak: float) -> float:
@@ -77,13 +87,9 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 1e-20 else float("nan")
 
 
-def change_scores(edit: torch.Tensor, source: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor
-                  ) -> dict[str, float]:
-    """``explained``, ``cosine`` and ``amplitude`` of one map's edits (B, C, H, W) inside ``mask`` (B, 1, H, W),
-    pooled over the batch (sums before ratios, so pairs with tiny true changes cannot dominate); also
-    the per-pair mean cosine and the L1 inside/outside the mask for the edit and for the source."""
-    w = mask.expand_as(edit).double()
-    e, s, t = edit.double(), source.double(), truth.double()
+def _change(e: torch.Tensor, s: torch.Tensor, t: torch.Tensor, w: torch.Tensor) -> dict[str, float]:
+    """explained, cosine, per-pair cosine, amplitude and L1 of edit ``e`` vs source ``s`` and truth ``t``
+    (float64, B, C, H, W) under the weight ``w`` (expanded to their shape)."""
     d_edit, d_true = e - s, t - s
     l1_edit = float((w * (e - t).abs()).sum())
     l1_src = float((w * (s - t).abs()).sum())
@@ -91,7 +97,6 @@ def change_scores(edit: torch.Tensor, source: torch.Tensor, truth: torch.Tensor,
     n_edit, n_true = (w * d_edit**2).flatten(1).sum(1), (w * d_true**2).flatten(1).sum(1)
     den = (n_edit * n_true).sqrt()
     per_pair = torch.where(den > 1e-30, dot / den.clamp_min(1e-30), torch.zeros_like(dot))
-    out_w = (1.0 - mask).expand_as(edit).double()
     return {
         "explained": 1.0 - _ratio(l1_edit, l1_src),
         "cosine": (0.0 if float(n_edit.sum()) <= 1e-30 and float(n_true.sum()) > 1e-30 else
@@ -99,8 +104,42 @@ def change_scores(edit: torch.Tensor, source: torch.Tensor, truth: torch.Tensor,
         "pair_cosine": float(per_pair.mean()),
         "amplitude": math.sqrt(_ratio(float(n_edit.sum()), float(n_true.sum()))),
         "l1": _ratio(l1_edit, float(w.sum())), "source_l1": _ratio(l1_src, float(w.sum())),
+    }
+
+
+def truth_region(source: torch.Tensor, truth: torch.Tensor, threshold: float = TRUTH_CHANGE) -> torch.Tensor:
+    """Where the truth changes (B, 1, H, W, 0/1): summed |truth - source| over the channels above
+    ``threshold`` times its per-pair maximum, grown by one pixel per 64 px of map size."""
+    change = (truth.double() - source.double()).abs().sum(1, keepdim=True)
+    peak = change.flatten(1).amax(1).view(-1, 1, 1, 1)
+    region = ((change > threshold * peak) & (peak > 0)).double()
+    r = max(1, round(change.shape[-1] / 64))
+    return torch.nn.functional.max_pool2d(region, 2 * r + 1, stride=1, padding=r)
+
+
+def change_scores(edit: torch.Tensor, source: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor
+                  ) -> dict[str, float]:
+    """``explained``, ``cosine`` and ``amplitude`` of one map's edits (B, C, H, W) inside ``mask`` (B, 1, H, W),
+    pooled over the batch (sums before ratios, so pairs with tiny true changes cannot dominate); also
+    the per-pair mean cosine and the L1 inside/outside the mask for the edit and for the source.
+
+    Figures that do not assume the mask: ``explained_whole``, ``cosine_whole``, ``amplitude_whole`` over
+    the whole map, and ``locality_truth``, the share of the edit's change (summed |edit - source|) inside
+    the truth's own changed region (:func:`truth_region`; NaN when the edit changes nothing).
+    """
+    e, s, t = edit.double(), source.double(), truth.double()
+    inside = _change(e, s, t, mask.expand_as(edit).double())
+    whole = _change(e, s, t, torch.ones_like(e))
+    out_w = (1.0 - mask).expand_as(edit).double()
+    region = truth_region(source, truth)
+    moved = (e - s).abs().sum(1, keepdim=True)
+    return {
+        **inside,
         "outside": _ratio(float((out_w * (e - t).abs()).sum()), float(out_w.sum())),
         "source_outside": _ratio(float((out_w * (s - t).abs()).sum()), float(out_w.sum())),
+        **{f"{k}_whole": whole[k] for k in ("explained", "cosine", "amplitude")},
+        "locality_truth": _ratio(float((moved * region).sum()), float(moved.sum())),
+        "truth_region": float(region.mean()),
     }
 
 
@@ -146,7 +185,8 @@ def _score_set(ctx: EvalContext, idx: torch.Tensor, rows: torch.Tensor, target: 
             for k in torch.unique(ks).tolist():
                 sel = ks == k
                 s = change_scores(edit_maps[name][sel], src_maps[name][sel], truth_maps[name][sel], mask[sel])
-                per[ctx.au_names[k]] = {key: _round(s[key]) for key in ("explained", "cosine", "amplitude")}
+                per[ctx.au_names[k]] = {key: _round(s[key]) for key in
+                                        (*CHANGE_KEYS, *(f"{c}_whole" for c in CHANGE_KEYS), "locality_truth")}
                 per[ctx.au_names[k]]["pairs"] = int(sel.sum())
             result["maps"][name]["per_au"] = per
     result["errors"] = map_errors(edit_maps, truth_maps, mask)
@@ -159,12 +199,15 @@ def _round(v: float) -> float | None:
 
 
 _EXPLAINED = tuple(f"explained/{m}/{s}" for s in EDIT_SETS for m in ("displacement", "albedo"))
+#: The whole-map explained of the transfer edits: beside the footprint figures in the report's headline.
+_WHOLE = tuple(f"explained_whole/{m}/transfer" for m in ("displacement", "albedo"))
 
 
 @register_metric("paired_fidelity", needs=("truth",),
-                 headline=(*((k, "max") for k in _EXPLAINED), ("outside/albedo/transfer", "min"),
+                 headline=(*((k, "max") for k in _EXPLAINED), *((k, "max") for k in _WHOLE),
+                           ("outside/albedo/transfer", "min"),
                            ("l1_footprint/displacement", "min"), ("l1_footprint/albedo", "min")),
-                 no_edit={**dict.fromkeys(_EXPLAINED, 0.0),
+                 no_edit={**dict.fromkeys(_EXPLAINED, 0.0), **dict.fromkeys(_WHOLE, 0.0),
                           "outside/albedo/transfer": "source_outside/albedo/transfer",
                           "l1_footprint/displacement": "source_l1_footprint/displacement",
                           "l1_footprint/albedo": "source_l1_footprint/albedo"})
@@ -173,8 +216,11 @@ def paired_fidelity(ctx: EvalContext) -> dict:
 
     ``add``/``remove``: every AU of ``num_samples // 4`` sources (at least 8) added where inactive and removed
     where active, one at a time. ``transfer``: ``num_samples`` sources towards the AU vector (and emotion) of
-    another sample. Scores inside the union of the footprints of the AUs that change. The do-nothing
-    reference is explained = cosine = amplitude = 0 and ``source_l1_footprint``/``source_outside``.
+    another sample. Scores inside the union of the footprints of the AUs that change and, as ``*_whole``,
+    over the whole map; ``locality_truth`` is the share of the edit's change inside the truth's own changed
+    region. The do-nothing reference is explained = cosine = amplitude = 0 (footprint and whole map) and
+    ``source_l1_footprint``/``source_outside``. ``world`` names the benchmark's world (in the strain world
+    the whole-map figures are the headline).
     """
     assert ctx.truth is not None
     idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
@@ -191,6 +237,8 @@ def paired_fidelity(ctx: EvalContext) -> dict:
         for map_name, s in sets[set_name]["maps"].items():
             for key in ("explained", "cosine", "amplitude"):
                 summary[f"{key}/{map_name}/{set_name}"] = _round(s[key])
+                summary[f"{key}_whole/{map_name}/{set_name}"] = _round(s[f"{key}_whole"])
+            summary[f"locality_truth/{map_name}/{set_name}"] = _round(s["locality_truth"])
             summary[f"outside/{map_name}/{set_name}"] = _round(s["outside"])
             summary[f"source_outside/{map_name}/{set_name}"] = _round(s["source_outside"])
     transfer = sets["transfer"]
@@ -200,6 +248,8 @@ def paired_fidelity(ctx: EvalContext) -> dict:
         summary[f"l1/{name}"] = errs["l1"]
         summary[f"psnr/{name}"] = errs["psnr"]
         summary[f"source_l1_footprint/{name}"] = transfer["source_errors"][name]["l1_footprint"]
+    world = getattr(getattr(ctx.truth, "config", None), "world", "default")
     return {"summary": summary, "sets": sets, "per_map": transfer["errors"], "source": transfer["source_errors"],
             "num_pairs": {k: v["num_pairs"] for k, v in sets.items()},
-            "reference": {"explained": 0.0, "cosine": 0.0, "amplitude": 0.0}}
+            "reference": {"explained": 0.0, "cosine": 0.0, "amplitude": 0.0},
+            "world": world}

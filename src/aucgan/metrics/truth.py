@@ -1,15 +1,15 @@
 """Ground truth of the synthetic benchmark for the metrics: any (identity, AU vector) pair, rendered.
 
-Identity ``idNNNN`` of a benchmark folder is rebuilt from the folder's seed, generator parameters
-(``dataset.json``) and layout (``layout.json``, when the card names one), so an edit of any test sample
-towards any AU vector has a true answer. Renders go through the same 8-bit / 16-bit quantisation and
-resizing as the stored maps, so a generator that reproduced the data exactly would score zero error.
+Identity ``idNNNN`` of a benchmark folder is rebuilt from the folder's seed, generator parameters and world
+(``dataset.json``; a card without ``world`` is the default world) and layout (``layout.json``, when the card
+names one), so an edit of any test sample towards any AU vector has a true answer. Renders go through the
+same 8-bit / 16-bit quantisation and resizing as the stored maps, so a generator that reproduced the data
+exactly would score zero error.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -41,22 +41,24 @@ class SynthTruth:
     def __init__(self, folder: str | Path, codec: MapCodec, au_names: Sequence[str], size: int) -> None:
         from aucgan.data.errors import DataError
         from aucgan.data.folder import card_layout
-        from aucgan.data.synth import SynthConfig
+        from aucgan.data.synth import SynthError
+        from aucgan.data.synth.config import config_from_card
 
         self.folder, self.codec, self.size = Path(folder), codec, int(size)
         card_path = self.folder / "dataset.json"
         try:
             card = json.loads(card_path.read_text())
             self.seed = int(card["seed"])
-            known = {f.name for f in dataclasses.fields(SynthConfig)} - {"layout"}
             layout = card_layout(card, card_path)
-            self.config = SynthConfig(**{k: v for k, v in card["params"].items() if k in known}, layout=layout)
+            self.config = config_from_card(card, layout)
             card_aus = list(card["au_names"])
             disp = card.get("displacement", {})
             self.disp_scale = float(disp.get("scale", self.config.disp_scale))
             self.disp_offset = float(disp.get("offset", self.config.disp_offset))
         except DataError as exc:
             raise TruthError(str(exc)) from None
+        except SynthError as exc:
+            raise TruthError(f"{card_path}: {exc}") from None
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise TruthError(f"{card_path}: not a readable synthetic benchmark card ({exc})") from None
         missing = [m for m in codec.maps if m not in ("albedo", "displacement", "normal")]

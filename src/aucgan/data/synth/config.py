@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 
@@ -11,10 +12,54 @@ from aucgan.layout.landmarks import Layout
 
 #: Bumped whenever the same (seed, parameters) would render different maps.
 GENERATOR_VERSION = "1.0"
+#: The worlds a benchmark can be rendered in: ``default`` (AU patterns inside the atlas footprints) and
+#: ``strain`` (AU change from skin strain, :mod:`aucgan.data.synth.strain`; docs/benchmark.md).
+WORLDS = ("default", "strain")
+#: Bumped whenever the same (seed, parameters) would render a different strain world.
+STRAIN_VERSION = "1.0"
 
 
 class SynthError(AucganError, ValueError):
     """Bad synthetic-benchmark arguments (size, counts, AU vectors)."""
+
+
+@dataclass(frozen=True)
+class StrainParams:
+    """Parameters of the strain world (docs/benchmark.md). Lengths in inter-ocular distances ``s``.
+
+    Muscle anchors move per identity by ``anchor_jitter`` (standard deviation) and muscle strengths by up
+    to ``strength_spread`` (fraction); wrinkles form where the skin's compressive strain exceeds the
+    identity's threshold (drawn in ``threshold_min .. threshold_max``, lower with age), with a response
+    that saturates at about ``saturation`` excess strain and lines ``spacing_min .. spacing_max`` apart;
+    existing detail deepens by up to ``deepen`` times under compression; tissue bulges with the area it
+    loses (saturating at ``bulge_saturation``). The landmarks the benchmark hands out are the anatomy plus
+    a tracker error of ``tracker_sigma`` per landmark and axis.
+    """
+
+    tracker_sigma: float = 0.03
+    anchor_jitter: float = 0.04
+    strength_spread: float = 0.25
+    threshold_min: float = 0.03
+    threshold_max: float = 0.08
+    saturation: float = 0.12
+    spacing_min: float = 0.16
+    spacing_max: float = 0.24
+    deepen: float = 1.5
+    bulge_saturation: float = 0.25
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not float(getattr(self, f.name)) >= 0:
+                raise SynthError(f"StrainParams.{f.name} must be >= 0, got {getattr(self, f.name)}")
+        for lo, hi in (("threshold_min", "threshold_max"), ("spacing_min", "spacing_max")):
+            if getattr(self, lo) > getattr(self, hi):
+                raise SynthError(f"StrainParams.{lo} must not exceed {hi}, got {getattr(self, lo)} > "
+                                 f"{getattr(self, hi)}")
+        if self.spacing_min <= 0 or self.saturation <= 0 or self.bulge_saturation <= 0:
+            raise SynthError("StrainParams.spacing_min, saturation and bulge_saturation must be > 0")
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -29,6 +74,10 @@ class SynthConfig:
     ``layout`` is the map space (None: aucgan's built-in layout): identities vary around its landmarks by
     ``layout_jitter``, and its face mask, if any, bounds every AU footprint and the static detail. It is
     not one of :meth:`to_dict`'s numbers: the benchmark folder stores it as its own ``layout.json``.
+
+    ``world`` (:data:`WORLDS`) picks the renderer; ``strain`` holds the strain world's parameters. Neither
+    is in :meth:`to_dict`: the card records them as ``world`` / ``world_params`` (:meth:`world_card`) only
+    for a world other than the default, so a default-world folder is what earlier versions wrote.
     """
 
     size: int = 128
@@ -47,8 +96,14 @@ class SynthConfig:
     disp_scale: float = 0.1           # 16-bit PNG range of the displacement (v / 65535 * scale + offset)
     disp_offset: float = -0.05
     layout: Layout | None = None
+    world: str = "default"
+    strain: StrainParams = StrainParams()
 
     def __post_init__(self) -> None:
+        if self.world not in WORLDS:
+            raise SynthError(f"unknown world {self.world!r}; valid: {', '.join(WORLDS)}")
+        if not isinstance(self.strain, StrainParams):
+            raise SynthError(f"SynthConfig.strain must be StrainParams, got {type(self.strain).__name__}")
         if not 16 <= int(self.size) <= 2048:
             raise SynthError(f"size must be between 16 and 2048 pixels, got {self.size}")
         for name, value in self.to_dict().items():
@@ -60,8 +115,28 @@ class SynthConfig:
             raise SynthError(f"SynthConfig.layout must be a Layout or None, got {type(self.layout).__name__}")
 
     def to_dict(self) -> dict:
-        """The generator's numbers (every field but ``layout``), as the benchmark card records them."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "layout"}
+        """The generator's numbers (every field but ``layout``, ``world``, ``strain``), as the card's
+        ``params`` record them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("layout", "world", "strain")}
+
+    def world_card(self) -> dict[str, Any]:
+        """The card fields of the world: none for the default world; ``world``, ``world_version`` and
+        ``world_params`` otherwise."""
+        if self.world == "default":
+            return {}
+        return {"world": self.world, "world_version": STRAIN_VERSION, "world_params": self.strain.to_dict()}
+
+
+def config_from_card(card: dict, layout: Layout | None = None) -> SynthConfig:
+    """The :class:`SynthConfig` a benchmark card records (``params``, and ``world`` / ``world_params``; a
+    card without ``world`` is the default world). Unknown parameter names are ignored (older or newer
+    cards); a bad value raises :class:`SynthError`; a missing ``params`` raises KeyError."""
+    known = {f.name for f in fields(SynthConfig)} - {"layout", "world", "strain"}
+    world = card.get("world", "default")
+    strain_known = {f.name for f in fields(StrainParams)}
+    strain = StrainParams(**{k: float(v) for k, v in card.get("world_params", {}).items() if k in strain_known})
+    return SynthConfig(**{k: v for k, v in card["params"].items() if k in known}, layout=layout,
+                       world=str(world), strain=strain)
 
 
 def in_layout(layout: Layout | None, jitter: float | None = None, base: SynthConfig | None = None) -> SynthConfig:
@@ -98,3 +173,5 @@ def generator(*parts: int) -> torch.Generator:
 
 #: Stream tags, so identity, noise, expression and split draws never share random numbers.
 STREAM_IDENTITY, STREAM_NOISE, STREAM_EXPRESSION, STREAM_SPLIT = 1, 2, 3, 4
+#: The strain world's own streams (muscles, wrinkle traits and lines; the tracker error of the landmarks).
+STREAM_STRAIN, STREAM_TRACKER = 5, 6

@@ -12,8 +12,9 @@ most) as the two parameters; lips are skin with more haemoglobin, and the emotio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from aucgan.data.synth.config import STREAM_IDENTITY, STREAM_NOISE, SynthConfig,
 from aucgan.data.synth.patterns import Patterns
 from aucgan.layout.atlas import FaceGeometry, footprints_on, local_coords, smoothstep, union
 from aucgan.layout.landmarks import Layout, LayoutVariation, canonical_layout, vary_landmarks
+
+if TYPE_CHECKING:
+    from aucgan.data.synth.strain import StrainIdentities
 
 Tensor = torch.Tensor
 
@@ -38,6 +42,11 @@ IRIS_COLOURS = ((0.22, 0.12, 0.06), (0.38, 0.23, 0.11), (0.45, 0.37, 0.2), (0.3,
 SCLERA = (0.92, 0.89, 0.86)
 MOUTH_INTERIOR = (0.22, 0.07, 0.07)
 TEETH = (0.85, 0.82, 0.74)
+
+
+#: Identity builders of the worlds other than the default, ``world -> build(indices, seed, config)``; each
+#: world's module registers its own (:mod:`aucgan.data.synth.strain`), and the package imports them all.
+WORLD_BUILDERS: dict[str, Callable[[list[int], int, SynthConfig], object]] = {}
 
 
 def identity_name(index: int) -> str:
@@ -262,38 +271,25 @@ def _eye_albedo(params: Sequence[Identity], g: FaceGeometry, t: Tensor) -> Tenso
     return out
 
 
-def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | None = None) -> IdentityBatch:
-    """Build identities ``indices`` of ``seed`` at ``config.size``: parameters, landmarks and all maps."""
-    config = config or SynthConfig()
-    idx = [int(i) for i in indices]
-    if not idx:
-        raise SynthError("make_identities needs at least one identity index")
-    params = tuple(sample_identity(i, seed, config) for i in idx)
-    size = config.size
-    lm = torch.as_tensor(np.stack([p.landmarks(config.layout) for p in params]), dtype=torch.float32)
-    g = FaceGeometry(lm, (size, size))
-    noise = _noise(params, size)
-    fp = footprints_on(g, AU_NAMES)
-    mask = None if config.layout is None else config.layout.mask_at((size, size))
-    if mask is not None:  # the map space's face mask bounds every AU (as the atlas footprints are bounded)
-        fp = fp * mask
-    pat = Patterns(g, fp, noise["chin"], config)
-    face = g.face()
-    detail = face if mask is None else face * mask   # where static displacement (lines, pores) may be
-    s = g.s.view(-1, 1, 1)
-
-    # ---- displacement: AU bases and static (lid creases, age lines, pores)
-    basis = pat.bases()
-    age_factor = torch.tensor([min(max((p.age - 22.0) / 55.0, 0.0), 1.0) ** 1.3 for p in params])
+def neutral_pores(g: FaceGeometry, noise: dict[str, Tensor], detail: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Pores (B, H, W, unit depth, denser on cheeks and nose) and the cheek/nose and nose masks they use."""
     hp = noise["pores"] - F.avg_pool2d(noise["pores"][:, None], 3, 1, 1, count_include_pad=False)[:, 0]
     cheeks_nose = torch.maximum(g.ellipse(g.off(g.eye_c[:, 0], 0, 0.1, 0.62), 0.35 * g.s, 0.35 * g.s),
                                 g.ellipse(g.off(g.eye_c[:, 1], 1, 0.1, 0.62), 0.35 * g.s, 0.35 * g.s))
-    nose = torch.maximum(g.capsule(lm[:, 27:31], 0.13 * g.s), g.ellipse(g.p(33), 0.25 * g.s, 0.15 * g.s))
+    nose = torch.maximum(g.capsule(g.lm[:, 27:31], 0.13 * g.s), g.ellipse(g.p(33), 0.25 * g.s, 0.15 * g.s))
     cheeks_nose = torch.maximum(cheeks_nose, nose)
     pores = -(hp - 1.0).clamp_min(0.0) * (0.6 + 0.6 * cheeks_nose) * detail
-    static = pat.static(age_factor, detail) + config.pore_depth * pores
+    return pores, cheeks_nose, nose
 
-    # ---- albedo: melanin / haemoglobin maps, lips, freckles, brows, beard shadow, nostrils
+
+def neutral_skin(params: Sequence[Identity], g: FaceGeometry, noise: dict[str, Tensor], static: Tensor,
+                 pores: Tensor, cheeks_nose: Tensor, face_v: Tensor, config: SynthConfig
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Skin albedo (B, 3, H, W) of the neutral face over its ``static`` displacement, with the lip and brow
+    masks: melanin / haemoglobin maps, lips, freckles, brows, beard shadow, nostrils, crease and pore shading.
+    ``face_v`` is the face-frame height (inter-ocular units, down) that places the beard."""
+    face = g.face()
+    lm = g.lm
     mel = _per(params, "melanin") * (1.0 + 0.07 * noise["mottle"])
     freckle = smoothstep(1.7, 2.5, noise["freckle"]) * _per(params, "freckles") * (0.4 + 0.6 * cheeks_nose)
     mel = mel + 0.5 * freckle
@@ -316,8 +312,7 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
     brow_alpha = (brows * _per(params, "brow_density") * streak)[:, None]
     skin = skin * (1 - brow_alpha) + hair * brow_alpha
 
-    pat_v = pat.V
-    lower_face = smoothstep(0.55, 0.8, pat_v) * (1.0 - g.mouth(0.02)) * face
+    lower_face = smoothstep(0.55, 0.8, face_v) * (1.0 - g.mouth(0.02)) * face
     stubble = (0.6 + 0.4 * noise["stubble"].clamp(-1.5, 1.5) / 1.5).clamp(0, 1)
     beard = (lower_face * stubble * _per(params, "beard_density"))[:, None]
     skin = skin * (1 - 0.35 * beard * _vec((1.0, 0.95, 0.8)))
@@ -325,15 +320,12 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
                              g.ellipse(g.p(34) + g.ey * (0.02 * g.s)[:, None], 0.05 * g.s, 0.028 * g.s))
     skin = skin * (1 - 0.55 * nostrils[:, None])
     skin = skin * (1.0 - 2.0 * config.crease_darkening * (-pores * config.pore_depth).clamp_min(0.0))[:, None]
+    return skin, lips, brows
 
-    def window(*codes: str) -> Tensor:
-        return torch.stack([fp[:, AU_NAMES.index(c)] > 0 for c in codes]).all(dim=0).float()[:, None]
 
-    eye_fields = torch.cat([_eye_fields(g, pat.U), window("AU05", "AU07", "AU45")], dim=1)
-    mouth_fields = torch.cat([_mouth_fields(g), window("AU25", "AU26")], dim=1)
-    eye = _eye_albedo(params, g, eye_fields[:, 0])
-
-    # ---- blood-flow regions (on skin, not on lips or brows)
+def flush_regions(g: FaceGeometry, lips: Tensor, brows: Tensor, nose: Tensor) -> Tensor:
+    """Blood-flow regions (B, 4, H, W): forehead, cheeks, nose, chin, on skin (not on lips or brows)."""
+    face, s = g.face(), g.s.view(-1, 1, 1)
     on_skin = (1.0 - lips) * (1.0 - brows)
     regions = {
         "forehead": smoothstep(0.05, 0.25, g.brow_height() / s) * face,
@@ -342,11 +334,61 @@ def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | Non
         "nose": nose,
         "chin": g.chin(1.15) * face,
     }
-    flush = torch.stack([r.clamp(0, 1) * on_skin for r in regions.values()], dim=1)
+    return torch.stack([r.clamp(0, 1) * on_skin for r in regions.values()], dim=1)
+
+
+def age_factor(params: Sequence[Identity]) -> Tensor:
+    """(B,) depth factor of the static age lines: ``((age - 22) / 55) ** 1.3`` clamped to 0..1."""
+    return torch.tensor([min(max((p.age - 22.0) / 55.0, 0.0), 1.0) ** 1.3 for p in params])
+
+
+def make_identities(indices: Sequence[int], seed: int, config: SynthConfig | None = None
+                    ) -> IdentityBatch | StrainIdentities:
+    """Build identities ``indices`` of ``seed`` at ``config.size``: parameters, landmarks and all maps.
+
+    Returns an :class:`IdentityBatch` for the default world and a
+    :class:`~aucgan.data.synth.strain.StrainIdentities` for ``config.world == "strain"``.
+    """
+    config = config or SynthConfig()
+    idx = [int(i) for i in indices]
+    if not idx:
+        raise SynthError("make_identities needs at least one identity index")
+    if config.world != "default":
+        if config.world not in WORLD_BUILDERS:
+            raise SynthError(f"no identity builder for world {config.world!r}; registered: "
+                             f"{', '.join(sorted(WORLD_BUILDERS))}")
+        return WORLD_BUILDERS[config.world](idx, seed, config)
+    params = tuple(sample_identity(i, seed, config) for i in idx)
+    size = config.size
+    lm = torch.as_tensor(np.stack([p.landmarks(config.layout) for p in params]), dtype=torch.float32)
+    g = FaceGeometry(lm, (size, size))
+    noise = _noise(params, size)
+    fp = footprints_on(g, AU_NAMES)
+    mask = None if config.layout is None else config.layout.mask_at((size, size))
+    if mask is not None:  # the map space's face mask bounds every AU (as the atlas footprints are bounded)
+        fp = fp * mask
+    pat = Patterns(g, fp, noise["chin"], config)
+    face = g.face()
+    detail = face if mask is None else face * mask   # where static displacement (lines, pores) may be
+
+    # ---- displacement: AU bases and static (lid creases, age lines, pores)
+    basis = pat.bases()
+    pores, cheeks_nose, nose = neutral_pores(g, noise, detail)
+    static = pat.static(age_factor(params), detail) + config.pore_depth * pores
+
+    # ---- albedo, eye and mouth fields, blood-flow regions
+    skin, lips, brows = neutral_skin(params, g, noise, static, pores, cheeks_nose, pat.V, config)
+
+    def window(*codes: str) -> Tensor:
+        return torch.stack([fp[:, AU_NAMES.index(c)] > 0 for c in codes]).all(dim=0).float()[:, None]
+
+    eye_fields = torch.cat([_eye_fields(g, pat.U), window("AU05", "AU07", "AU45")], dim=1)
+    mouth_fields = torch.cat([_mouth_fields(g), window("AU25", "AU26")], dim=1)
+    eye = _eye_albedo(params, g, eye_fields[:, 0])
+    flush = flush_regions(g, lips, brows, nose)
     return IdentityBatch(
         params=params, config=config, landmarks=lm, scale=g.s.clone(), skin=skin.clamp(0.0, 1.0).contiguous(),
         eye=eye.contiguous(), static=static[:, None].contiguous(), basis=basis.contiguous(),
         eye_fields=eye_fields.contiguous(), mouth_fields=mouth_fields.contiguous(),
         flush=flush.contiguous(),
     )
-

@@ -13,6 +13,8 @@ tensor operations over the batch on top of the identities' precomputed maps:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS, to_unit
@@ -25,6 +27,10 @@ from aucgan.render.normals import displacement_to_normal
 Tensor = torch.Tensor
 
 _AU = {code: i for i, code in enumerate(AU_NAMES)}
+
+#: Renderers of the worlds other than the default, ``world -> render(identities, au, emotion, valence,
+#: index)`` on checked arguments; each world's module registers its own (:mod:`aucgan.data.synth.strain`).
+WORLD_RENDERERS: dict[str, Callable[..., dict[str, Tensor]]] = {}
 
 
 def _col(t: Tensor) -> Tensor:
@@ -58,11 +64,19 @@ def _check(identities: IdentityBatch, au: Tensor, emotion: Tensor | None, valenc
     return au, emotion, valence.clamp(-1.0, 1.0), index
 
 
+def flush_weights(emotion: Tensor, valence: Tensor, cfg: SynthConfig) -> Tensor:
+    """(B, 4) haemoglobin change of the flush regions (forehead, cheeks, nose, chin) for each sample."""
+    return flush_table()[emotion] * _col(cfg.flush_strength * (0.5 + 0.5 * valence.abs()))[:, :, 0, 0]
+
+
 @torch.no_grad()
 def render(identities: IdentityBatch, au: Tensor, emotion: Tensor | None = None,
            valence: Tensor | None = None, config: SynthConfig | None = None,
            index: Tensor | None = None) -> dict[str, Tensor]:
     """Maps of identity ``b`` showing AU vector ``b`` (intensities 0..5, AU_NAMES order).
+
+    Identities of another world (``config.world``, e.g. ``strain``) are rendered by that world's registered
+    renderer (:data:`WORLD_RENDERERS`); the arguments and outputs are the same.
 
     Returns ``albedo`` (B, 3, H, W) in [0, 1], ``displacement`` (B, 1, H, W) in layout units, ``normal``
     (B, 3, H, W) unit vectors (layout frame, ``config.normal_strength``) and ``landmarks`` (B, 68, 2).
@@ -72,6 +86,10 @@ def render(identities: IdentityBatch, au: Tensor, emotion: Tensor | None = None,
     """
     au, emotion, valence, index = _check(identities, au, emotion, valence, config, index)
     cfg = identities.config
+    if cfg.world != "default":
+        if cfg.world not in WORLD_RENDERERS:
+            raise SynthError(f"no renderer for world {cfg.world!r}; registered: {', '.join(sorted(WORLD_RENDERERS))}")
+        return WORLD_RENDERERS[cfg.world](identities, au, emotion, valence, index)
     u = to_unit(au)
     eps = 1.0 / cfg.size
     amps = torch.stack([u, u * u], dim=-1)                                    # (B, K, 2)
@@ -112,7 +130,7 @@ def render(identities: IdentityBatch, au: Tensor, emotion: Tensor | None = None,
 
     disp = ident.static + expr - cfg.eye_recess * aperture - cfg.mouth_recess * gap
 
-    weights = flush_table()[emotion] * _col(cfg.flush_strength * (0.5 + 0.5 * valence.abs()))[:, :, 0, 0]
+    weights = flush_weights(emotion, valence, cfg)
     dh = torch.bmm(weights[:, None], ident.flush.reshape(b, -1, h * w)).view(b, 1, h, w)
     eps_h = torch.tensor(EPS_HAEMOGLOBIN).view(1, 3, 1, 1)
     albedo = ident.skin * torch.exp(-dh * eps_h)

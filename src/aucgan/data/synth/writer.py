@@ -9,6 +9,7 @@ Folder contract (read by the dataset readers)::
     DIR/maps/<sample_id>_{albedo,displacement,normal}.png
     DIR/landmarks/<identity>.json
     DIR/preview.png
+    (card fields ``world``, ``world_version``, ``world_params`` only for a world other than the default)
     DIR/layout.json     only for a benchmark rendered in another layout than the built-in one (card fields
                         ``layout``: its name, ``layout_file``: this file); identities vary around its landmarks,
                         its mask bounds the AUs, and every reader (ground truth, training, editing) takes the
@@ -142,6 +143,7 @@ def write_dataset(out: Path | str, identities: int, expressions: int, size: int 
         "splits": {k: [identity_name(i) for i in v] for k, v in splits.items()},
         "test_fraction": test_fraction,
         "params": cfg.to_dict(),
+        **cfg.world_card(),
     }
     if cfg.layout is not None:
         atomic_write_text(out / LAYOUT_FILE, json.dumps(cfg.layout.to_json(), indent=1))
