@@ -36,7 +36,7 @@ D_TERMS = (("r1_gamma", "R1"), ("gp_weight", "gradient penalty"), ("w_d_au", "AU
 
 #: Reference rows under the runs: (which, label).
 REFERENCE_ROWS = (("no_edit", "doing nothing (the unedited source)"),
-                  ("truth", "the ground truth (e.g. the judge reading the true maps)"))
+                  ("truth", "the ground truth (the true maps; for AU control, the judge reading them)"))
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
