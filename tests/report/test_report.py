@@ -216,3 +216,28 @@ def test_ablation_report_title_says_what_was_compared():
     many = [f"conditioning={c}__au_loss={a}" for c in ("adain", "spade_au", "concat") for a in ("bce", "mse")]
     assert report_title("baseline", many, 8, "b") == \
         "baseline: 6 variants over conditioning, au_loss: 8 steps each on b"
+
+
+
+def test_a_discriminator_below_chance_is_never_marked_best(runs, tmp_path):
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from aucgan.report.collect import detail_columns, reference_row
+
+    from tests.metrics.test_metrics import AUAwareD
+
+    class ContraryD(nn.Module):                          # scores a face higher under the wrong AUs: AUC below 0.5
+        def __init__(self) -> None:
+            super().__init__()
+            self.aware = AUAwareD()
+
+        def forward(self, x, au):
+            return SimpleNamespace(score=-self.aware(x, au).score, au_pred=None)
+
+    recs = [collect_run(runs[1]), collect_run(_run(tmp_path, "contrary", OracleG(), ContraryD(), 10, "improved"))]
+    cols = [c for c in detail_columns(recs, "disc_awareness") if c.key in ("auc", "auc_far", "paired_win")]
+    values, best = table(recs, cols)
+    assert len(cols) == 3 and reference_row(recs, cols) == [0.5, 0.5, 0.5]     # chance: a D that reads no AUs
+    assert all(v < 0.5 for v in values[1]) and all(1 not in b for b in best)

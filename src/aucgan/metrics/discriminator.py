@@ -75,7 +75,8 @@ def stratified_auc(ctx: EvalContext, idx: torch.Tensor, s_match: np.ndarray) -> 
 
 
 @register_metric("disc_awareness", needs=("D",),
-                 headline=(("auc", "max"), ("auc_far", "max"), ("paired_win", "max"), ("aux_mae", "min")))
+                 headline=(("auc", "max"), ("auc_far", "max"), ("paired_win", "max"), ("aux_mae", "min")),
+                 no_edit={"auc": 0.5, "auc_far": 0.5, "paired_win": 0.5})   # a D that does not read the AUs: chance
 def disc_awareness(ctx: EvalContext) -> dict:
     """ROC AUC of D's score for (real, own AU) vs (real, another sample's AU); aux-head AU error on real maps.
 
