@@ -127,8 +127,32 @@ def sample_identity(index: int, seed: int, config: SynthConfig | None = None) ->
     )
 
 
+class IdentityRows:
+    """What every world's batch of identities answers from its ``params`` (the identities' parameters) and
+    ``config``: how many, their map size, their names and their attributes."""
+
+    params: tuple[Identity, ...]
+    config: SynthConfig
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    @property
+    def size(self) -> int:
+        return self.config.size
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def attributes(self) -> dict[str, Tensor]:
+        """Per-identity ``age`` (years) and ``gender`` (0 female, 1 male) as (B,) tensors."""
+        return {"age": torch.tensor([p.age for p in self.params]),
+                "gender": torch.tensor([p.gender for p in self.params])}
+
+
 @dataclass(frozen=True, eq=False)
-class IdentityBatch:
+class IdentityBatch(IdentityRows):
     """B identities with everything :func:`~aucgan.data.synth.render.render` needs, precomputed at one size.
 
     Maps are (B, C, H, W) float32: ``skin`` albedo without the eye interior, ``eye`` interior albedo
@@ -151,22 +175,6 @@ class IdentityBatch:
     eye_fields: Tensor
     mouth_fields: Tensor
     flush: Tensor
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    @property
-    def size(self) -> int:
-        return self.config.size
-
-    @property
-    def names(self) -> list[str]:
-        return [p.name for p in self.params]
-
-    def attributes(self) -> dict[str, Tensor]:
-        """Per-identity ``age`` (years) and ``gender`` (0 female, 1 male) as (B,) tensors."""
-        return {"age": torch.tensor([p.age for p in self.params]),
-                "gender": torch.tensor([p.gender for p in self.params])}
 
     def take(self, index: Sequence[int] | Tensor, include_basis: bool = True) -> IdentityBatch:
         """The identities at ``index`` (repeats allowed: pair one identity with many AU vectors).

@@ -38,6 +38,7 @@ from aucgan.data.synth.identity import (
     TEETH,
     WORLD_BUILDERS,
     Identity,
+    IdentityRows,
     _eye_albedo,
     _eye_fields,
     _mouth_fields,
@@ -72,7 +73,7 @@ CHUNK_PIXELS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
-class StrainIdentities:
+class StrainIdentities(IdentityRows):
     """B identities of the strain world, precomputed at one size for :func:`render_strain`.
 
     ``landmarks`` (B, 68, 2) are what a tracker reports (``anatomy`` plus error); ``material`` (B, C, H, W)
@@ -97,22 +98,6 @@ class StrainIdentities:
     detail: Tensor
     bound: Tensor
     traits: Tensor
-
-    def __len__(self) -> int:
-        return len(self.params)
-
-    @property
-    def size(self) -> int:
-        return self.config.size
-
-    @property
-    def names(self) -> list[str]:
-        return [p.name for p in self.params]
-
-    def attributes(self) -> dict[str, Tensor]:
-        """Per-identity ``age`` (years) and ``gender`` (0 female, 1 male) as (B,) tensors."""
-        return {"age": torch.tensor([p.age for p in self.params]),
-                "gender": torch.tensor([p.gender for p in self.params])}
 
     def take(self, index: Sequence[int] | Tensor, include_basis: bool = True) -> StrainIdentities:
         """The identities at ``index`` (repeats allowed); ``include_basis=False`` leaves the fields as they are."""
