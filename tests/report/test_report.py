@@ -241,3 +241,21 @@ def test_a_discriminator_below_chance_is_never_marked_best(runs, tmp_path):
     values, best = table(recs, cols)
     assert len(cols) == 3 and reference_row(recs, cols) == [0.5, 0.5, 0.5]     # chance: a D that reads no AUs
     assert all(v < 0.5 for v in values[1]) and all(1 not in b for b in best)
+
+
+def test_glance_leads_with_the_whole_map_in_the_strain_world(runs):
+    """In the strain world an AU's change leaves its footprint: the glance table reads the whole-map figures."""
+    from aucgan.report.collect import benchmark_worlds, glance_columns
+
+    recs = [collect_run(r) for r in runs]
+    assert benchmark_worlds(recs) == {"default"}
+    assert [c.key for c in glance_columns(recs)[0]][0] == "explained/displacement/add"
+    strain = [dataclasses.replace(r, metrics={**r.metrics, "paired_fidelity": {
+        **r.metrics["paired_fidelity"], "results": {**r.metrics["paired_fidelity"]["results"], "world": "strain"}}})
+        for r in recs]
+    cols, labels = glance_columns(strain)
+    assert [c.key for c in cols] == [f"explained_whole/{m}/{s}" for s in ("add", "remove", "transfer")
+                                     for m in ("displacement", "albedo")] + ["auc"]
+    assert all(c.no_edit == 0.0 and c.truth == 1.0 for c in cols[:6]) and labels[cols[0]] == "add: displ."
+    values, best = table(strain, cols)
+    assert values[0][0] == pytest.approx(1.0, abs=1e-4) and best[0] == {0}       # the oracle explains all of it

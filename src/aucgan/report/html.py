@@ -168,6 +168,12 @@ GLANCE_NOTE = ("explained: the share of the true change an edit reproduces insid
                "removing one and transferring a whole expression, on the displacement and the albedo; D AUC: how "
                "often the discriminator scores a face with its own AUs above the same face with another's (0.5 = "
                "it does not check the AUs).")
+GLANCE_NOTE_WHOLE = ("explained (whole map): the share of the true change an edit reproduces over the whole map - "
+                     "in this world an AU's change does not keep to its atlas footprint - (0 = no edit, 1 = the "
+                     "exact truth, below 0 = worse than not editing), for adding one AU, removing one and "
+                     "transferring a whole expression, on the displacement and the albedo; D AUC: how often the "
+                     "discriminator scores a face with its own AUs above the same face with another's (0.5 = it does "
+                     "not check the AUs).")
 GLANCE_NOTE_WITHOUT_TRUTH = ("AU error / agreement: the independent judge's reading of edited maps against the "
                              "target intensities; leakage: the share of a single-AU edit outside its footprint; "
                              "D AUC: how often the discriminator scores a face with its own AUs above the same face "
@@ -195,7 +201,8 @@ def write_report(records: Sequence[RunRecord], out_dir: str | Path, title: str =
              f'<p class="note">generated {datetime.datetime.now().isoformat(timespec="seconds")}; '
              f"{legend.format(mark='highlighted')} Metric definitions: docs/metrics.md.</p>"]
     md = [f"# {title}", "", legend.format(mark="bold"), ""]
-    note = GLANCE_NOTE if any(c.metric == "paired_fidelity" for c in glance) else GLANCE_NOTE_WITHOUT_TRUTH
+    note = (GLANCE_NOTE_WHOLE if any(c.key.startswith("explained_whole/") for c in glance)
+            else GLANCE_NOTE if any(c.metric == "paired_fidelity" for c in glance) else GLANCE_NOTE_WITHOUT_TRUTH)
     if glance:
         parts += ["<h2>At a glance</h2>", _html_table(records, glance, glance_labels.get),
                   f'<p class="note">{html.escape(note)}</p>']
