@@ -5,6 +5,7 @@ change through "codes only" alone."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,10 +14,12 @@ from torch import nn
 
 from aucgan.au import AU_NAMES
 from aucgan.cli import main
+from aucgan.cli.diagnose import held_out_note
 from aucgan.deca.decoder import DetailDecoder
 from aucgan.deca.truth import SCORES, summary_lines, truth_scores
 from aucgan.deca.world import DecaWorld, WorldConfig, WorldError, latent_of, open_world, write_world
 from aucgan.layout.flame import read_flame_layout
+from aucgan.rundir.files import record_data
 
 from tests.deca.fakes import TINY_ARCH, reference, write_deca_tar
 from tests.flame_data import write_deca_data
@@ -148,3 +151,36 @@ def test_diagnose_truth_cli(tmp_path, world, capsys):
     assert json.loads((out / "diagnosis.json").read_text())["truth"] == truth["summary"]
     rc = main(["diagnose", str(tar), "--deca", "--out", str(tmp_path / "d2")])
     assert rc == 2 and "give --data" in capsys.readouterr().err
+
+
+def test_diagnose_truth_notes_a_run_trained_on_the_held_out_people(tmp_path, world, capsys):
+    tar = write_deca_tar(tmp_path / "deca_model.tar", reference(0, **TINY_ARCH))
+    w = world.folder
+    train_aus = tmp_path / "openface_train"
+    train_aus.mkdir()
+    for name, split in zip(world.names, world.splits):
+        if split == "train":
+            shutil.copy(w / "openface" / f"{name}.csv", train_aus)
+    for aus, out in ((w / "openface", "all"), (train_aus, "train")):
+        assert main(["prepare-deca", "--codes", str(w / "emoca"), "--aus", str(aus), "--decoder", str(tar),
+                     "--identities", str(w / "identities.csv"), "--out", str(tmp_path / out), "--quiet"]) == 0
+    test = world.splits.count("test")
+    assert 0 < test < len(world)
+    run = tmp_path / "run"
+    assert main(["train-deca", "--decoder", str(tar), "--data", str(tmp_path / "all"), "--run-dir", str(run),
+                 "--steps", "1", "--no-progress", "--set", "decoder.conditioning=[concat_latent]",
+                 "--set", "decoder.head=direct", "--set", "decoder.cond_levels=null", "--set", "data.batch_size=2",
+                 "--set", "tensorboard=false", "--set", "device=cpu"]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(run), "--truth", str(w), "--out", str(tmp_path / "diag"), "--samples", "2",
+                 "--sweeps", "0", "--truth-samples", "2", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: the run was trained on {test} of the world's {test} held-out test images" in printed
+    assert any("held-out" in n for n in json.loads((tmp_path / "diag" / "diagnosis.json").read_text())["notes"])
+    (run / "data.json").unlink()
+    record_data(run, tmp_path / "train")
+    assert held_out_note(str(run), world) is None                   # trained on the train people only
+    (run / "data.json").unlink()
+    record_data(run, tmp_path / "gone")
+    assert "cannot be read" in held_out_note(str(run), world)
+    assert held_out_note(str(tar), world) is None                   # not a run: nothing to check

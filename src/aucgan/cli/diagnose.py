@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
             notes.append("footprints from aucgan's canonical layout, not FLAME UV: pass --layout (aucgan layout flame)")
     else:
         fp, where = dec.footprints.detach().clone(), "the run's own footprints"
+    seen_note = held_out_note(args.checkpoint, world) if world is not None and not args.deca else None
+    if seen_note:
+        notes.append(seen_note)
     swept = pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []
     with Progress(work_units(len(data), args.samples) + len(swept), f"diagnose {Path(args.checkpoint).name}",
                   unit="sample", mode="off" if args.no_progress else "auto") as progress:
@@ -112,6 +115,32 @@ def run(args: argparse.Namespace) -> int:
         print(f"truth: {line}")
     print(f"wrote {out / 'diagnosis.json'} and {len(pictures)} pictures")
     return 0
+
+
+def held_out_note(run_dir: str, world) -> str | None:
+    """A note when a deca run was trained on images of the world's held-out (test) people, whose images the
+    truth metric edits: its scores are then not on unseen people. None when it was not (or nothing to check)."""
+    from aucgan.deca.build import is_deca_run
+    from aucgan.deca.data import open_deca_data
+    from aucgan.errors import AucganError
+    from aucgan.rundir.files import recorded_data_path
+
+    test = {n for n, s in zip(world.names, world.splits) if s == "test"}
+    if not test or not is_deca_run(run_dir):
+        return None
+    path = recorded_data_path(run_dir)
+    try:
+        names = open_deca_data(path).names if path is not None else None
+    except AucganError:
+        names = None
+    if names is None:
+        return (f"the run's training data ({path or 'not recorded in data.json'}) cannot be read: whether it held "
+                "out the world's test people is unchecked")
+    seen = sum(1 for n in names if n in test or n[:-2] in test)     # EMOCA's face folders: the name + "00"
+    if not seen:
+        return None
+    return (f"the run was trained on {seen} of the world's {len(test)} held-out test images ({path}): its truth "
+            "scores are not on unseen people; prepare its data from the world's train people only (docs/deca.md)")
 
 
 def raise_mismatch(args, data, dec) -> None:
