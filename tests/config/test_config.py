@@ -174,7 +174,7 @@ def _registry_names():
     from aucgan.models.aunet import ARCHS
     from aucgan.models.build import AUNET_INPUTS
     from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
-    from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS
+    from aucgan.models.generator import ARCHITECTURES, AU_MODES, HEADS, RESIDUAL_MASKS
     from aucgan.models.regional import LOCAL_REGIONS
     from aucgan.nn.conditioning import CONDITIONING
     from aucgan.render.sh import LIGHTING_PRESETS
@@ -188,7 +188,7 @@ def _registry_names():
         (C.Variant, ["map", *C.VARIANT_CONFIGS]), (C.DiscriminatorKind, DISCRIMINATORS.names()),
         (C.AUNetArch, ARCHS), (C.AUNetInput, AUNET_INPUTS), (C.Lighting, ["random", *LIGHTING_PRESETS]),
         (C.AdversarialKind, ADVERSARIAL_LOSSES), (C.AULossKind, AU_LOSSES), (C.AUSource, AU_SOURCES),
-        (C.AdamImpl, ADAM_IMPLS), (C.DiscriminatorTrunk, TRUNKS),
+        (C.AdamImpl, ADAM_IMPLS), (C.DiscriminatorTrunk, TRUNKS), (C.ResidualMask, RESIDUAL_MASKS),
     ]
 
 
@@ -378,3 +378,13 @@ def test_expression_residuals_need_the_au_residual_head():
     assert cfg.generator.expression_residuals and cfg.generator.extra_attrs == ("emotion", "age")
     with pytest.raises(ConfigError, match="set generator.head=au_residual"):
         load_config("relative", ["generator.extra_attrs=[emotion]", "generator.expression_residuals=true"])
+
+
+def test_residual_mask_needs_the_au_residual_head():
+    assert load_config("improved").generator.residual_mask == "footprint"
+    cfg = load_config("improved", ["generator.residual_mask=none", "generator.conditioning=[adain]"])
+    assert cfg.generator.residual_mask == "none"
+    with pytest.raises(ConfigError, match="set generator.head=au_residual"):
+        load_config("baseline", ["generator.residual_mask=none"])
+    with pytest.raises(ConfigError, match="footprint, none|'footprint', 'none'"):
+        load_config("improved", ["generator.residual_mask=learned"])

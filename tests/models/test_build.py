@@ -49,3 +49,15 @@ def test_every_preset_builds_the_networks_it_built_before(name):
 
 def test_every_preset_has_a_recorded_signature():
     assert sorted({RENAMED.get(n, n) for n in MAP_PRESETS}) == sorted(BEFORE)
+
+
+def test_unmasked_improved_builds_a_generator_that_needs_no_footprints():
+    """improved without footprint priors: no spade_au, residual_mask none - the same head, no footprint input."""
+    cfg = load_config("improved", ["generator.residual_mask=none", "generator.conditioning=[adain]"])
+    G = build_generator(cfg)
+    assert G.residual_mask == "none" and not G.uses_footprints
+    x, au = torch.rand(2, G.in_channels, 64, 64) * 2 - 1, torch.rand(2, G.num_aus)
+    extra = torch.rand(2, G.extra_dim)
+    with torch.no_grad():
+        out = G(x, 1 - au, None, extra, source_au=au, source_extra=extra)["out"]
+    assert out.shape == x.shape and not torch.equal(out, x)

@@ -232,6 +232,60 @@ def test_au_residual_head_changes_nothing_without_a_delta_and_only_inside_the_mo
     assert torch.allclose(out["change"], out["out"] - x)
 
 
+def test_unmasked_residual_head_acts_outside_the_footprints_and_needs_none():
+    """residual_mask="none": no footprints needed (adain only), G(x, source AUs) = x still, a single-AU edit
+    changes pixels outside that AU's footprint, and the head equals the footprint head under footprints of ones."""
+    G = make(["adain"], head="au_residual", au_mode="relative", residual_mask="none")
+    assert not G.uses_footprints and G.head.out_channels == C * K
+    x, au, fp, _ = batch(3)
+    fp = (fp > 0.5).float()
+    assert torch.equal(G(x, au, source_au=au)["out"], x)
+    target = au.clone()
+    target[:, 2] = 1.0 - target[:, 2]
+    with torch.no_grad():
+        out = G(x, target, source_au=au)
+        masked = make(["adain"], head="au_residual", au_mode="relative")
+        ones = masked(x, target, torch.ones_like(fp), source_au=au)
+    assert out["out"].shape == x.shape and torch.allclose(out["change"], out["out"] - x, atol=1e-6)
+    outside = ((out["out"] - x).abs().sum(dim=1) * (1 - fp[:, 2]))
+    assert float(outside.sum()) > 0
+    assert torch.equal(out["out"], ones["out"])
+
+
+def test_unmasked_attribute_residuals_act_over_the_whole_map():
+    G = make(["adain"], head="au_residual", au_mode="relative", extra_dim=3, residual_extra=[0],
+             residual_extra_channels=[1, 2, 3], residual_mask="none")
+    x, au, fp, extra = batch(7, extra=3)
+    union = (fp > 0.5).float().amax(dim=1, keepdim=True)
+    src = extra.clone()
+    src[:, 0] -= 0.5
+    with torch.no_grad():
+        for p in G.attr_head.parameters():
+            p.normal_(0, 0.1)
+        change = (G(x, au, None, extra, source_au=au, source_extra=src)["out"] - x).abs()
+    assert float(change[:, :1].abs().max()) == 0.0
+    assert float((change.sum(dim=1, keepdim=True) * (1 - union)).sum()) > 0
+
+
+def test_default_residual_mask_is_the_footprint():
+    x, au, fp, _ = batch(8)
+    target = 1 - au
+    default = make(["adain", "spade_au"], head="au_residual", au_mode="relative")
+    explicit = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_mask="footprint")
+    assert default.residual_mask == "footprint" and default.uses_footprints
+    with torch.no_grad():
+        assert torch.equal(default(x, target, fp, source_au=au)["out"], explicit(x, target, fp, source_au=au)["out"])
+    with pytest.raises(ShapeError, match="footprints"):
+        make(["adain"], head="au_residual")(x, target, source_au=au)
+
+
+def test_residual_mask_is_checked():
+    with pytest.raises(NetworkConfigError, match="footprint, none"):
+        make("adain", head="au_residual", residual_mask="learned")
+    with pytest.raises(NetworkConfigError, match="au_residual head"):
+        make("adain", residual_mask="none")
+
+
 def test_relative_mode_conditions_on_the_delta_and_needs_the_source():
     G = make("adain", au_mode="relative")
     x, au, _, _ = batch(4)

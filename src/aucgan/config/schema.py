@@ -33,6 +33,7 @@ ConditioningName = Literal["concat_latent", "concat_input", "adain", "cbn", "fil
 Architecture = Literal["skip", "bottleneck"]                             # aucgan.models.generator.ARCHITECTURES
 Head = Literal["direct", "attention", "au_residual"]                     # aucgan.models.generator.HEADS
 AUMode = Literal["absolute", "relative"]                                 # aucgan.models.generator.AU_MODES
+ResidualMask = Literal["footprint", "none"]                              # aucgan.models.generator.RESIDUAL_MASKS
 ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucgan.data.conditions.EXTRA_ATTRS
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
@@ -126,6 +127,8 @@ class GeneratorConfig:
     extra_attrs: tuple[ExtraAttr, ...] = ()  # extra conditions beside the AUs (aucgan.data.conditions)
     expression_residuals: bool = False  # the expression attributes among extra_attrs (emotion, valence) edit
     #                                     relatively: their change adds colour residual maps (au_residual head)
+    residual_mask: ResidualMask = "footprint"  # where the au_residual head acts: inside each AU's atlas footprint
+    #                                            | none (the whole map: where an AU acts is learnt, not given)
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None
@@ -134,6 +137,9 @@ class GeneratorConfig:
         if self.expression_residuals and self.head != "au_residual":
             raise ConfigError("generator.expression_residuals adds residual maps to the au_residual head; set "
                               f"generator.head=au_residual (it is {self.head!r})")
+        if self.residual_mask != "footprint" and self.head != "au_residual":
+            raise ConfigError(f"generator.residual_mask={self.residual_mask} shapes the au_residual head; set "
+                              f"generator.head=au_residual (it is {self.head!r}) or drop residual_mask")
         for name, cls in VARIANT_CONFIGS.items():
             own = getattr(self, name)
             if name == self.variant and own is None:

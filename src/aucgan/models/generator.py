@@ -23,7 +23,9 @@ that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly)
 (indices of expression attributes in ``extra``: emotion, valence) each of those values adds its own residual map
 (from a second, zero-initialised head; on ``residual_extra_channels`` only, e.g. the albedo's) scaled by its change
 ``extra - source_extra``, inside the union of the footprints: an emotion's flush follows the emotion rather than
-the AUs that often come with it, and an AU edit that keeps the emotion adds no flush.
+the AUs that often come with it, and an AU edit that keeps the emotion adds no flush. ``residual_mask="none"``
+drops the footprints from the head (``out = source + sum_k delta_k * R_k``, attribute residuals over the whole map):
+an AU that does not move still changes nothing, but where an AU acts is learnt, not given by the atlas.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -67,9 +69,10 @@ from aucgan.nn.layers import (
 ARCHITECTURES = ("skip", "bottleneck")
 HEADS = ("direct", "attention", "au_residual")
 AU_MODES = ("absolute", "relative")
+RESIDUAL_MASKS = ("footprint", "none")
 CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
 
-__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "Encoded", "MapGenerator", "count_parameters"]
+__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "RESIDUAL_MASKS", "Encoded", "MapGenerator", "count_parameters"]
 
 
 @dataclass(frozen=True)
@@ -94,11 +97,12 @@ class MapGenerator(nn.Module):
     ``forward(x, au, footprints=None, extra=None, source_au=None)`` -> ``{"out"}`` (+ ``"attention"``,
     ``"color"`` for the attention head) with target ``au: (B, num_aus)`` in 0..1, ``extra: (B, extra_dim)``
     attributes, ``footprints: (B, num_aus, h, w)`` in [0, 1] (any resolution; needed by ``spatial`` layers and
-    the ``au_residual`` head) and ``source_au: (B, num_aus)`` the source's AUs (needed by the ``relative`` mode
-    and the ``au_residual`` head, ignored otherwise).
+    the ``au_residual`` head with ``residual_mask="footprint"``) and ``source_au: (B, num_aus)`` the source's AUs
+    (needed by the ``relative`` mode and the ``au_residual`` head, ignored otherwise).
     Optional keywords: ``embed_dim`` (AU embedding of ``latent`` layers), ``cond_hidden`` (hidden width of
     ``norm``/``spatial`` layers; None keeps each layer's default), ``landmark_heatmaps`` (the last 136 values
-    of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style).
+    of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style),
+    ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``none``: over the whole map).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_aus: int = 17, extra_dim: int = 0,
@@ -107,7 +111,8 @@ class MapGenerator(nn.Module):
                  latent_dim: int = 128, cond_levels: Sequence[int] | None = None, head: str = "direct",
                  image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
                  au_mode: str = "absolute", landmark_heatmaps: bool = False,
-                 residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None) -> None:
+                 residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None,
+                 residual_mask: str = "footprint") -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
@@ -116,6 +121,11 @@ class MapGenerator(nn.Module):
             raise NetworkConfigError(f"unknown generator head {head!r}; valid: {', '.join(HEADS)}")
         if au_mode not in AU_MODES:
             raise NetworkConfigError(f"unknown AU mode {au_mode!r}; valid: {', '.join(AU_MODES)}")
+        if residual_mask not in RESIDUAL_MASKS:
+            raise NetworkConfigError(f"unknown residual mask {residual_mask!r}; valid: {', '.join(RESIDUAL_MASKS)}")
+        if residual_mask != "footprint" and head != "au_residual":
+            raise NetworkConfigError(f"residual_mask {residual_mask!r} shapes the au_residual head; the head is "
+                                     f"{head!r}")
         if min(in_channels, out_channels, num_aus, base_channels, latent_dim) < 1 or extra_dim < 0:
             raise NetworkConfigError("generator: channel counts, num_aus and latent_dim must be >= 1, "
                                      f"extra_dim >= 0 (got in={in_channels}, out={out_channels}, "
@@ -130,7 +140,7 @@ class MapGenerator(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
-        self.au_mode = au_mode
+        self.au_mode, self.residual_mask = au_mode, residual_mask
         self.residual_extra = tuple(int(i) for i in residual_extra)
         if self.residual_extra and head != "au_residual":
             raise NetworkConfigError("residual_extra (attribute residual maps) needs the au_residual head")
@@ -160,7 +170,8 @@ class MapGenerator(nn.Module):
                    for k in (("input",), ("latent",), ("norm", "spatial"))}
         levelwise = by_kind[("norm", "spatial")]
         self.cond_levels = self._levels(cond_levels, bool(levelwise))
-        self.uses_footprints = head == "au_residual" or any(cls.injection == "spatial" for cls in classes)
+        self.uses_footprints = (head == "au_residual" and residual_mask == "footprint") or \
+            any(cls.injection == "spatial" for cls in classes)
 
         ch = [channels(i, base_channels, max_channels) for i in range(num_down + 1)]
         cin = in_channels + (HEATMAP_CHANNELS if landmark_heatmaps else 0)
@@ -345,12 +356,18 @@ class MapGenerator(nn.Module):
         check_shape(source_extra, tuple(extra.shape), "generator: source_extra")
         return (extra - source_extra.to(extra.dtype))[:, idx]
 
-    def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor, delta: Tensor,
+    def _residual_mask(self, footprints: Tensor | None, y: Tensor) -> Tensor:
+        """Where each AU's residual acts, (B, K, H, W): its footprint, or everywhere (``residual_mask="none"``)."""
+        if self.residual_mask == "none":
+            return y.new_ones(y.shape[0], self.num_aus, *y.shape[-2:])
+        return F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
+            if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
+
+    def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor | None, delta: Tensor,
                      attr: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
         b, c, k = y.shape[0], self.out_channels, self.num_aus
         check_shape(src, (b, None, y.shape[-2], y.shape[-1]), "generator: residual source")
-        fp = F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
-            if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
+        fp = self._residual_mask(footprints, y)
         weight = fp * delta[:, :, None, None]                                   # (B, K, H, W)
         change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
         if attr is not None:                    # attribute residuals, on their channels, where expressions act
