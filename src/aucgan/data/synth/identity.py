@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +27,8 @@ from aucgan.layout.atlas import FaceGeometry, footprints_on, local_coords, smoot
 from aucgan.layout.landmarks import Layout, LayoutVariation, canonical_layout, vary_landmarks
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from aucgan.data.synth.strain import StrainIdentities
 
 Tensor = torch.Tensor
@@ -133,6 +135,21 @@ class IdentityRows:
 
     params: tuple[Identity, ...]
     config: SynthConfig
+    #: The large per-AU tensor ``take(..., include_basis=False)`` leaves as it is (callers that index it).
+    basis_field: ClassVar[str] = "basis"
+
+    def take(self, index: Sequence[int] | Tensor, include_basis: bool = True) -> Self:
+        """The identities at ``index`` (repeats allowed: pair one identity with many AU vectors).
+
+        ``include_basis=False`` leaves the (large) AU bases (:attr:`basis_field`) as they are, for callers that
+        index them.
+        """
+        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
+            raise SynthError(f"identity positions must lie in 0..{len(self) - 1}, got {idx.tolist()}")
+        tensors = {f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)
+                   if isinstance(getattr(self, f.name), Tensor) and (include_basis or f.name != self.basis_field)}
+        return replace(self, params=tuple(self.params[i] for i in idx.tolist()), **tensors)
 
     def __len__(self) -> int:
         return len(self.params)
@@ -175,18 +192,6 @@ class IdentityBatch(IdentityRows):
     eye_fields: Tensor
     mouth_fields: Tensor
     flush: Tensor
-
-    def take(self, index: Sequence[int] | Tensor, include_basis: bool = True) -> IdentityBatch:
-        """The identities at ``index`` (repeats allowed: pair one identity with many AU vectors).
-
-        ``include_basis=False`` leaves the (large) AU bases as they are, for callers that index them.
-        """
-        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
-            raise SynthError(f"identity positions must lie in 0..{len(self) - 1}, got {idx.tolist()}")
-        tensors = {f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)
-                   if isinstance(getattr(self, f.name), Tensor) and (include_basis or f.name != "basis")}
-        return replace(self, params=tuple(self.params[i] for i in idx.tolist()), **tensors)
 
 
 def _noise(params: Sequence[Identity], size: int) -> dict[str, Tensor]:

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from aucgan.au import AU_NAMES, NUM_AUS, to_unit
-from aucgan.data.synth.config import STREAM_STRAIN, STREAM_TRACKER, SynthConfig, SynthError, generator
+from aucgan.data.synth.config import STREAM_STRAIN, STREAM_TRACKER, SynthConfig, generator
 from aucgan.data.synth.identity import (
     EPS_HAEMOGLOBIN,
     MOUTH_INTERIOR,
@@ -98,15 +99,7 @@ class StrainIdentities(IdentityRows):
     detail: Tensor
     bound: Tensor
     traits: Tensor
-
-    def take(self, index: Sequence[int] | Tensor, include_basis: bool = True) -> StrainIdentities:
-        """The identities at ``index`` (repeats allowed); ``include_basis=False`` leaves the fields as they are."""
-        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
-            raise SynthError(f"identity positions must lie in 0..{len(self) - 1}, got {idx.tolist()}")
-        tensors = {f.name: getattr(self, f.name).index_select(0, idx) for f in fields(self)
-                   if isinstance(getattr(self, f.name), Tensor) and (include_basis or f.name != "fields")}
-        return replace(self, params=tuple(self.params[i] for i in idx.tolist()), **tensors)
+    basis_field: ClassVar[str] = "fields"
 
 
 # ------------------------------------------------------------------------------------------ muscles
