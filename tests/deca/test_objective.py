@@ -46,7 +46,8 @@ def _batch(uv: torch.Tensor) -> DecaBatch:
     b = uv.shape[0]
     au = torch.rand(b, 17, generator=torch.Generator().manual_seed(1)) * 5
     return DecaBatch(latent=torch.zeros(b, 4), au=au, uv=uv, swapped=torch.zeros(b, 4),
-                     has_partner=torch.zeros(b, dtype=torch.bool), target=au, mismatched=au)
+                     has_partner=torch.zeros(b, dtype=torch.bool), target=au, mismatched=au,
+                     partner=torch.zeros(b, 4), partner_au=au)
 
 
 def _terms(mask, uv_outside: float, rec_outside: float) -> dict[str, float]:
@@ -98,3 +99,37 @@ def test_face_mask_from_the_layout_and_a_mask_image(tmp_path):
     both = face_mask(path, tmp_path / "half.png", S)
     assert float(both[..., 5:11, 9:11].min()) == 1.0 and float(both[..., :, :8].max()) == 0.0
     assert float(both[..., :2, :].max()) == 0.0                # outside the layout's raster mask
+
+
+class CodeDecoder(nn.Module):
+    """uv_z = the person's map (latent[:, 0]) + the expression read from the AUs or from the code."""
+
+    needs_source_au = False
+    out_scale = 0.01
+
+    def __init__(self, pattern: torch.Tensor, reads: str) -> None:
+        super().__init__()
+        self.pattern, self.reads = pattern, reads
+
+    def forward(self, latent, au, source_au=None):
+        expression = au[:, :1] if self.reads == "aus" else latent[:, 1:2]
+        return 0.01 * (latent[:, :1] + expression)[..., None, None] * self.pattern
+
+
+def test_cross_expression_term_rewards_following_the_aus():
+    """Another image of the person, its codes kept and this image's AUs given, must give this image's uv_z: zero
+    for a decoder that reads the expression from the AUs, not for one that reads it from the expression code."""
+    pattern = torch.rand(1, 1, S, S, generator=torch.Generator().manual_seed(3))
+    person = torch.tensor([[1.0], [2.0], [3.0]])
+    au = torch.tensor([[1.0], [4.0], [2.5]]).repeat(1, 17)
+    partner_au = torch.tensor([[3.0], [0.0], [5.0]]).repeat(1, 17)
+    latent = torch.cat([person, au[:, :1]], 1)                  # the code describes the image's own expression
+    partner = torch.cat([person, partner_au[:, :1]], 1)
+    uv = 0.01 * (person + au[:, :1])[..., None, None] * pattern
+    batch = DecaBatch(latent=latent, au=au, uv=uv, swapped=latent, has_partner=torch.ones(3, dtype=torch.bool),
+                      target=au, mismatched=au, partner=partner, partner_au=partner_au)
+    cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0", "loss.w_z_reg=0", "loss.w_cross=1"])
+    follows = DecaObjective(CodeDecoder(pattern, "aus"), None, None, 1.0, cfg).generator_phase(batch)[1]
+    ignores = DecaObjective(CodeDecoder(pattern, "code"), None, None, 1.0, cfg).generator_phase(batch)[1]
+    assert follows["G/rec"] < 1e-6 and ignores["G/rec"] < 1e-6     # both reconstruct their own images
+    assert follows["G/cross"] < 1e-6 and ignores["G/cross"] > 0.5

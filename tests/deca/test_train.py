@@ -32,7 +32,8 @@ from tests.deca.fakes import (
 
 TINY = ["data.batch_size=4", "log_every=1", "sample_every=2", "ckpt_every=2", "tensorboard=false",
         "decoder.cond_levels=null", "discriminator.num_down=3", "discriminator.base_channels=8"]
-ALL_TERMS = ["loss.w_adv=1", "loss.w_d_mismatch=1", "loss.w_au_disc=1", "loss.r1_gamma=1", "loss.r1_every=2",
+ALL_TERMS = ["loss.w_cross=1", "data.code_dropout=0.5", "data.code_noise=0.2",
+             "loss.w_adv=1", "loss.w_d_mismatch=1", "loss.w_au_disc=1", "loss.r1_gamma=1", "loss.r1_every=2",
              "loss.w_z_sym=0.01"]
 
 
@@ -123,6 +124,31 @@ def test_detail_swap_keeps_expression(setup):
         assert len(donor) == 1 and donor[0] != own and ids[donor[0]] == ids[own]
 
 
+def test_partner_codes_and_expression_code_dropout(setup):
+    t, _ = setup
+    data = open_deca_data(t / "data")
+    td = DecaTrainData(data)
+    ids, parts = data.identity_index(), data.parts
+    plain = td.random_batch(6, torch.Generator().manual_seed(1), "shuffle", 0.0)
+    for row in range(6):   # the partner is another image of the same person, with its own AUs
+        own = int(torch.nonzero((td.latents == plain.latent[row]).all(1))[0])
+        donor = int(torch.nonzero((td.latents == plain.partner[row]).all(1))[0])
+        assert donor != own and ids[donor] == ids[own] and torch.equal(plain.partner_au[row], td.au[donor])
+        assert torch.equal(plain.swapped[row, parts["detail"]], plain.partner[row, parts["detail"]])
+    same = td.random_batch(6, torch.Generator().manual_seed(1), "shuffle", 0.0, 0.0, 0.0)
+    assert all(torch.equal(getattr(plain, k), getattr(same, k)) for k in vars(plain))   # options off: unchanged
+    dropped = td.random_batch(6, torch.Generator().manual_seed(1), "shuffle", 0.0, code_dropout=1.0)
+    codes = slice(0, parts["exp"].stop)
+    for lat in (dropped.latent, dropped.swapped, dropped.partner):
+        assert torch.allclose(lat[:, codes], td.code_mean[codes].expand(6, -1))
+    assert torch.equal(dropped.latent[:, parts["detail"]], plain.latent[:, parts["detail"]])
+    noisy = td.random_batch(6, torch.Generator().manual_seed(1), "shuffle", 0.0, code_noise=0.5)
+    moved = (noisy.latent - plain.latent).abs()
+    assert float(moved[:, codes].min()) > 0 and float(moved[:, parts["detail"]].max()) == 0
+    with pytest.raises(ConfigError, match="code_dropout is a probability"):
+        load_deca_config("deca", ["data.code_dropout=1.5"])
+
+
 def test_train_and_resume_exactly(setup, tmp_path):
     t, _ = setup
     cfg = _cfg(t, "steps=4", *ALL_TERMS)
@@ -136,7 +162,7 @@ def test_train_and_resume_exactly(setup, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), name
     lines = [json.loads(x) for x in (tmp_path / "full" / "stats.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2, 3, 4]
-    for key in ("G/rec", "G/detail", "G/z_reg", "G/z_diff", "G/z_sym", "G/adv", "G/dau_mse", "D/adv",
+    for key in ("G/rec", "G/detail", "G/cross", "G/z_reg", "G/z_diff", "G/z_sym", "G/adv", "G/dau_mse", "D/adv",
                 "D/mismatch", "D/au_mse"):
         assert all(isinstance(x.get(key), float) for x in lines), key
     assert sum("D/r1" in x for x in lines) == 2

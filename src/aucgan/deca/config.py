@@ -54,6 +54,8 @@ class DecaDataConfig:
     batch_size: int = 6               # DECA's released detail config
     target_mode: DecaTargetMode = "shuffle"  # AU targets of the AU / adversarial terms: another sample's AUs | own
     target_noise: float = 0.1         # noise on those targets, unit (0..1) scale
+    code_dropout: float = 0.0         # per sample, expression and jaw codes replaced by the data's mean code
+    code_noise: float = 0.0           # Gaussian noise on expression and jaw codes, x each dimension's spread
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class DecaLossConfig:
 
     w_rec: float = 1.0                # |D(latent, au) - uv_z| (L1)
     w_detail: float = 1.0             # DECA's detail consistency: a detail code of the same identity
+    w_cross: float = 0.0              # another image of the identity (all its codes) decoded with this one's AUs
     w_z_reg: float = 0.005            # DECA/EMOCA z_reg: mean |uv_z| in metres
     w_z_diff: float = 0.005           # DECA/EMOCA z_diff: smoothness of the shading of uv_z's normals
     w_z_sym: float = 0.0              # DECA/EMOCA z_sym: off (AU14 and others are asymmetric)
@@ -117,6 +120,10 @@ def check_config(cfg: DecaTrainConfig) -> DecaTrainConfig:
         raise ConfigError("loss.w_au reads a frozen AU estimator on uv_z maps: train one with `aucgan train-au "
                           "--data DECA_DATA --set data.maps=[displacement] data.size=256 data.disp_scale=0.01` "
                           "and pass --aunet RUN_DIR (or set loss.w_au=0)")
+    if not 0.0 <= cfg.data.code_dropout <= 1.0:
+        raise ConfigError(f"data.code_dropout is a probability (0..1), got {cfg.data.code_dropout}")
+    if cfg.data.code_noise < 0:
+        raise ConfigError(f"data.code_noise must be >= 0, got {cfg.data.code_noise}")
     if cfg.loss.uv_extent_m <= 0:
         raise ConfigError(f"loss.uv_extent_m must be > 0, got {cfg.loss.uv_extent_m}")
     return cfg

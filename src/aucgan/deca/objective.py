@@ -56,6 +56,12 @@ class DecaObjective:
             if bool(keep.any()):
                 swapped = self._decode(b.swapped[keep], b.au[keep], b.au[keep])
                 add(lc.w_detail, detail_consistency_loss(self.units(swapped), self.units(b.uv[keep])))
+        if lc.w_cross > 0:
+            keep = b.has_partner
+            if bool(keep.any()):
+                crossed = self._decode(b.partner[keep], b.au[keep], b.partner_au[keep])
+                loss, _ = detail_consistency_loss(self.units(crossed), self.units(b.uv[keep]), self.mask)
+                add(lc.w_cross, (loss, {"G/cross": float(loss.detach())}))
         if lc.w_z_reg > 0:
             add(lc.w_z_reg, z_reg(rec, self.mask))
         if lc.w_z_diff > 0:

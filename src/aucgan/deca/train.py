@@ -7,6 +7,11 @@ Per step, on a batch of (latent, AUs, uv_z) samples (decoder units: uv_z / out_s
   of the layout and ``decoder.mask``, :func:`aucgan.deca.build.face_mask`);
 * DECA's detail consistency: the latent with the detail code of another image of the same identity
   (jaw pose and expression kept) and this image's AUs must still give this image's uv_z;
+* optional cross-expression consistency (``loss.w_cross``): another image of the same identity, all its codes
+  kept, decoded with *this* image's AUs (its own as the source AUs) must give this image's uv_z - the AU edit
+  at fixed codes that users ask of the decoder, supervised by the identity's other images;
+* optional expression-code dropout and noise on every latent of the batch (``data.code_dropout``,
+  ``data.code_noise``), so the expression code cannot stand in for the AUs;
 * DECA/EMOCA's regularisers on the reconstruction: ``z_reg`` (inside the face mask), ``z_diff`` (``z_sym`` off by
   default);
 * optional AU consistency on decoded maps with target AUs (another sample's, with noise): a frozen AU
@@ -138,10 +143,11 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     deca_data = open_deca_data(data, au_names=au_names)
     train_data = DecaTrainData(deca_data)
     lc = cfg.loss
-    if lc.w_detail > 0 and not train_data.has_pairs:
-        raise AucganError(f"{data}: no identity has two or more images, so detail codes cannot be swapped; give "
-                          "identities to prepare-deca (--identities CSV or <identity>/<name>/ folders) or set "
-                          "loss.w_detail=0")
+    paired = [name for name, w in (("loss.w_detail", lc.w_detail), ("loss.w_cross", lc.w_cross)) if w > 0]
+    if paired and not train_data.has_pairs:
+        raise AucganError(f"{data}: no identity has two or more images, so {' and '.join(paired)} (pairs of images "
+                          "of one person) cannot be formed; give identities to prepare-deca (--identities CSV or "
+                          f"<identity>/<name>/ folders) or set {'=0 and '.join(paired)}=0")
 
     torch.manual_seed(cfg.seed)
     dec = build_decoder(cfg).to(device)
@@ -176,7 +182,8 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     sample_batch = train_data.batch(torch.arange(min(4, len(train_data))), torch.Generator().manual_seed(7),
                                     "shuffle", 0.0).to(device)
     bs = cfg.data.batch_size
-    kw = dict(target_mode=cfg.data.target_mode, noise=cfg.data.target_noise)
+    kw = dict(target_mode=cfg.data.target_mode, noise=cfg.data.target_noise, code_dropout=cfg.data.code_dropout,
+              code_noise=cfg.data.code_noise)
     gen = state.gen
 
     def step_fn(step: int) -> dict[str, float]:
