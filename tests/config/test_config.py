@@ -170,7 +170,7 @@ def _registry_names():
     from aucgan.data.sample import MAP_CHANNELS
     from aucgan.losses.adversarial import ADVERSARIAL_LOSSES
     from aucgan.losses.au_consistency import AU_LOSSES
-    from aucgan.losses.objective import AU_SOURCES
+    from aucgan.losses.objective import AU_SOURCES, R1_TARGETS
     from aucgan.models.aunet import ARCHS
     from aucgan.models.build import AUNET_INPUTS
     from aucgan.models.discriminator import DISCRIMINATORS, TRUNKS
@@ -189,6 +189,7 @@ def _registry_names():
         (C.AUNetArch, ARCHS), (C.AUNetInput, AUNET_INPUTS), (C.Lighting, ["random", *LIGHTING_PRESETS]),
         (C.AdversarialKind, ADVERSARIAL_LOSSES), (C.AULossKind, AU_LOSSES), (C.AUSource, AU_SOURCES),
         (C.AdamImpl, ADAM_IMPLS), (C.DiscriminatorTrunk, TRUNKS), (C.ResidualMask, RESIDUAL_MASKS),
+        (C.R1Target, R1_TARGETS),
     ]
 
 

@@ -179,3 +179,31 @@ def test_supervised_objective_needs_no_discriminator_and_edits_pass_source_attri
     assert e1 is b.target_extra and s1 is b.extra                # the edit: target attributes from the source's
     assert e2 is b.extra and s2 is b.target_extra                # the cycle back
     assert e3 is b.extra and s3 is b.extra_pair                  # the detail swap: from the pair's attributes
+
+
+@pytest.mark.parametrize("r1_on", ["score", "unconditional"])
+def test_r1_on_the_unconditional_part_leaves_the_au_terms_free(nets, r1_on):
+    """R1 on aux_match's whole score flattens its AU head's reading of the maps (the score depends on it); on
+    the unconditional part it reaches the trunk and psi but neither the AU head nor the match gain."""
+    G, _, aunet, b = nets
+    torch.manual_seed(0)
+    D = build_discriminator("aux_match", 4, K, base_channels=8, max_channels=16, num_down=3, image_size=SIZE,
+                            trunk="deep")
+    cfg = replace(BASE, w_adv=0.0, r1_gamma=1.0, r1_every=1, r1_on=r1_on)
+    objective = GANObjective(G, D, aunet, cfg)
+    D.zero_grad(set_to_none=True)
+    loss, stats = objective.discriminator_phase(b, step=0)
+    loss.backward()
+    assert stats["D/r1"] > 0
+    head = _grads(D.au_head).abs().sum() + (D.match_gain.grad.abs() if D.match_gain.grad is not None else 0)
+    assert _grads(D.psi).abs().sum() > 0 and _grads(D.trunk).abs().sum() > 0
+    assert (head > 0) if r1_on == "score" else (head == 0)
+
+
+def test_r1_on_the_unconditional_part_needs_one():
+    from aucgan.config.loading import load_config
+    from aucgan.config.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="discriminator.kind=concat has no score part"):
+        load_config("improved", ["loss.r1_on=unconditional", "discriminator.kind=concat"])
+    assert load_config("improved", ["loss.r1_on=unconditional"]).loss.r1_on == "unconditional"

@@ -47,6 +47,7 @@ Lighting = Literal["random", "front", "studio", "left", "right", "top",
 AdversarialKind = Literal["wgan", "hinge", "nsgan"]                      # aucgan.losses.adversarial.ADVERSARIAL_LOSSES
 AULossKind = Literal["bce", "mse", "l1"]                                 # aucgan.losses.au_consistency.AU_LOSSES
 AUSource = Literal["aunet", "disc", "both"]                              # aucgan.losses.objective.AU_SOURCES
+R1Target = Literal["score", "unconditional"]                             # aucgan.losses.objective.R1_TARGETS
 AdamImpl = Literal["fused", "foreach", "single", "auto"]                 # aucgan.training.perf.ADAM_IMPLS
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -196,6 +197,7 @@ class LossConfig:
     gp_weight: float = 0.0            # WGAN-GP weight
     r1_gamma: float = 0.0             # R1 weight (lazy: applied every r1_every D steps, scaled by r1_every)
     r1_every: int = 16
+    r1_on: R1Target = "score"         # score | unconditional (D's score without its AU terms: the AU head stays free)
     au_loss: AULossKind = "mse"       # bce (AU "features" as probabilities) | mse | l1
     au_source: AUSource = "aunet"     # aunet (frozen estimator) | disc (discriminator aux head) | both
     w_au: float = 1.0
@@ -276,6 +278,10 @@ class TrainConfig(BaseTrainConfig):
             if unknown:
                 raise ConfigError(f"generator.decomposed.albedo_aus: {', '.join(unknown)} not in the "
                                   f"{self.data.au_set!r} AU set (data.au_set)")
+        if self.loss.r1_on == "unconditional" and self.discriminator.kind in ("concat", "cond_mlp", "cond_mlp_aux"):
+            raise ConfigError(f"loss.r1_on=unconditional: discriminator.kind={self.discriminator.kind} has no score "
+                              "part that leaves the AUs out (use projection, aux_match, aux_regressor or "
+                              "projection_aux, or loss.r1_on=score)")
 
 
 @dataclass(frozen=True)

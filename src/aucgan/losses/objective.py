@@ -21,7 +21,7 @@ from torch import nn
 from aucgan.au import ACTIVE_UNIT
 from aucgan.data.batch import Batch
 from aucgan.data.codec import MapCodec
-from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, gradient_penalty, r1_penalty
+from aucgan.losses.adversarial import LossError, d_adv_loss, fake_term, g_adv_loss, gradient_penalty, r1_penalty
 from aucgan.losses.au_consistency import au_loss
 from aucgan.losses.reconstruction import cycle_loss, detail_consistency_loss, reconstruction_loss
 from aucgan.losses.regularizers import attention_loss, displacement_regularizer, locality_loss
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # the loss weights' schema; only its fields are read here
     from aucgan.config.schema import LossConfig
 
 AU_SOURCES = ("aunet", "disc", "both")
+#: What R1 differentiates: D's whole score, or its part that does not read the condition (DOutput.unconditional).
+R1_TARGETS = ("score", "unconditional")
 
 
 def edited_footprint_union(fp: torch.Tensor, au: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -183,7 +185,11 @@ class GANObjective:
                                        generator=gen)
             loss, _ = loss + l_gp, stats.update(s)
         if lazy_r1:
-            l_r1, s = r1_penalty(d_real.score, real_in, cfg.r1_gamma)
+            target = d_real.score if cfg.r1_on == "score" else d_real.unconditional
+            if target is None:
+                raise LossError(f"loss.r1_on=unconditional: discriminator {type(self.D).__name__} has no score "
+                                "part that leaves the condition out; use loss.r1_on=score")
+            l_r1, s = r1_penalty(target, real_in, cfg.r1_gamma)
             loss, _ = loss + l_r1 * cfg.r1_every, stats.update(s)
         if self.D.has_local_patches and (cfg.w_patch_adv > 0 or cfg.w_patch_au > 0):
             l_patch, s = self._patch_discriminator_loss(b, fake)

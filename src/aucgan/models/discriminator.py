@@ -65,6 +65,9 @@ class DOutput:
     ``score`` (B,): the adversarial score (mean over patches). ``patch`` (B, 1, h, w): per-patch scores.
     ``au_pred`` (B, K): unit-scale AU intensities from the aux head (sigmoid of ``au_logits``), or None.
     ``features`` (B, F): spatially averaged trunk features. ``au_logits`` (B, K): the aux head's raw output.
+    ``unconditional`` (B,): the score's part that does not read the condition (``psi`` alone), or None where the
+    condition enters the trunk (``concat``) or every score reads it (``cond_mlp``); R1 on it leaves the AU
+    terms free (``loss.r1_on``).
     """
 
     score: Tensor
@@ -72,6 +75,7 @@ class DOutput:
     au_pred: Tensor | None
     features: Tensor
     au_logits: Tensor | None = None
+    unconditional: Tensor | None = None
 
 
 class PatchDiscriminator(nn.Module):
@@ -135,6 +139,7 @@ class PatchDiscriminator(nn.Module):
             patch = (self.to_cmap(phi) * self.cmap(c)[:, :, None, None]).sum(dim=1, keepdim=True) * self.cmap_scale
         else:
             patch = self.psi(phi)
+        unconditional = patch.mean(dim=(1, 2, 3)) if self.condition not in ("mlp", "concat") else None
         if self.embed is not None:           # projection of the condition (aux_match: of the extra attributes)
             cond = c[:, self.num_aus:] if self.condition == "aux_match" else c
             patch = patch + (self.embed(cond)[:, :, None, None] * phi).sum(dim=1, keepdim=True)
@@ -145,7 +150,7 @@ class PatchDiscriminator(nn.Module):
             patch = patch - (gain * mismatch)[:, None, None, None]
         return DOutput(score=patch.mean(dim=(1, 2, 3)), patch=patch,
                        au_pred=None if logits is None else torch.sigmoid(logits),
-                       features=phi.mean(dim=(2, 3)), au_logits=logits)
+                       features=phi.mean(dim=(2, 3)), au_logits=logits, unconditional=unconditional)
 
 
 @DISCRIMINATORS.register("concat")
