@@ -26,6 +26,7 @@ does not change scores worse there than not editing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -160,17 +161,30 @@ def single_au_edits(ctx: EvalContext, idx: torch.Tensor, salt: int) -> dict[str,
     return out
 
 
+#: ``edit(ctx, src_idx, target, others) -> maps``: how an edit set's edits are made (the generator, or a reference).
+EditFn = Callable[[EvalContext, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+def generator_edits(ctx: EvalContext, src_idx: torch.Tensor, target: torch.Tensor, others: torch.Tensor | None
+                    ) -> torch.Tensor:
+    """The run's generator's edits of the sources ``src_idx`` to ``target`` (unit AUs), with the expression
+    (emotion, valence) of ``others`` when given."""
+    fp = footprints_of(ctx, src_idx)
+    extra = extras_of(ctx, src_idx) if others is None else transfer_extras(ctx, src_idx, others)
+    return generate(ctx, ctx.data.x[src_idx], target, fp, ctx.data.au[src_idx], extra,
+                    None if others is None else extras_of(ctx, src_idx))
+
+
 def _score_set(ctx: EvalContext, idx: torch.Tensor, rows: torch.Tensor, target: torch.Tensor,
-               others: torch.Tensor | None, ks: torch.Tensor | None) -> dict:
-    """Generate, render the truth and score one edit set; per AU as well when ``ks`` names the edited AU.
-    ``others``: the samples whose expression (emotion, valence) the targets take (None: the source keeps its)."""
+               others: torch.Tensor | None, ks: torch.Tensor | None, edit: EditFn = generator_edits) -> dict:
+    """Make the edits with ``edit``, render the truth and score one edit set; per AU as well when ``ks`` names
+    the edited AU. ``others``: the samples whose expression (emotion, valence) the targets take (None: the source
+    keeps its)."""
     src_idx = idx[rows]
     fp = footprints_of(ctx, src_idx)
     src = ctx.data.x[src_idx]
-    extra = extras_of(ctx, src_idx) if others is None else transfer_extras(ctx, src_idx, others)
     target_ids = None if others is None else sample_ids(ctx, others)
-    out = generate(ctx, src, target, fp, ctx.data.au[src_idx], extra,
-                   None if others is None else extras_of(ctx, src_idx))
+    out = edit(ctx, src_idx, target, others)
     ids = sample_ids(ctx, src_idx)
     gt = ctx.truth.render(ids, from_unit(target), target_ids if target_ids is not None else ids).float().cpu()
     if gt.shape != out.shape:
@@ -185,7 +199,7 @@ def _score_set(ctx: EvalContext, idx: torch.Tensor, rows: torch.Tensor, target: 
             for k in torch.unique(ks).tolist():
                 sel = ks == k
                 s = change_scores(edit_maps[name][sel], src_maps[name][sel], truth_maps[name][sel], mask[sel])
-                per[ctx.au_names[k]] = {key: _round(s[key]) for key in
+                per[ctx.au_names[k]] = {key: round_score(s[key]) for key in
                                         (*CHANGE_KEYS, *(f"{c}_whole" for c in CHANGE_KEYS), "locality_truth")}
                 per[ctx.au_names[k]]["pairs"] = int(sel.sum())
             result["maps"][name]["per_au"] = per
@@ -194,7 +208,20 @@ def _score_set(ctx: EvalContext, idx: torch.Tensor, rows: torch.Tensor, target: 
     return result
 
 
-def _round(v: float) -> float | None:
+def score_edit_sets(ctx: EvalContext, edit: EditFn = generator_edits) -> dict[str, dict]:
+    """The edit sets of :func:`paired_fidelity` (seeded from the context: the same sources, AUs and levels for
+    every run and reference), made with ``edit`` and scored against the truth."""
+    idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
+    tgt = pick_others(ctx, idx, SALT_TARGETS)
+    sets = {"transfer": _score_set(ctx, idx, torch.arange(idx.numel()), ctx.data.au[tgt], tgt, None, edit)}
+    single_idx = pick_sources(ctx, max(8, ctx.num_samples // 4), SALT_SINGLE)
+    for name, (rows, ks, target) in single_au_edits(ctx, single_idx, SALT_LEVELS).items():
+        if rows.numel():
+            sets[name] = _score_set(ctx, single_idx, rows, target, None, ks, edit)
+    return sets
+
+
+def round_score(v: float) -> float | None:
     return None if v is None or not np.isfinite(v) else round(float(v), 6)
 
 
@@ -223,24 +250,18 @@ def paired_fidelity(ctx: EvalContext) -> dict:
     the whole-map figures are the headline).
     """
     assert ctx.truth is not None
-    idx = pick_sources(ctx, ctx.num_samples, SALT_SOURCES)
-    tgt = pick_others(ctx, idx, SALT_TARGETS)
-    sets = {"transfer": _score_set(ctx, idx, torch.arange(idx.numel()), ctx.data.au[tgt], tgt, None)}
-    single_idx = pick_sources(ctx, max(8, ctx.num_samples // 4), SALT_SINGLE)
-    for name, (rows, ks, target) in single_au_edits(ctx, single_idx, SALT_LEVELS).items():
-        if rows.numel():
-            sets[name] = _score_set(ctx, single_idx, rows, target, None, ks)
+    sets = score_edit_sets(ctx)
     summary: dict[str, float | None] = {}
     for set_name in EDIT_SETS:
         if set_name not in sets:
             continue
         for map_name, s in sets[set_name]["maps"].items():
             for key in ("explained", "cosine", "amplitude"):
-                summary[f"{key}/{map_name}/{set_name}"] = _round(s[key])
-                summary[f"{key}_whole/{map_name}/{set_name}"] = _round(s[f"{key}_whole"])
-            summary[f"locality_truth/{map_name}/{set_name}"] = _round(s["locality_truth"])
-            summary[f"outside/{map_name}/{set_name}"] = _round(s["outside"])
-            summary[f"source_outside/{map_name}/{set_name}"] = _round(s["source_outside"])
+                summary[f"{key}/{map_name}/{set_name}"] = round_score(s[key])
+                summary[f"{key}_whole/{map_name}/{set_name}"] = round_score(s[f"{key}_whole"])
+            summary[f"locality_truth/{map_name}/{set_name}"] = round_score(s["locality_truth"])
+            summary[f"outside/{map_name}/{set_name}"] = round_score(s["outside"])
+            summary[f"source_outside/{map_name}/{set_name}"] = round_score(s["source_outside"])
     transfer = sets["transfer"]
     for name, errs in transfer["errors"].items():
         summary[f"l1_footprint/{name}"] = errs["l1_footprint"]

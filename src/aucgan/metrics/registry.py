@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 #: Modules holding the built-in metrics (imported on first use so ``aucgan.metrics`` stays light).
 BUILTIN_MODULES = (
     "aucgan.metrics.paired",
+    "aucgan.metrics.blind",
     "aucgan.metrics.control",
     "aucgan.metrics.spatial",
     "aucgan.metrics.identity",
@@ -105,7 +106,8 @@ def _load_builtins() -> None:
 
 
 #: The order metrics run and are reported in (others follow in registration order).
-ORDER = ("paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity")
+ORDER = ("paired_fidelity", "identity_blind", "au_control", "locality", "identity", "realism", "disc_awareness",
+         "sensitivity")
 
 
 def metric_names() -> list[str]:

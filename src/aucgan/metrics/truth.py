@@ -66,12 +66,13 @@ class SynthTruth:
             raise TruthError(f"the synthetic benchmark has no {missing} maps")
         self.model_columns = au_indices(list(au_names), card_aus)
         self.card_aus = card_aus
-        self.rows = self._read_manifest(self.folder / "manifest.csv", card_aus)
+        self.rows, self.splits = self._read_manifest(self.folder / "manifest.csv", card_aus)
         self._identities: dict[tuple[int, ...], object] = {}
 
     @staticmethod
-    def _read_manifest(path: Path, card_aus: Sequence[str]) -> dict[str, tuple[int, np.ndarray, int, float]]:
-        rows = {}
+    def _read_manifest(path: Path, card_aus: Sequence[str]
+                       ) -> tuple[dict[str, tuple[int, np.ndarray, int, float]], dict[str, str]]:
+        rows, splits = {}, {}
         try:
             with path.open(newline="") as fh:
                 for line, r in enumerate(csv.DictReader(fh), 2):
@@ -79,11 +80,21 @@ class SynthTruth:
                         au = np.array([float(r[a]) for a in card_aus], np.float32)
                         rows[r["sample_id"]] = (_identity_index(r["identity"]), au, int(float(r["emotion"])),
                                                 float(r["valence"]))
+                        splits[r["sample_id"]] = r.get("split", "")
                     except (KeyError, ValueError) as exc:
                         raise TruthError(f"{path}:{line}: bad row ({exc})") from None
         except OSError as exc:
             raise TruthError(f"{path}: unreadable ({exc})") from None
-        return rows
+        return rows, splits
+
+    def people(self, split: str = "train") -> list[str]:
+        """One sample id per identity of ``split``, in identity order (any sample of a person renders that
+        person at any AU vector)."""
+        first: dict[int, str] = {}
+        for sample_id, (identity, *_rest) in self.rows.items():
+            if self.splits.get(sample_id) == split:
+                first.setdefault(identity, sample_id)
+        return [first[i] for i in sorted(first)]
 
     def _row(self, sample_id: str) -> tuple[int, np.ndarray, int, float]:
         try:
