@@ -126,5 +126,6 @@ def test_demo_end_to_end_small(tmp_path):
     assert "img/truth-edits.png" in page and (out / "comparison" / "report" / "img" / "truth-edits.png").is_file()
     assert set(summary["paired_truth"]) == {"baseline", "improved"}
     assert all("explained/displacement/add" in v for v in summary["paired_truth"].values())
+    assert isinstance(summary["identity_blind"]["explained/displacement/transfer"], float)   # the reference
     for name in ("baseline", "improved"):
         assert (out / "comparison" / "runs" / f"preset={name}" / "metric-au_control.jsonl").is_file()

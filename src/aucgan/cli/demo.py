@@ -59,6 +59,15 @@ def paired_headline(run_dir) -> dict[str, float]:
             and isinstance(v, (int, float))}
 
 
+def blind_headline(run_dir) -> dict[str, float]:
+    """The ``identity_blind`` reference's explained figures for the run's benchmark (empty when not scored)."""
+    from aucgan.metrics.registry import latest_results
+
+    line = latest_results(run_dir).get("identity_blind")
+    summary = {} if line is None else line["results"]["summary"]
+    return {k: v for k, v in summary.items() if k.startswith("explained/") and isinstance(v, (int, float))}
+
+
 def _train_estimator(config: dict, data: str, run_dir: str, progress: str) -> dict:
     """Train one AU estimator in a worker process (the config travels as a dict)."""
     from aucgan.config.loading import from_dict
@@ -149,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
     for p, figures in truth.items():
         say(f"    {p}: share of the true change reproduced (explained; 0 = no edit, 1 = exact) " + ", ".join(
             f"{k.split('/', 1)[1]} {v:.2f}" for k, v in figures.items() if k.startswith("explained/")))
+    blind = blind_headline(run_dir)
+    if blind:
+        say("    reference, the median change of training people (knows the edit, not the person): " + ", ".join(
+            f"{k.split('/', 1)[1]} {v:.2f}" for k, v in blind.items()))
 
     say("4/4 editing a held-out face: AU12=4, AU06=3 and AU sweeps")
     with (data / "manifest.csv").open(newline="") as fh:
@@ -158,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     if code != 0:
         return code
     summary = {"benchmark": str(data), "aunet": estimators["aunet"], "judge": estimators["judge"],
-               "paired_truth": truth, "steps": args.steps,
+               "paired_truth": truth, "identity_blind": blind, "steps": args.steps,
                "images_per_run": args.steps * load_config(args.preset).data.batch_size,
                "generator_run": str(run_dir), "report": str(report), "edit": str(out / "edit"),
                "seconds": round(time.perf_counter() - t0, 1)}
