@@ -98,6 +98,22 @@ def test_the_truth_itself_explains_everything(world):
     assert per_au and all(v["explained"] == pytest.approx(1.0, abs=1e-4) for v in per_au.values())
 
 
+def test_identity_blind_pools_training_people_and_does_not_depend_on_the_decoder(world):
+    """The median true change of training people for the same edit, seen from each decoder's own source: the
+    same figures for the truth itself and for a decoder that ignores the AUs, short of the truth's 1."""
+    oracle, ignoring = truth_scores(Oracle(world), world, num_samples=8), truth_scores(_ignoring_decoder(), world,
+                                                                                      num_samples=8)
+    train = {world.identities[r] for r in range(len(world)) if world.splits[r] == "train"}
+    assert oracle["identity_blind_people"] and set(oracle["identity_blind_people"]) <= train
+    for name in oracle["sets"]:
+        a, b = oracle["sets"][name]["identity_blind"], ignoring["sets"][name]["identity_blind"]
+        for key in SCORES:
+            assert a[key] == pytest.approx(b[key], abs=1e-6), (name, key)
+        assert a["explained"] < 0.999 and a["cosine"] > 0          # other people fold elsewhere, but alike
+        assert oracle["summary"][f"identity_blind/explained/{name}"] == a["explained"]
+    assert "identity-blind" in summary_lines(oracle)[0]
+
+
 def test_codes_only_is_what_the_expression_code_carries(tmp_path_factory, flame):
     w = _world(tmp_path_factory, flame, exp_info=1.0)
     res = truth_scores(Oracle(w, from_exp=True), w, num_samples=8)

@@ -14,7 +14,10 @@ layout's face mask:
 Three edit sets, as for the synthetic benchmark's ``paired_fidelity``: ``add`` (one AU OpenFace reads below 0.5
 set to 2..5), ``remove`` (one AU it reads at 1 or more set to 0) - the other AUs are OpenFace's for the decoder
 and the true ones for the truth - and ``transfer`` (towards another image of the same person: its true AUs).
-Two references beside each: not editing (0 by definition) and **codes only**: the target's own expression code
+Three references beside each: not editing (0 by definition), **identity-blind** (the median over up to
+:data:`BLIND_PEOPLE` of the world's *training* people of their own true change for the same edit, added to the
+decoder's source: the best edit that knows the edit but not the person - a decoder must read the person from
+its codes to beat it) and **codes only**: the target's own expression code
 and jaw pose (its EMOCA codes for ``transfer``; for ``add`` / ``remove`` the codes the world's encoder gives that
 person showing the target AUs) with the source's AUs and detail code - how much of the change the expression
 code alone carries through the decoder. ``l1_target`` is the edit's plain error against the truth at the target
@@ -37,6 +40,9 @@ SALT_SOURCES, SALT_TARGETS, SALT_LEVELS = 201, 202, 203
 SCORES = ("explained", "cosine", "amplitude")
 #: Latent positions of DECA's jaw pose and expression code (``[pose[3:6], exp, detail]``).
 JAW_EXP = slice(0, 53)
+#: Training people whose true changes the identity-blind reference pools (odd: one median per pixel).
+BLIND_PEOPLE = 15
+SALT_BLIND = 204
 #: Stages :func:`truth_scores` reports to its ``progress``: the edit pairs, then each edit set.
 STAGES = 1 + len(EDIT_SETS)
 
@@ -102,7 +108,8 @@ class _Pairs:
 
 
 def _score(dec: Decoder, world: DecaWorld, pairs: _Pairs, latents: dict[int, np.ndarray],
-           seen: dict[int, np.ndarray], cols: list[int], mask: torch.Tensor, batch_size: int) -> dict:
+           seen: dict[int, np.ndarray], cols: list[int], mask: torch.Tensor, batch_size: int,
+           people: list[int]) -> dict:
     n = len(pairs.rows)
     lat = torch.from_numpy(np.stack([latents[r] for r in pairs.rows]))
     src_in = torch.from_numpy(np.stack([seen[r][cols] for r in pairs.rows]))
@@ -115,6 +122,10 @@ def _score(dec: Decoder, world: DecaWorld, pairs: _Pairs, latents: dict[int, np.
     truth_t = torch.cat([world.uv_z(world.identities[r], t[None])
                          for r, t in zip(pairs.rows, pairs.target_true)]).double()
     truth = source + (truth_t - truth_s)
+    true_source = np.stack([world.true_au[r] for r in pairs.rows])
+    true_target = np.stack(pairs.target_true)
+    blind = source + torch.stack([(world.uv_z(p, true_target) - world.uv_z(p, true_source)).double()
+                                  for p in people]).median(dim=0).values if people else None
     m = mask.expand(n, 1, *mask.shape[-2:]).double()
 
     def l1(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -125,6 +136,7 @@ def _score(dec: Decoder, world: DecaWorld, pairs: _Pairs, latents: dict[int, np.
         return {k: _round(s[k]) for k in SCORES}
 
     result = {"pairs": n, "edit": scores(edit), "codes_only": scores(codes),
+              "identity_blind": scores(blind) if blind is not None else dict.fromkeys(SCORES),
               "no_edit": dict.fromkeys(SCORES, 0.0),
               "l1_target": l1(edit, truth_t), "source_l1_target": l1(source, truth_t),
               "codes_only_l1_target": l1(codes, truth_t), "reconstruction_l1": l1(source, truth_s),
@@ -197,12 +209,15 @@ def truth_scores(dec: Decoder, world: DecaWorld, *, num_samples: int = 16, seed:
             pairs[name].add(row, j, target_in, target_true,
                             np.concatenate([target_latent[JAW_EXP], latents[row][JAW_EXP.stop:]]))
     mask = world.face_mask()[None, None]
+    train = sorted({world.identities[r] for r in range(len(world)) if world.splits[r] == "train"})
+    blind_gen = torch.Generator().manual_seed(seed * 1000 + SALT_BLIND)
+    people = [train[i] for i in _pick(len(train), BLIND_PEOPLE, blind_gen)] if train else []
     if progress is not None:
         progress.update(postfix={"stage": "edit pairs"})
     sets = {}
     for name, p in pairs.items():
         if p.rows:
-            sets[name] = _score(dec, world, p, latents, seen, cols, mask, batch_size)
+            sets[name] = _score(dec, world, p, latents, seen, cols, mask, batch_size, people)
         if progress is not None:
             progress.update(postfix={"stage": name})
     summary: dict[str, float | None] = {}
@@ -210,15 +225,18 @@ def truth_scores(dec: Decoder, world: DecaWorld, *, num_samples: int = 16, seed:
         for key in SCORES:
             summary[f"{key}/{name}"] = s["edit"][key]
             summary[f"codes_only/{key}/{name}"] = s["codes_only"][key]
+            summary[f"identity_blind/{key}/{name}"] = s["identity_blind"][key]
     return {"world": str(world.folder), "world_knobs": world.config.to_dict(), "split": split,
             "sources": [world.names[r] for r in transfer_rows], "au_names": list(dec.au_names),
             "mask": "the layout's face mask" if world.layout is not None and world.layout.mask_image is not None
             else "the whole map", "summary": summary, "sets": sets,
+            "identity_blind_people": [int(p) for p in people],
             "reference": {"no_edit": dict.fromkeys(SCORES, 0.0)}}
 
 
 def summary_lines(result: dict) -> list[str]:
-    """Printable lines: per edit set, the edit's explained / cosine / amplitude beside codes only."""
+    """Printable lines: per edit set, the edit's explained / cosine / amplitude beside codes only and the
+    identity-blind reference."""
     lines = []
     for name, s in result["sets"].items():
         e, c = s["edit"], s["codes_only"]
@@ -228,6 +246,6 @@ def summary_lines(result: dict) -> list[str]:
 
         lines.append(f"{name} ({s['pairs']} pairs): explained {fmt(e, 'explained')}, cosine {fmt(e, 'cosine')}, "
                      f"amplitude {fmt(e, 'amplitude')}; codes only {fmt(c, 'explained')} / {fmt(c, 'cosine')} / "
-                     f"{fmt(c, 'amplitude')}; not editing 0")
+                     f"{fmt(c, 'amplitude')}; identity-blind {fmt(s['identity_blind'], 'explained')}; not editing 0")
     return lines
 
