@@ -108,11 +108,12 @@ def test_cli_known_answers_and_errors(setup, tmp_path, capsys):
 
 
 def test_cli_reports_progress_over_samples_and_sweeps(setup, tmp_path, capsys):
-    """3 samples (sensitivity and AU share each) and 1 sweep picture: 7 units, as labelled lines in a log."""
+    """3 samples (sensitivity and AU share each), the pairs and 1 sweep picture: 8 units, as labelled lines in a
+    log."""
     args = ["diagnose", str(setup / "random.tar"), "--deca", "--data", str(setup / "data"), "--samples", "3",
             "--sweeps", "1"]
     assert main([*args, "--out", str(tmp_path / "shown")]) == 0
     err = capsys.readouterr().err
-    assert "diagnose random.tar: sample 7/7 (100%)" in err and "done in" in err
+    assert "diagnose random.tar: sample 8/8 (100%)" in err and "done in" in err
     assert main([*args, "--out", str(tmp_path / "quiet"), "--no-progress"]) == 0
     assert "diagnose random.tar" not in capsys.readouterr().err

@@ -7,6 +7,12 @@ layer also takes the AUs; give its AU set and scale), or a run directory of the 
 are those of the layout (--layout: DECA's FLAME UV layout from `aucgan layout flame`); without one, a run's
 own footprints, else aucgan's canonical layout (not FLAME UV: a note says so).
 
+--pairs N scores the AU edits against another image of the same person: for N seeded pairs (A, B) of one
+identity, A's codes with B's AUs against A's output moved by B's uv_z - A's (explained / cosine / amplitude,
+beside not editing, 0, and codes only: A's codes with B's jaw pose and expression code). It needs a data set
+prepared with identities, and it is meaningful on people the decoder did not train on: pass a held-out --data
+set (on its training set, a decoder trained with loss.w_cross is scored on its own objective).
+
 --truth WORLD (a world from `aucgan synth-deca`) also scores the decoder's AU edits against the world's exact
 truth (explained / cosine / amplitude for add, remove and transfer, beside not editing and "codes only": the
 target's own expression code with the source's AUs) into truth.json; without --data the other figures are
@@ -39,6 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", help="mask image multiplied into the footprints (DECA's uv_face_eye_mask.png)")
     p.add_argument("--samples", type=int, default=8, help="samples the figures average over (default 8)")
     p.add_argument("--sweeps", type=int, default=2, help="samples drawn as AU sweeps (default 2)")
+    p.add_argument("--pairs", type=int, default=48,
+                   help="pairs of images of one person the AU edits are scored on (default 48; 0: skip); "
+                        "meaningful on people the decoder did not train on: pass a held-out --data set (on its "
+                        "training set, a decoder trained with loss.w_cross is scored on its own objective)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--no-progress", action="store_true",
@@ -68,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if data.latent_dim != dec.latent_dim or data.size != dec.output_size:
         raise_mismatch(args, data, dec)
     notes = []
+    if args.pairs < 0:
+        raise AucganError(f"--pairs {args.pairs}: expected a count of pairs, 0 or more (0: skip)")
     if args.layout or args.mask or dec.footprints is None:
         fp = decoder_footprints(args.layout, args.mask, dec.au_names, dec.output_size)
         where = args.layout or "aucgan's canonical layout"
@@ -75,13 +87,18 @@ def run(args: argparse.Namespace) -> int:
             notes.append("footprints from aucgan's canonical layout, not FLAME UV: pass --layout (aucgan layout flame)")
     else:
         fp, where = dec.footprints.detach().clone(), "the run's own footprints"
+    mask, mask_note = pairs_mask(args, info, world, dec.output_size)
+    if mask_note:
+        notes.append(mask_note)
     seen_note = held_out_note(args.checkpoint, world) if world is not None and not args.deca else None
     if seen_note:
         notes.append(seen_note)
     swept = pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []
-    with Progress(work_units(len(data), args.samples) + len(swept), f"diagnose {Path(args.checkpoint).name}",
-                  unit="sample", mode="off" if args.no_progress else "auto") as progress:
-        figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, progress=progress)
+    with Progress(work_units(len(data), args.samples, args.pairs) + len(swept),
+                  f"diagnose {Path(args.checkpoint).name}", unit="sample",
+                  mode="off" if args.no_progress else "auto") as progress:
+        figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, num_pairs=args.pairs,
+                                   mask=mask, progress=progress)
         out.mkdir(parents=True, exist_ok=True)
         pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
                                              f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",
@@ -108,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     share = percent(float("nan") if v["au_share"] is None else v["au_share"])
     print(f"variation: AUs {v['std_au_m'] * 1e6:.4g} um, expression code {v['std_expression_m'] * 1e6:.4g} um, "
           f"detail code {v['std_detail_m'] * 1e6:.4g} um (std); AU share {share}")
+    print(pairs_line(figures["pairs"]))
     for note in notes:
         print(f"note: {note}")
     print(f"verdict: {figures['verdict']}")
@@ -115,6 +133,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"truth: {line}")
     print(f"wrote {out / 'diagnosis.json'} and {len(pictures)} pictures")
     return 0
+
+
+def pairs_mask(args: argparse.Namespace, info: dict, world, size: int):
+    """The face mask the paired figure is scored inside (:func:`aucgan.deca.build.face_mask`, None: the whole
+    map) and a note when a run's own layout or mask cannot be read: --layout / --mask when given, else a run's
+    own layout and mask, else the world's layout when its images are measured."""
+    from aucgan.deca.build import face_mask
+    from aucgan.errors import AucganError
+
+    if args.layout or args.mask:
+        return face_mask(args.layout, args.mask, size), None
+    if info.get("layout") or info.get("mask"):
+        try:
+            return face_mask(info.get("layout"), info.get("mask"), size), None
+        except AucganError as exc:
+            return None, f"pairs scored over the whole map: the run's layout or mask cannot be read ({exc})"
+    if world is not None and args.data is None:
+        return face_mask(world.layout, None, size), None
+    return None, None
+
+
+def pairs_line(pairs: dict) -> str:
+    """The paired figure as one printed line (or why it is absent)."""
+    if not pairs["pairs"]:
+        return f"pairs: none - {pairs['absent']}"
+    e, c = pairs["edit"], pairs["codes_only"]
+
+    def fmt(d: dict) -> str:
+        return " / ".join("n/a" if d[k] is None else f"{d[k]:.3f}" for k in ("explained", "cosine", "amplitude"))
+
+    return (f"pairs ({pairs['pairs']} pairs of {pairs['people']} people, another image of the same person): AU edits "
+            f"explained / cosine / amplitude {fmt(e)}; codes only {fmt(c)}; not editing 0")
 
 
 def held_out_note(run_dir: str, world) -> str | None:
