@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
     au_names = args.au_set if "," not in args.au_set else args.au_set.split(",")
     if args.data is None and args.truth is None:
         raise AucganError("give --data (a data set from `aucgan prepare-deca`) or --truth (a DECA world)")
+    if args.pairs < 0:
+        raise AucganError(f"--pairs {args.pairs}: expected a count of pairs, 0 or more (0: skip)")
     world = open_world(args.truth) if args.truth else None
     dec, info = load_decoder(args.checkpoint, deca=args.deca, au_names=au_names, au_input=args.au_input)
     data = open_deca_data(args.data, au_names=dec.au_names) if args.data else world.deca_data(dec.au_names)
     if data.latent_dim != dec.latent_dim or data.size != dec.output_size:
         raise_mismatch(args, data, dec)
     notes = []
-    if args.pairs < 0:
-        raise AucganError(f"--pairs {args.pairs}: expected a count of pairs, 0 or more (0: skip)")
     if args.layout or args.mask or dec.footprints is None:
         fp = decoder_footprints(args.layout, args.mask, dec.au_names, dec.output_size)
         where = args.layout or "aucgan's canonical layout"

@@ -253,8 +253,8 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
     explained = None if pairs is None or not pairs.get("pairs") else pairs["edit"]["explained"]
     tail = ""
     if explained is not None:
-        tail = (f"; its AU edits explain {explained:.2f} of the change to another image of the same person "
-                f"(0: not editing)")
+        tail = (f"; its AU edits explain {round(explained, 2) + 0.0:.2f} of the change to another image of the "
+                f"same person (0: not editing)")                              # + 0.0: no "-0.00"
     barely = math.isfinite(share) and share < LOW_SHARE
     if (barely or (explained is not None and explained <= PAIRED_LOW)) and variation is not None:
         found = causes(variation, spread)
