@@ -329,6 +329,15 @@ def test_verdict_names_the_au_scale():
                    variation={"var_au_m2": 1.0, "var_expression_m2": 100.0, "var_detail_m2": 9.0}, spread=2.0)
     assert line.endswith("likely cause: the expression code moves uv_z 10x as much as the AUs and the detail code "
                          "moves uv_z 3.0x as much as the AUs")
-    assert "likely cause" not in verdict(np.ones(17), np.ones(17), 0.01, AU_NAMES,
-                                         variation={"var_au_m2": 1.0, "var_expression_m2": 3.0,
-                                                    "var_detail_m2": 3.0}, spread=2.0)
+    line = verdict(np.ones(17), np.ones(17), 0.01, AU_NAMES,
+                   variation={"var_au_m2": 1.0, "var_expression_m2": 3.0, "var_detail_m2": 3.0}, spread=2.0)
+    assert line.startswith("barely follows the AUs") and line.endswith(
+        "; no likely cause in these figures (neither code moves uv_z 2x as much as the AUs, the data's AUs span "
+        "enough)")
+    # edits no better than not editing, the AUs followed: the cause is named after the paired explained
+    pairs = {"pairs": 8, "edit": {"explained": -0.004}}
+    line = verdict(np.ones(17), np.ones(17), 0.5, AU_NAMES, pairs=pairs, spread=2.0,
+                   variation={"var_au_m2": 1.0, "var_expression_m2": 0.0, "var_detail_m2": 25.0})
+    assert line.startswith("follows the AUs") and line.endswith(
+        "its AU edits explain 0.00 of the change to another image of the same person (0: not editing); likely "
+        "cause: the detail code moves uv_z 5.0x as much as the AUs")

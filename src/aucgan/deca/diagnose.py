@@ -244,7 +244,8 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
             variation: dict | None = None, pairs: dict | None = None, spread: float | None = None) -> str:
     """One line: whether the decoder follows the AUs, from the sensitivities and the AU share; then the paired
     explained (``pairs``, :func:`paired_scores`), and the likely :func:`causes` (from ``variation`` and the
-    AUs' ``spread``) when the AUs are barely followed or the paired edits are no better than not editing."""
+    AUs' ``spread``; or that none shows) when the AUs are barely followed or the paired edits are no better than
+    not editing."""
     total = per_au_inside + per_au_outside
     if not np.any(total > 0):
         return "ignores the AUs: d uv_z / d AU is exactly 0 for every AU (the output does not depend on them)"
@@ -258,8 +259,9 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
     barely = math.isfinite(share) and share < LOW_SHARE
     if (barely or (explained is not None and explained <= PAIRED_LOW)) and variation is not None:
         found = causes(variation, spread)
-        if found:
-            tail += f"; likely cause: {' and '.join(found)}"
+        tail += (f"; likely cause: {' and '.join(found)}" if found else
+                 f"; no likely cause in these figures (neither code moves uv_z {CAUSE_RATIO:g}x as much as the AUs, "
+                 "the data's AUs span enough)")
     if barely:
         return (f"{head}barely follows the AUs: they explain {percent(share)} of the output's variation against "
                 f"the expression code{tail}")
