@@ -16,7 +16,7 @@ set (on its training set, a decoder trained with loss.w_cross is scored on its o
 --truth WORLD (a world from `aucgan synth-deca`) also scores the decoder's AU edits against the world's exact
 truth (explained / cosine / amplitude for add, remove and transfer, beside not editing and "codes only": the
 target's own expression code with the source's AUs) into truth.json; without --data the other figures are
-measured on the world's images.
+measured on the world's images, the pairs on its held-out (test) people.
 
 Examples:
   aucgan diagnose DECA/data/deca_model.tar --deca --data deca_set --layout flame_layout.json --out diag
@@ -90,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     mask, mask_note = pairs_mask(args, info, world, dec.output_size)
     if mask_note:
         notes.append(mask_note)
+    pairs_data = None
+    if world is not None and args.data is None and "test" in world.splits and args.pairs > 0:
+        pairs_data = world.deca_data(dec.au_names, split="test")
+        notes.append("pairs drawn from the world's held-out (test) people")
     seen_note = held_out_note(args.checkpoint, world) if world is not None and not args.deca else None
     if seen_note:
         notes.append(seen_note)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                   f"diagnose {Path(args.checkpoint).name}", unit="sample",
                   mode="off" if args.no_progress else "auto") as progress:
         figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, num_pairs=args.pairs,
-                                   mask=mask, progress=progress)
+                                   mask=mask, pairs_data=pairs_data, progress=progress)
         out.mkdir(parents=True, exist_ok=True)
         pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
                                              f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",

@@ -273,11 +273,12 @@ def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float,
 
 def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, num_samples: int = 8,
              others: int = 8, seed: int = 0, num_pairs: int = NUM_PAIRS, mask: torch.Tensor | None = None,
-             progress: Progress | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+             pairs_data: DecaData | None = None, progress: Progress | None = None
+             ) -> tuple[dict, dict[str, torch.Tensor]]:
     """The figures (JSON-ready) and the arrays for the pictures (mean |d uv_z / d AU| maps, footprints).
-    ``num_pairs``: pairs of one person's images for :func:`paired_scores`, inside ``mask`` (None: the whole
-    map; 0 pairs: not measured). ``progress`` advances by one per sample and figure, and once for the pairs
-    (:func:`work_units`)."""
+    ``num_pairs``: pairs of one person's images for :func:`paired_scores`, drawn from ``pairs_data`` (default:
+    ``data``; e.g. held-out people) and scored inside ``mask`` (None: the whole map; 0 pairs: not measured).
+    ``progress`` advances by one per sample and figure, and once for the pairs (:func:`work_units`)."""
     if tuple(data.au_names) != tuple(dec.au_names):
         raise ValueError("the data set must be opened with the decoder's AU names")
     dec.eval()
@@ -304,7 +305,8 @@ def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, nu
         focus = np.where(total > 0, in_k / np.where(total > 0, total, 1.0), np.nan)
     share = share_of_variation(dec, data, bases, max(2, min(others, len(data))), seed, progress)
     if num_pairs > 0:
-        pairs = paired_scores(dec, data, mask, num_pairs=num_pairs, seed=seed, progress=progress)
+        pairs = paired_scores(dec, data if pairs_data is None else pairs_data, mask, num_pairs=num_pairs, seed=seed,
+                              progress=progress)
     else:
         pairs = {"pairs": 0, "absent": "not measured (0 pairs asked for)"}
     spread = au_spread(data)
