@@ -4,6 +4,7 @@ reading the expression code -> codes only 1) and the causes the verdict names.""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from aucgan.au import AU_NAMES
 from aucgan.cli import main
+from aucgan.cli.diagnose import pairs_mask
 from aucgan.deca import DetailDecoder, uv_footprints
 from aucgan.deca.build import load_decoder
 from aucgan.deca.data import DecaData, open_deca_data
@@ -150,6 +152,15 @@ def test_cli_pairs(setup, people, tmp_path, capsys):
     assert main([*args, "--pairs", "-1", "--out", str(tmp_path / "bad")]) == 2
     assert "--pairs -1: expected a count of pairs, 0 or more (0: skip)" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_pairs_mask_of_a_run_whose_layout_is_gone(tmp_path):
+    """A run's recorded layout that cannot be read: the pairs are scored over the whole map, and a note says so."""
+    args = argparse.Namespace(layout=None, mask=None, data="set")
+    mask, note = pairs_mask(args, {"layout": str(tmp_path / "gone.json"), "mask": None}, None, 32)
+    assert mask is None and note.startswith("pairs scored over the whole map: the run's layout or mask cannot be "
+                                            f"read ({tmp_path / 'gone.json'}")
+    assert pairs_mask(args, {"kind": "deca checkpoint"}, None, 32) == (None, None)
 
 
 def test_cli_reports_progress_over_samples_and_sweeps(setup, tmp_path, capsys):

@@ -27,6 +27,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from aucgan.deca.world import DecaWorld
 
 HELP = "measure whether a DECA detail decoder (or a deca run) follows the AUs; writes figures and a verdict"
 
@@ -139,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def pairs_mask(args: argparse.Namespace, info: dict, world, size: int):
+def pairs_mask(args: argparse.Namespace, info: dict, world: DecaWorld | None, size: int
+               ) -> tuple[torch.Tensor | None, str | None]:
     """The face mask the paired figure is scored inside (:func:`aucgan.deca.build.face_mask`, None: the whole
     map) and a note when a run's own layout or mask cannot be read: --layout / --mask when given, else a run's
     own layout and mask, else the world's layout when its images are measured."""
