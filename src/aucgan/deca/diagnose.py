@@ -157,9 +157,9 @@ def paired_scores(dec: Decoder, data: DecaData, mask: torch.Tensor | None, *, nu
     with :data:`SCORES`, the number of pairs, sources and people, and L1 figures (metres); without two images
     of any identity, ``pairs`` 0 and ``absent`` saying why. ``progress`` advances by one."""
     pairs = pair_rows(data, num_pairs, seed)
-    if progress is not None:
-        progress.update(postfix={"figure": "pairs"})
     if not pairs:
+        if progress is not None:
+            progress.update(postfix={"figure": "pairs"})
         people = len(set(data.identities))
         return {"pairs": 0, "absent": f"no identity has two images ({len(data)} images of {people} identities): "
                                       "prepare the data set with identities (prepare-deca --identities CSV)"}
@@ -180,6 +180,8 @@ def paired_scores(dec: Decoder, data: DecaData, mask: torch.Tensor | None, *, nu
     m = (torch.ones(size, size) if mask is None else mask.reshape(size, size)).double()
     m = m.expand(len(pairs), 1, size, size)
     ident = data.identity_index()
+    if progress is not None:
+        progress.update(postfix={"figure": "pairs"})
     return {"pairs": len(pairs), "sources": len(set(a.tolist())), "people": len(set(ident[a].tolist())),
             "edit": edit_scores(edit, source, truth, m), "codes_only": edit_scores(codes, source, truth, m),
             "no_edit": dict.fromkeys(SCORES, 0.0),
