@@ -1,6 +1,7 @@
 """Does a detail decoder follow the AUs? Per-AU sensitivity of uv_z inside vs outside each AU's footprint, the
-share of the output's variation the AUs explain against the expression code, AU sweeps as pictures, a JSON
-with every figure and a verdict line ("ignores the AUs" when the sensitivity is zero).
+share of the output's variation the AUs explain against the expression code, the AU edits against another
+image of the same person (--pairs), AU sweeps as pictures, a JSON with every figure and a verdict line
+("ignores the AUs" when the sensitivity is zero; the likely cause when the AUs are barely followed).
 
 CHECKPOINT is a DECA/EMOCA checkpoint with --deca (deca_model.tar: plain DECA, or their variant whose first
 layer also takes the AUs; give its AU set and scale), or a run directory of the deca preset. The footprints
@@ -22,6 +23,7 @@ Examples:
   aucgan diagnose DECA/data/deca_model.tar --deca --data deca_set --layout flame_layout.json --out diag
   aucgan diagnose runs/00003-deca --truth world --out diag_truth
   aucgan diagnose runs/00003-deca --data deca_set --out diag_run
+  aucgan diagnose runs/00003-deca --data held_out_set --pairs 96 --out diag_pairs   # people it did not train on
 """
 
 from __future__ import annotations
