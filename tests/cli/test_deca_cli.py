@@ -89,6 +89,9 @@ def test_import_prepare_finetune_diagnose_export(tmp_path, capsys):
     zero = json.loads((t / "diag_zero" / "diagnosis.json").read_text())
     assert zero["footprints"] == str(t / "flame.json") and zero["notes"] == []
     assert all(v["inside"] == 0.0 and v["outside"] == 0.0 for v in zero["sensitivity"]["per_au"].values())
+    assert zero["pairs"]["pairs"] == 48 and zero["pairs"]["people"] == 2            # two people, four images each
+    assert zero["pairs"]["mask"] == "the layout's face mask"                       # --layout: FLAME's face mask
+    assert zero["pairs"]["edit"]["explained"] == 0.0 and zero["pairs"]["edit"]["amplitude"] == 0.0
     rand = json.loads((t / "diag_random" / "diagnosis.json").read_text())
     assert all(v["inside"] > 0 for v in rand["sensitivity"]["per_au"].values())
 
@@ -97,6 +100,7 @@ def test_import_prepare_finetune_diagnose_export(tmp_path, capsys):
     capsys.readouterr()
     run_report = json.loads((t / "diag_run" / "diagnosis.json").read_text())
     assert run_report["footprints"] == "the run's own footprints"
+    assert run_report["pairs"]["mask"] == "the layout's face mask"                 # the run's own layout's mask
     assert run_report["sensitivity"]["mean_inside"] > 0          # three steps moved the zero-started paths
 
     assert main(["export-deca", str(t / "run"), "--data", str(t / "set"), "--sample", "im5", "--au", "AU12=4",

@@ -149,6 +149,18 @@ def test_mismatched_decoder_is_refused(world):
         truth_scores(_ignoring_decoder(), world, split="validation")
 
 
+def test_deca_data_of_one_split(world):
+    full, test = world.deca_data(), world.deca_data(split="test")
+    rows = [r for r, s in enumerate(world.splits) if s == "test"]
+    assert 0 < len(rows) < len(world) and test.names == [full.names[r] for r in rows]
+    assert test.identities == [full.identities[r] for r in rows]
+    np.testing.assert_array_equal(test.uv_z, full.uv_z[rows])
+    np.testing.assert_array_equal(test.latents, full.latents[rows])
+    np.testing.assert_array_equal(test.au, full.au[rows])
+    with pytest.raises(WorldError, match="no images in split 'val'"):
+        world.deca_data(split="val")
+
+
 def test_latent_of_matches_the_world(world):
     name = world.names[0]
     np.testing.assert_array_equal(latent_of(world.codes(name)), world.latent(name))
@@ -164,7 +176,14 @@ def test_diagnose_truth_cli(tmp_path, world, capsys):
     assert "verdict: ignores the AUs" in printed and "truth: add (" in printed
     truth = json.loads((out / "truth.json").read_text())
     assert truth["summary"]["explained/transfer"] == pytest.approx(0.0, abs=1e-6)
-    assert json.loads((out / "diagnosis.json").read_text())["truth"] == truth["summary"]
+    report = json.loads((out / "diagnosis.json").read_text())
+    assert report["truth"] == truth["summary"]
+    pairs = report["pairs"]                                         # drawn from the held-out people only
+    assert "pairs drawn from the world's held-out (test) people" in report["notes"]
+    assert pairs["pairs"] == 48 and pairs["people"] == len({i for i, s in zip(world.identities, world.splits)
+                                                            if s == "test"})
+    assert pairs["mask"] == "the layout's face mask" and pairs["edit"]["explained"] == 0.0
+    assert f"pairs (48 pairs of {pairs['people']} people, another image of the same person)" in printed
     rc = main(["diagnose", str(tar), "--deca", "--out", str(tmp_path / "d2")])
     assert rc == 2 and "give --data" in capsys.readouterr().err
 

@@ -1,26 +1,40 @@
 """Does a detail decoder follow the AUs? Per-AU sensitivity of uv_z inside vs outside each AU's footprint, the
-share of the output's variation the AUs explain against the expression code, AU sweeps as pictures, a JSON
-with every figure and a verdict line ("ignores the AUs" when the sensitivity is zero).
+share of the output's variation the AUs explain against the expression code, the AU edits against another
+image of the same person (--pairs), AU sweeps as pictures, a JSON with every figure and a verdict line
+("ignores the AUs" when the sensitivity is zero; the likely cause when the AUs are barely followed).
 
 CHECKPOINT is a DECA/EMOCA checkpoint with --deca (deca_model.tar: plain DECA, or their variant whose first
 layer also takes the AUs; give its AU set and scale), or a run directory of the deca preset. The footprints
 are those of the layout (--layout: DECA's FLAME UV layout from `aucgan layout flame`); without one, a run's
 own footprints, else aucgan's canonical layout (not FLAME UV: a note says so).
 
+--pairs N scores the AU edits against another image of the same person: for N seeded pairs (A, B) of one
+identity, A's codes with B's AUs against A's output moved by B's uv_z - A's (explained / cosine / amplitude,
+beside not editing, 0, and codes only: A's codes with B's jaw pose and expression code). It needs a data set
+prepared with identities, and it is meaningful on people the decoder did not train on: pass a held-out --data
+set (on its training set, a decoder trained with loss.w_cross is scored on its own objective).
+
 --truth WORLD (a world from `aucgan synth-deca`) also scores the decoder's AU edits against the world's exact
 truth (explained / cosine / amplitude for add, remove and transfer, beside not editing and "codes only": the
 target's own expression code with the source's AUs) into truth.json; without --data the other figures are
-measured on the world's images.
+measured on the world's images, the pairs on its held-out (test) people.
 
 Examples:
   aucgan diagnose DECA/data/deca_model.tar --deca --data deca_set --layout flame_layout.json --out diag
   aucgan diagnose runs/00003-deca --truth world --out diag_truth
   aucgan diagnose runs/00003-deca --data deca_set --out diag_run
+  aucgan diagnose runs/00003-deca --data held_out_set --pairs 96 --out diag_pairs   # people it did not train on
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from aucgan.deca.world import DecaWorld
 
 HELP = "measure whether a DECA detail decoder (or a deca run) follows the AUs; writes figures and a verdict"
 
@@ -39,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", help="mask image multiplied into the footprints (DECA's uv_face_eye_mask.png)")
     p.add_argument("--samples", type=int, default=8, help="samples the figures average over (default 8)")
     p.add_argument("--sweeps", type=int, default=2, help="samples drawn as AU sweeps (default 2)")
+    p.add_argument("--pairs", type=int, default=48,
+                   help="pairs of images of one person the AU edits are scored on (default 48; 0: skip); "
+                        "meaningful on people the decoder did not train on: pass a held-out --data set (on its "
+                        "training set, a decoder trained with loss.w_cross is scored on its own objective)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument("--no-progress", action="store_true",
@@ -62,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     au_names = args.au_set if "," not in args.au_set else args.au_set.split(",")
     if args.data is None and args.truth is None:
         raise AucganError("give --data (a data set from `aucgan prepare-deca`) or --truth (a DECA world)")
+    if args.pairs < 0:
+        raise AucganError(f"--pairs {args.pairs}: expected a count of pairs, 0 or more (0: skip)")
     world = open_world(args.truth) if args.truth else None
     dec, info = load_decoder(args.checkpoint, deca=args.deca, au_names=au_names, au_input=args.au_input)
     data = open_deca_data(args.data, au_names=dec.au_names) if args.data else world.deca_data(dec.au_names)
@@ -75,13 +95,22 @@ def run(args: argparse.Namespace) -> int:
             notes.append("footprints from aucgan's canonical layout, not FLAME UV: pass --layout (aucgan layout flame)")
     else:
         fp, where = dec.footprints.detach().clone(), "the run's own footprints"
+    mask, mask_note = pairs_mask(args, info, world, dec.output_size)
+    if mask_note:
+        notes.append(mask_note)
+    pairs_data = None
+    if world is not None and args.data is None and "test" in world.splits and args.pairs > 0:
+        pairs_data = world.deca_data(dec.au_names, split="test")
+        notes.append("pairs drawn from the world's held-out (test) people")
     seen_note = held_out_note(args.checkpoint, world) if world is not None and not args.deca else None
     if seen_note:
         notes.append(seen_note)
     swept = pick(len(data), args.sweeps, args.seed + 7).tolist() if args.sweeps > 0 else []
-    with Progress(work_units(len(data), args.samples) + len(swept), f"diagnose {Path(args.checkpoint).name}",
-                  unit="sample", mode="off" if args.no_progress else "auto") as progress:
-        figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, progress=progress)
+    with Progress(work_units(len(data), args.samples, args.pairs) + len(swept),
+                  f"diagnose {Path(args.checkpoint).name}", unit="sample",
+                  mode="off" if args.no_progress else "auto") as progress:
+        figures, arrays = diagnose(dec, data, fp, num_samples=args.samples, seed=args.seed, num_pairs=args.pairs,
+                                   mask=mask, pairs_data=pairs_data, progress=progress)
         out.mkdir(parents=True, exist_ok=True)
         pictures = [str(sensitivity_heatmaps(arrays["sensitivity"] * 1e6, arrays["footprints"], list(dec.au_names),
                                              f"mean |d uv_z / d AU| over {len(figures['samples'])} samples",
@@ -108,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     share = percent(float("nan") if v["au_share"] is None else v["au_share"])
     print(f"variation: AUs {v['std_au_m'] * 1e6:.4g} um, expression code {v['std_expression_m'] * 1e6:.4g} um, "
           f"detail code {v['std_detail_m'] * 1e6:.4g} um (std); AU share {share}")
+    print(pairs_line(figures["pairs"]))
     for note in notes:
         print(f"note: {note}")
     print(f"verdict: {figures['verdict']}")
@@ -115,6 +145,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"truth: {line}")
     print(f"wrote {out / 'diagnosis.json'} and {len(pictures)} pictures")
     return 0
+
+
+def pairs_mask(args: argparse.Namespace, info: dict, world: DecaWorld | None, size: int
+               ) -> tuple[torch.Tensor | None, str | None]:
+    """The face mask the paired figure is scored inside (:func:`aucgan.deca.build.face_mask`, None: the whole
+    map) and a note when a run's own layout or mask cannot be read: --layout / --mask when given, else a run's
+    own layout and mask, else the world's layout when its images are measured."""
+    from aucgan.deca.build import face_mask
+    from aucgan.errors import AucganError
+
+    if args.layout or args.mask:
+        return face_mask(args.layout, args.mask, size), None
+    if info.get("layout") or info.get("mask"):
+        try:
+            return face_mask(info.get("layout"), info.get("mask"), size), None
+        except AucganError as exc:
+            return None, f"pairs scored over the whole map: the run's layout or mask cannot be read ({exc})"
+    if world is not None and args.data is None:
+        return face_mask(world.layout, None, size), None
+    return None, None
+
+
+def pairs_line(pairs: dict) -> str:
+    """The paired figure as one printed line (or why it is absent)."""
+    if not pairs["pairs"]:
+        return f"pairs: none - {pairs['absent']}"
+    e, c = pairs["edit"], pairs["codes_only"]
+
+    def fmt(d: dict) -> str:
+        return " / ".join("n/a" if d[k] is None else f"{d[k]:.3f}" for k in ("explained", "cosine", "amplitude"))
+
+    return (f"pairs ({pairs['pairs']} pairs of {pairs['people']} people, another image of the same person): AU edits "
+            f"explained / cosine / amplitude {fmt(e)}; codes only {fmt(c)}; not editing 0")
 
 
 def held_out_note(run_dir: str, world) -> str | None:

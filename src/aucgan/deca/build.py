@@ -138,7 +138,8 @@ def load_decoder(source: str | Path, deca: bool = False, au_names: str | Sequenc
                  au_input: str = "unit", device: torch.device | str = "cpu") -> tuple[DetailDecoder, dict]:
     """A frozen decoder to diagnose or export from: a DECA/EMOCA checkpoint (``deca=True``; imported with
     ``concat_latent``, which is their AU-concat variant's design and zero AU columns for plain DECA) or a
-    ``deca`` run directory. Returns the decoder and a description (kind, AU inputs, step)."""
+    ``deca`` run directory. Returns the decoder and a description (kind, AU inputs, step; for a run also the
+    layout and mask it was trained with)."""
     source = Path(source)
     if deca:
         state, where = read_detail_state(source)
@@ -158,4 +159,5 @@ def load_decoder(source: str | Path, deca: bool = False, au_names: str | Sequenc
                           "pass --deca")
     dec, cfg, step = load_deca_run(source, device=device)
     return dec, {"kind": "aucgan deca run", "path": str(source), "step": step,
-                 "conditioning": list(dec.conditioning), "head": dec.head_kind, "au_input": dec.au_input}
+                 "conditioning": list(dec.conditioning), "head": dec.head_kind, "au_input": dec.au_input,
+                 "layout": cfg.decoder.layout, "mask": cfg.decoder.mask}

@@ -9,10 +9,21 @@ On samples of a prepared DECA data set (their own latent codes and AUs), for a :
   the per-pixel variance of uv_z across other samples' AU vectors (latent kept), and across other samples'
   expression codes (jaw pose + expression; AUs and detail kept); share = var_AU / (var_AU + var_exp). The
   detail code's variance is reported beside them for scale.
+* **pairs** - whether the AU edits are *right*, not only how much they move uv_z: on the user's own data the
+  only truth about an AU edit is another image of the same person. For seeded pairs (A, B) of one identity,
+  the edit is A's codes with B's AUs, not editing is A's codes with A's AUs, and the truth seen from it is
+  ``not editing + (uv_z of B - uv_z of A)`` (the decoder's reconstruction error cancels, as in
+  :mod:`aucgan.deca.truth`); explained / cosine / amplitude as there (:mod:`aucgan.deca.edits`), beside
+  "codes only" (A's codes with B's jaw pose and expression code, A's AUs: what the expression code alone
+  carries). The data's AUs are OpenFace's (noisy) and its uv_z DECA's reconstruction, so 1 is out of reach;
+  0 is not editing. Meaningful on people the decoder did not train on.
 * **sweeps** - each AU from 0 to 5 (others at the sample's own values): the change of uv_z against AU = 0.
 
 The verdict reads "ignores the AUs" when the sensitivity is exactly zero for every AU (a decoder whose AU
-input columns are zero, or an imported decoder whose new conditioning has not been trained yet).
+input columns are zero, or an imported decoder whose new conditioning has not been trained yet), "barely
+follows the AUs" below :data:`LOW_SHARE`, else "follows the AUs"; then the paired explained, and, when the AUs
+are barely followed or the paired edits are no better than not editing, the likely cause it can see: a code
+that moves uv_z much more than the AUs, or AUs that span little in the data.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import torch
 
 from aucgan.deca.data import DecaData
 from aucgan.deca.decoder import DetailDecoder
+from aucgan.deca.edits import SCORES, Decoder, decode, edit_scores, masked_l1
 from aucgan.nn.layers import jvp
 from aucgan.progress import Progress
 
@@ -34,11 +46,27 @@ FOOTPRINT_THRESHOLD = 0.05
 #: Below this share of the variation the AUs "barely" act.
 LOW_SHARE = 0.05
 SWEEP_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+#: Pairs of images of one person :func:`diagnose` scores the AU edits on by default.
+NUM_PAIRS = 48
+SALT_PAIRS = 301
+#: Paired edits that explain at most this share of the change to another image of the person are taken as no
+#: better than not editing (the same 5 % as :data:`LOW_SHARE`).
+PAIRED_LOW = 0.05
+#: A code is named as the likely cause when it moves uv_z (standard deviation) at least this many times as
+#: much as the AUs do.
+CAUSE_RATIO = 2.0
+#: The data's AUs "span little" below this standard deviation per AU (mean over the AUs), in intensity points:
+#: half of one FACS intensity grade (grades A..E are one point apart on the 0..5 scale), 10 % of the range. The
+#: AUs then mostly stay within one grade of their mean, so the decoder sees little to learn an AU's effect
+#: from; AUs written on a 0..1 scale into the 0..5 field also land below it (values in [0, 1] have a standard
+#: deviation of at most 0.5).
+AU_SPREAD_LOW = 0.5
 
 
-def work_units(n_total: int, num_samples: int) -> int:
-    """The units :func:`diagnose` reports to its ``progress``: per sample, its sensitivity and its AU share."""
-    return 2 * max(1, min(num_samples, n_total))
+def work_units(n_total: int, num_samples: int, num_pairs: int = NUM_PAIRS) -> int:
+    """The units :func:`diagnose` reports to its ``progress``: per sample, its sensitivity and its AU share;
+    one for the pairs (when ``num_pairs`` > 0)."""
+    return 2 * max(1, min(num_samples, n_total)) + (1 if num_pairs > 0 else 0)
 
 
 def pick(n_total: int, n: int, seed: int) -> np.ndarray:
@@ -99,6 +127,76 @@ def share_of_variation(dec: DetailDecoder, data: DecaData, bases: np.ndarray, ot
             "au_share": var["au"] / total if total > 0 else float("nan"), "others_per_sample": int(others)}
 
 
+def pair_rows(data: DecaData, num_pairs: int, seed: int) -> list[tuple[int, int]]:
+    """``num_pairs`` seeded pairs (A, B) of different images of one identity: each A a distinct image while
+    there are enough (then the images are drawn again), B drawn among A's person's other images. Empty when
+    no identity has two images."""
+    ident = data.identity_index()
+    groups: dict[int, list[int]] = {}
+    for row, who in enumerate(ident.tolist()):
+        groups.setdefault(who, []).append(row)
+    rows = [r for r, who in enumerate(ident.tolist()) if len(groups[who]) > 1]
+    if not rows or num_pairs < 1:
+        return []
+    gen = torch.Generator().manual_seed(seed * 1000 + SALT_PAIRS)
+    sources: list[int] = []
+    while len(sources) < num_pairs:
+        order = torch.randperm(len(rows), generator=gen)[: num_pairs - len(sources)].tolist()
+        sources += [rows[i] for i in order]
+    pairs = []
+    for a in sources:
+        others = [r for r in groups[int(ident[a])] if r != a]
+        pairs.append((a, others[int(torch.randint(len(others), (1,), generator=gen))]))
+    return pairs
+
+
+def paired_scores(dec: Decoder, data: DecaData, mask: torch.Tensor | None, *, num_pairs: int = NUM_PAIRS,
+                  seed: int = 0, batch_size: int = 16, progress: Progress | None = None) -> dict:
+    """The AU edits against another image of the same person (module notes), inside ``mask`` ((S, S) or
+    (1, 1, S, S) weights; None: the whole map). JSON-ready: ``edit``, ``codes_only`` and ``no_edit`` (0) each
+    with :data:`SCORES`, the number of pairs, sources and people, and L1 figures (metres); without two images
+    of any identity, ``pairs`` 0 and ``absent`` saying why. ``progress`` advances by one."""
+    pairs = pair_rows(data, num_pairs, seed)
+    if not pairs:
+        if progress is not None:
+            progress.update(postfix={"figure": "pairs"})
+        people = len(set(data.identities))
+        return {"pairs": 0, "absent": f"no identity has two images ({len(data)} images of {people} identities): "
+                                      "prepare the data set with identities (prepare-deca --identities CSV)"}
+    a = np.array([p[0] for p in pairs])
+    b = np.array([p[1] for p in pairs])
+    lat_a = torch.from_numpy(np.array(data.latents[a], np.float32))
+    codes_lat = lat_a.clone()
+    expr = slice(data.parts["jaw"].start, data.parts["exp"].stop)
+    codes_lat[:, expr] = torch.from_numpy(np.array(data.latents[b][:, expr], np.float32))
+    au_a, au_b = torch.from_numpy(data.au[a]), torch.from_numpy(data.au[b])
+    uv_a = torch.from_numpy(np.array(data.uv_z[a], np.float32)).double()
+    uv_b = torch.from_numpy(np.array(data.uv_z[b], np.float32)).double()
+    source = decode(dec, lat_a, au_a, au_a, batch_size)
+    edit = decode(dec, lat_a, au_b, au_a, batch_size)
+    codes = decode(dec, codes_lat, au_a, au_a, batch_size)
+    truth = source + (uv_b - uv_a)
+    size = source.shape[-1]
+    m = (torch.ones(size, size) if mask is None else mask.reshape(size, size)).double()
+    m = m.expand(len(pairs), 1, size, size)
+    ident = data.identity_index()
+    if progress is not None:
+        progress.update(postfix={"figure": "pairs"})
+    return {"pairs": len(pairs), "sources": len(set(a.tolist())), "people": len(set(ident[a].tolist())),
+            "edit": edit_scores(edit, source, truth, m), "codes_only": edit_scores(codes, source, truth, m),
+            "no_edit": dict.fromkeys(SCORES, 0.0),
+            "mask": "the whole map" if mask is None else "the layout's face mask",
+            "au_change": float(np.abs(data.au[b] - data.au[a]).mean()),
+            "true_change_l1": masked_l1(uv_b, uv_a, m), "reconstruction_l1": masked_l1(source, uv_a, m),
+            "seed": int(seed)}
+
+
+def au_spread(data: DecaData) -> dict:
+    """The data's AU standard deviation per AU (intensity points, 0..5) and its mean over the AUs."""
+    std = np.asarray(data.au, np.float64).std(axis=0)
+    return {"mean": float(std.mean()), "per_au": {a: float(v) for a, v in zip(data.au_names, std)}}
+
+
 @torch.no_grad()
 def sweep(dec: DetailDecoder, latent: torch.Tensor, au: torch.Tensor, levels: Sequence[float] = SWEEP_LEVELS
           ) -> torch.Tensor:
@@ -120,26 +218,69 @@ def percent(share: float) -> str:
     return f"{share:.1%}" if share >= 0.01 or share == 0 else f"{share * 100:.2g}%"
 
 
-def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float, au_names: Sequence[str]) -> str:
-    """One line: whether the decoder follows the AUs, from the sensitivities and the AU share."""
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
+
+
+def causes(variation: dict, spread: float | None) -> list[str]:
+    """The likely causes of weak AU control the figures show: a code (expression, detail) that moves uv_z at
+    least :data:`CAUSE_RATIO` times as much as the AUs (standard deviations, from :func:`share_of_variation`),
+    and AUs whose mean standard deviation ``spread`` is below :data:`AU_SPREAD_LOW`."""
+    found = []
+    var_au = variation["var_au_m2"]
+    for key, name in (("var_expression_m2", "expression code"), ("var_detail_m2", "detail code")):
+        var = variation[key]
+        if var <= 0:
+            continue
+        if var_au <= 0:
+            found.append(f"the {name} moves uv_z and the AUs do not")
+        elif var >= CAUSE_RATIO ** 2 * var_au:
+            found.append(f"the {name} moves uv_z {_times(math.sqrt(var / var_au))} as much as the AUs")
+    if spread is not None and spread < AU_SPREAD_LOW:
+        found.append(f"the data's AUs span little (standard deviation {spread:.2g} intensity points per AU on "
+                     f"average, under {AU_SPREAD_LOW:g}: half a FACS grade)")
+    return found
+
+
+def verdict(per_au_inside: np.ndarray, per_au_outside: np.ndarray, share: float, au_names: Sequence[str], *,
+            variation: dict | None = None, pairs: dict | None = None, spread: float | None = None) -> str:
+    """One line: whether the decoder follows the AUs, from the sensitivities and the AU share; then the paired
+    explained (``pairs``, :func:`paired_scores`), and the likely :func:`causes` (from ``variation`` and the
+    AUs' ``spread``; or that none shows) when the AUs are barely followed or the paired edits are no better than
+    not editing."""
     total = per_au_inside + per_au_outside
     if not np.any(total > 0):
         return "ignores the AUs: d uv_z / d AU is exactly 0 for every AU (the output does not depend on them)"
     ignored = [a for a, t in zip(au_names, total) if t == 0]
     head = f"ignores {', '.join(ignored)}; " if ignored else ""
-    if math.isfinite(share) and share < LOW_SHARE:
+    explained = None if pairs is None or not pairs.get("pairs") else pairs["edit"]["explained"]
+    tail = ""
+    if explained is not None:
+        tail = (f"; its AU edits explain {round(explained, 2) + 0.0:.2f} of the change to another image of the "
+                f"same person (0: not editing)")                              # + 0.0: no "-0.00"
+    barely = math.isfinite(share) and share < LOW_SHARE
+    if (barely or (explained is not None and explained <= PAIRED_LOW)) and variation is not None:
+        found = causes(variation, spread)
+        tail += (f"; likely cause: {' and '.join(found)}" if found else
+                 f"; no likely cause in these figures (neither code moves uv_z {CAUSE_RATIO:g}x as much as the AUs, "
+                 "the data's AUs span enough)")
+    if barely:
         return (f"{head}barely follows the AUs: they explain {percent(share)} of the output's variation against "
-                f"the expression code")
+                f"the expression code{tail}")
     with np.errstate(invalid="ignore", divide="ignore"):
         focus = np.nanmean(np.where(total > 0, per_au_inside / np.where(total > 0, total, 1), np.nan))
     return (f"{head}follows the AUs: they explain {percent(share)} of the output's variation against the "
-            f"expression code; {float(focus):.0%} of their effect per pixel falls inside their footprints")
+            f"expression code; {float(focus):.0%} of their effect per pixel falls inside their footprints{tail}")
 
 
 def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, num_samples: int = 8,
-             others: int = 8, seed: int = 0, progress: Progress | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+             others: int = 8, seed: int = 0, num_pairs: int = NUM_PAIRS, mask: torch.Tensor | None = None,
+             pairs_data: DecaData | None = None, progress: Progress | None = None
+             ) -> tuple[dict, dict[str, torch.Tensor]]:
     """The figures (JSON-ready) and the arrays for the pictures (mean |d uv_z / d AU| maps, footprints).
-    ``progress`` advances by one per sample and figure (:func:`work_units`: ``2 * samples``)."""
+    ``num_pairs``: pairs of one person's images for :func:`paired_scores`, drawn from ``pairs_data`` (default:
+    ``data``; e.g. held-out people) and scored inside ``mask`` (None: the whole map; 0 pairs: not measured).
+    ``progress`` advances by one per sample and figure, and once for the pairs (:func:`work_units`)."""
     if tuple(data.au_names) != tuple(dec.au_names):
         raise ValueError("the data set must be opened with the decoder's AU names")
     dec.eval()
@@ -165,6 +306,12 @@ def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, nu
     with np.errstate(invalid="ignore", divide="ignore"):
         focus = np.where(total > 0, in_k / np.where(total > 0, total, 1.0), np.nan)
     share = share_of_variation(dec, data, bases, max(2, min(others, len(data))), seed, progress)
+    if num_pairs > 0:
+        pairs = paired_scores(dec, data if pairs_data is None else pairs_data, mask, num_pairs=num_pairs, seed=seed,
+                              progress=progress)
+    else:
+        pairs = {"pairs": 0, "absent": "not measured (0 pairs asked for)"}
+    spread = au_spread(data)
 
     def num(v: float) -> float | None:
         return float(v) if math.isfinite(v) else None
@@ -181,8 +328,11 @@ def diagnose(dec: DetailDecoder, data: DecaData, footprints: torch.Tensor, *, nu
                        for j, a in enumerate(dec.au_names)},
         },
         "variation": {key: (num(v) if isinstance(v, float) else v) for key, v in share.items()},
+        "pairs": pairs,
+        "au_spread": spread,
         "ignored_aus": [a for a, t in zip(dec.au_names, total) if t == 0],
-        "verdict": verdict(in_k, out_k, share["au_share"], dec.au_names),
+        "verdict": verdict(in_k, out_k, share["au_share"], dec.au_names, variation=share, pairs=pairs,
+                           spread=spread["mean"]),
     }
     return figures, {"sensitivity": maps.float(), "footprints": footprints.float()}
 

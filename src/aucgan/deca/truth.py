@@ -33,11 +33,11 @@ import numpy as np
 import torch
 
 from aucgan.au import AUError, au_indices
+from aucgan.deca.edits import SCORES, Decoder, decode, edit_scores, masked_l1
 from aucgan.deca.world import DecaWorld, WorldError, latent_of
-from aucgan.metrics.paired import ADD_BELOW, ADD_LEVELS, EDIT_SETS, REMOVE_FROM, change_scores
+from aucgan.metrics.paired import ADD_BELOW, ADD_LEVELS, EDIT_SETS, REMOVE_FROM
 
 SALT_SOURCES, SALT_TARGETS, SALT_LEVELS = 201, 202, 203
-SCORES = ("explained", "cosine", "amplitude")
 #: Latent positions of DECA's jaw pose and expression code (``[pose[3:6], exp, detail]``).
 JAW_EXP = slice(0, 53)
 #: Training people whose true changes the identity-blind reference pools (odd: one median per pixel).
@@ -53,18 +53,6 @@ class Updates(Protocol):
     def update(self, n: int = 1, postfix: dict[str, str] | None = None) -> None: ...
 
 
-class Decoder(Protocol):
-    """What the metric calls: a :class:`aucgan.deca.DetailDecoder`, or anything with its interface."""
-
-    au_names: tuple[str, ...]
-    latent_dim: int
-    output_size: int
-    needs_source_au: bool
-
-    def __call__(self, latent: torch.Tensor, au: torch.Tensor, source_au: torch.Tensor | None = None
-                 ) -> torch.Tensor: ...
-
-
 def _pick(n_total: int, n: int, gen: torch.Generator) -> list[int]:
     return sorted(torch.randperm(n_total, generator=gen)[: max(1, min(n, n_total))].tolist())
 
@@ -76,16 +64,6 @@ def _sources(world: DecaWorld, split: str | None, n: int, seed: int) -> list[int
                          f"{', '.join(sorted(set(world.splits)))})")
     gen = torch.Generator().manual_seed(seed * 1000 + SALT_SOURCES)
     return [rows[i] for i in _pick(len(rows), n, gen)]
-
-
-@torch.no_grad()
-def _decode(dec: Decoder, latent: torch.Tensor, au: torch.Tensor, source: torch.Tensor, batch_size: int
-            ) -> torch.Tensor:
-    outs = []
-    for start in range(0, latent.shape[0], batch_size):
-        sl = slice(start, start + batch_size)
-        outs.append(dec(latent[sl], au[sl], source_au=source[sl] if dec.needs_source_au else None).double())
-    return torch.cat(outs)
 
 
 class _Pairs:
@@ -115,9 +93,9 @@ def _score(dec: Decoder, world: DecaWorld, pairs: _Pairs, latents: dict[int, np.
     src_in = torch.from_numpy(np.stack([seen[r][cols] for r in pairs.rows]))
     tgt_in = torch.from_numpy(np.stack(pairs.target_in)[:, cols])
     codes_lat = torch.from_numpy(np.stack(pairs.codes_latent))
-    source = _decode(dec, lat, src_in, src_in, batch_size)
-    edit = _decode(dec, lat, tgt_in, src_in, batch_size)
-    codes = _decode(dec, codes_lat, src_in, src_in, batch_size)
+    source = decode(dec, lat, src_in, src_in, batch_size)
+    edit = decode(dec, lat, tgt_in, src_in, batch_size)
+    codes = decode(dec, codes_lat, src_in, src_in, batch_size)
     truth_s = torch.cat([world.uv_z(world.identities[r], world.true_au[r][None]) for r in pairs.rows]).double()
     truth_t = torch.cat([world.uv_z(world.identities[r], t[None])
                          for r, t in zip(pairs.rows, pairs.target_true)]).double()
@@ -128,29 +106,21 @@ def _score(dec: Decoder, world: DecaWorld, pairs: _Pairs, latents: dict[int, np.
                                   for p in people]).median(dim=0).values if people else None
     m = mask.expand(n, 1, *mask.shape[-2:]).double()
 
-    def l1(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float((m * (a - b).abs()).sum() / m.sum().clamp_min(1.0))
-
     def scores(out: torch.Tensor, sel: torch.Tensor | slice = slice(None)) -> dict[str, float | None]:
-        s = change_scores(out[sel], source[sel], truth[sel], m[sel])
-        return {k: _round(s[k]) for k in SCORES}
+        return edit_scores(out[sel], source[sel], truth[sel], m[sel])
 
     result = {"pairs": n, "edit": scores(edit), "codes_only": scores(codes),
               "identity_blind": scores(blind) if blind is not None else dict.fromkeys(SCORES),
               "no_edit": dict.fromkeys(SCORES, 0.0),
-              "l1_target": l1(edit, truth_t), "source_l1_target": l1(source, truth_t),
-              "codes_only_l1_target": l1(codes, truth_t), "reconstruction_l1": l1(source, truth_s),
-              "true_change_l1": l1(truth_t, truth_s)}
+              "l1_target": masked_l1(edit, truth_t, m), "source_l1_target": masked_l1(source, truth_t, m),
+              "codes_only_l1_target": masked_l1(codes, truth_t, m),
+              "reconstruction_l1": masked_l1(source, truth_s, m), "true_change_l1": masked_l1(truth_t, truth_s, m)}
     ks = [k for k in pairs.au_k if k is not None]
     if ks:
         k_arr = torch.tensor(ks)
         result["per_au"] = {dec.au_names[k]: {**scores(edit, k_arr == k), "pairs": int((k_arr == k).sum())}
                             for k in sorted(set(ks))}
     return result
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None or not np.isfinite(v) else round(float(v), 6)
 
 
 def truth_scores(dec: Decoder, world: DecaWorld, *, num_samples: int = 16, seed: int = 0,

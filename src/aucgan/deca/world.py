@@ -549,24 +549,30 @@ class DecaWorld:
             raise WorldError(f"{path}: expected one face row, found {len(table.records)}")
         return table.records[0].au.astype(np.float32)
 
-    def deca_data(self, au_names: Sequence[str] = AU_NAMES) -> DecaData:
+    def deca_data(self, au_names: Sequence[str] = AU_NAMES, split: str | None = None) -> DecaData:
         """The world as a prepared DECA data set in memory (:class:`aucgan.deca.data.DecaData`): each image's
-        latent, OpenFace AUs (``au_names``) and its true uv_z, for ``diagnose`` without a prepared folder."""
+        latent, OpenFace AUs (``au_names``) and its true uv_z, for ``diagnose`` without a prepared folder;
+        ``split``: only the images of that split's people (None: all)."""
         from aucgan.au import au_indices
         from aucgan.deca.data import DecaData
 
         cols = au_indices(list(au_names), AU_NAMES)
-        n, size = len(self), self.size
-        uv = np.zeros((n, 1, size, size), np.float32)
-        for ident in sorted(set(self.identities)):
-            rows = [r for r in range(n) if self.identities[r] == ident]
-            uv[rows] = self.uv_z(ident, self.true_au[rows]).numpy()
+        keep = [r for r in range(len(self)) if split is None or self.splits[r] == split]
+        if not keep:
+            raise WorldError(f"{self.folder}: no images in split {split!r} (splits: "
+                             f"{', '.join(sorted(set(self.splits)))})")
+        size = self.size
+        uv = np.zeros((len(keep), 1, size, size), np.float32)
+        ids = [self.identities[r] for r in keep]
+        for ident in sorted(set(ids)):
+            at = [j for j, i in enumerate(ids) if i == ident]
+            uv[at] = self.uv_z(ident, self.true_au[[keep[j] for j in at]]).numpy()
+        names = [self.names[r] for r in keep]
         card = {"format": "aucgan-deca", "latent_parts": [["jaw", 3], ["exp", 50], ["detail", 128]],
-                "uv_size": size, "source": f"DECA world {self.folder}"}
-        return DecaData(root=self.folder, names=list(self.names),
-                        identities=[identity_name(i) for i in self.identities], au_names=tuple(au_names),
-                        au=np.stack([self.observed_au(m)[cols] for m in self.names]),
-                        latents=np.stack([self.latent(m) for m in self.names]), uv_z=uv, card=card)
+                "uv_size": size, "source": f"DECA world {self.folder}" + (f", split {split}" if split else "")}
+        return DecaData(root=self.folder, names=names, identities=[identity_name(i) for i in ids],
+                        au_names=tuple(au_names), au=np.stack([self.observed_au(m)[cols] for m in names]),
+                        latents=np.stack([self.latent(m) for m in names]), uv_z=uv, card=card)
 
 
 def latent_of(codes: dict[str, np.ndarray]) -> np.ndarray:
