@@ -18,7 +18,7 @@ from aucgan.deca.config import DecaTrainConfig, load_deca_config
 from aucgan.deca.data import open_deca_data
 from aucgan.deca.decoder import deca_keys
 from aucgan.deca.prepare import prepare_deca
-from aucgan.deca.train import train_deca
+from aucgan.deca.train import base_parameters, train_deca
 from aucgan.errors import AucganError
 from aucgan.rundir.checkpoints import latest_checkpoint
 
@@ -147,6 +147,25 @@ def test_partner_codes_and_expression_code_dropout(setup):
     assert float(moved[:, codes].min()) > 0 and float(moved[:, parts["detail"]].max()) == 0
     with pytest.raises(ConfigError, match="code_dropout is a probability"):
         load_deca_config("deca", ["data.code_dropout=1.5"])
+
+
+def test_deca_weights_learn_at_their_own_rate(setup, tmp_path):
+    """decoder.base_lr_scale: DECA's own weights move by that share of the new conditioning's learning rate."""
+    t, _ = setup
+    moved = {}
+    for scale in (1.0, 1e-4):
+        cfg = _cfg(t, "steps=2", f"decoder.base_lr_scale={scale}", "optim.ema_decay=0")
+        train_deca(cfg, t / "data", tmp_path / str(scale), progress=False)
+        g = load_file(str(latest_checkpoint(tmp_path / str(scale)) / "G.safetensors"))
+        dec = build_decoder(cfg)
+        start, base = dec.state_dict(), set(base_parameters(dec))
+        new = {n for n, _ in dec.named_parameters()} - base       # parameters only (BatchNorm statistics move anyway)
+        moved[scale] = (sum(float((g[k] - start[k]).abs().sum()) for k in base),
+                        sum(float((g[k] - start[k]).abs().sum()) for k in new))
+    assert moved[1e-4][0] < 1e-2 * moved[1.0][0]          # DECA's weights barely move
+    assert moved[1e-4][1] > 0.3 * moved[1.0][1] > 0        # the conditioning learns as before
+    with pytest.raises(ConfigError, match="base_lr_scale must be > 0"):
+        load_deca_config("deca", ["decoder.base_lr_scale=0"])
 
 
 def test_train_and_resume_exactly(setup, tmp_path):

@@ -43,6 +43,7 @@ class DecoderConfig:
     layout: str | None = None         # layout JSON of the UV space (`aucgan layout flame`); None: canonical
     mask: str | None = None           # a mask image (DECA's uv_face_eye_mask.png) multiplied into the footprints
     train_base: bool = True           # fine-tune DECA's own weights too (False: only the new conditioning)
+    base_lr_scale: float = 1.0        # DECA's own weights learn at optim.lr_g x this; the AU conditioning at lr_g
     latent_dim: int = DECA_LATENT_DIM  # architecture of a decoder trained from scratch (no checkpoint)
     channels: tuple[int, ...] = DECA_CHANNELS
     init_size: int = DECA_INIT_SIZE
@@ -120,6 +121,9 @@ def check_config(cfg: DecaTrainConfig) -> DecaTrainConfig:
         raise ConfigError("loss.w_au reads a frozen AU estimator on uv_z maps: train one with `aucgan train-au "
                           "--data DECA_DATA --set data.maps=[displacement] data.size=256 data.disp_scale=0.01` "
                           "and pass --aunet RUN_DIR (or set loss.w_au=0)")
+    if cfg.decoder.base_lr_scale <= 0:
+        raise ConfigError(f"decoder.base_lr_scale must be > 0 (decoder.train_base=false freezes DECA's weights), "
+                          f"got {cfg.decoder.base_lr_scale}")
     if not 0.0 <= cfg.data.code_dropout <= 1.0:
         raise ConfigError(f"data.code_dropout is a probability (0..1), got {cfg.data.code_dropout}")
     if cfg.data.code_noise < 0:

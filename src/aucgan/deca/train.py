@@ -62,6 +62,18 @@ def base_parameters(dec: DetailDecoder) -> list[str]:
     return [n for n, _ in dec.named_parameters() if n in keys]
 
 
+def parameter_groups(dec: DetailDecoder, lr: float, base_lr_scale: float) -> list[dict]:
+    """The trainable parameters as optimiser groups: DECA's own at ``lr * base_lr_scale`` (their ``lr_scale``
+    keeps the ratio through the schedule), the new conditioning at ``lr``; one group when the scale is 1."""
+    base = set(base_parameters(dec))
+    named = [(n, p) for n, p in dec.named_parameters() if p.requires_grad]
+    if base_lr_scale == 1.0:
+        return [{"params": [p for _, p in named]}]
+    groups = [{"params": [p for n, p in named if n in base], "lr": lr * base_lr_scale, "lr_scale": base_lr_scale},
+              {"params": [p for n, p in named if n not in base]}]
+    return [g for g in groups if g["params"]]
+
+
 def freeze_base(dec: DetailDecoder) -> None:
     """Train only the new conditioning: DECA's parameters frozen (with ``concat_latent`` only the AU columns of
     ``l1.0.weight`` learn) and DECA's BatchNorm statistics kept (see :func:`set_train_mode`)."""
@@ -162,7 +174,8 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     aunet, aunet_scale = _aunet(cfg, au_names, device) if lc.w_au > 0 else (None, 1.0)
     ema = EMA(dec, decay=cfg.optim.ema_decay, rampup=cfg.optim.ema_rampup)
     betas = (cfg.optim.beta1, cfg.optim.beta2)
-    opt_g = make_adam([p for p in dec.parameters() if p.requires_grad], cfg.optim.lr_g, betas, cfg.optim.adam_impl)
+    opt_g = make_adam(parameter_groups(dec, cfg.optim.lr_g, cfg.decoder.base_lr_scale), cfg.optim.lr_g, betas,
+                      cfg.optim.adam_impl)
     opt_d = make_adam(D.parameters(), cfg.optim.lr_d, betas, cfg.optim.adam_impl) if D is not None else None
     mask = face_mask(cfg.decoder.layout, cfg.decoder.mask, dec.output_size)
     objective = DecaObjective(dec, D, aunet, aunet_scale, cfg, None if mask is None else mask.to(device))

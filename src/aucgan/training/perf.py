@@ -17,10 +17,11 @@ from aucgan.errors import AucganError
 ADAM_IMPLS = ("auto", "foreach", "fused", "single")
 
 
-def make_adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], impl: str = "auto"
-              ) -> torch.optim.Adam:
+def make_adam(params: Iterable[nn.Parameter] | Iterable[dict], lr: float, betas: tuple[float, float],
+              impl: str = "auto") -> torch.optim.Adam:
     """Adam with the requested kernel: ``foreach`` (multi-tensor), ``fused`` (one fused kernel, CPU and CUDA),
-    ``single`` (a loop over tensors) or ``auto`` (torch's default for the parameters' device)."""
+    ``single`` (a loop over tensors) or ``auto`` (torch's default for the parameters' device). ``params`` may be
+    parameter groups (dicts), as torch's optimisers take them."""
     if impl not in ADAM_IMPLS:
         raise AucganError(f"optim.adam_impl: unknown Adam implementation {impl!r}; valid: {', '.join(ADAM_IMPLS)}")
     kwargs: dict[str, bool] = {}

@@ -17,7 +17,8 @@ def lr_factor(step: int, total: int, decay_start: float) -> float:
 
 
 def set_learning_rates(optimizers: Mapping[str, tuple[torch.optim.Optimizer, float]], factor: float) -> None:
-    """Set every parameter group of each ``(optimizer, base learning rate)`` to ``base * factor``."""
+    """Set every parameter group of each ``(optimizer, base learning rate)`` to ``base * factor``, times the
+    group's own ``lr_scale`` where it has one (e.g. a pretrained decoder's weights beside new layers)."""
     for opt, base in optimizers.values():
         for group in opt.param_groups:
-            group["lr"] = base * factor
+            group["lr"] = base * factor * group.get("lr_scale", 1.0)
