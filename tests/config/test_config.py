@@ -273,7 +273,7 @@ RENAMED = {"improved-v1": "improved"}
 IMPROVED = {
     "generator.extra_attrs": ["emotion", "valence"], "generator.expression_residuals": True,
     "discriminator.kind": "aux_match", "discriminator.trunk": "deep", "loss.w_adv": 0.1, "loss.w_au": 0.0,
-    "loss.au_source": "aunet", "loss.w_d_mismatch": 1.0, "loss.mismatch_quantile": 0.5}
+    "loss.au_source": "aunet", "loss.w_d_mismatch": 1.0, "loss.mismatch_quantile": 0.5, "optim.lr_g": 2e-3}
 CHANGED = {"improved": IMPROVED, "cascade": IMPROVED, "sean": IMPROVED,
            "decomposed": {k: v for k, v in IMPROVED.items() if k != "generator.extra_attrs"}}
 
