@@ -196,6 +196,13 @@ class ToyTruth:
     def neutral(self, source_ids):
         return compose(self._tex(source_ids), torch.zeros(len(source_ids), K))
 
+    def people(self, split="train"):
+        """One sample id per identity (the toy world has no splits)."""
+        first = {}
+        for i, sid in enumerate(self.data.ids):
+            first.setdefault(int(self.data.identity[i]), sid)
+        return [first[k] for k in sorted(first)]
+
 
 def make_ctx(G: nn.Module, n: int = 120, **kw) -> EvalContext:
     data = toy_data(n, seed=1)

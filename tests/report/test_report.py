@@ -14,7 +14,8 @@ from aucgan.report.html import markdown_table, write_report
 
 from tests.metrics.test_metrics import BlindD, BlindG, OracleG, make_ctx
 
-ALL = ["paired_fidelity", "au_control", "locality", "identity", "realism", "disc_awareness", "sensitivity"]
+ALL = ["paired_fidelity", "identity_blind", "au_control", "locality", "identity", "realism", "disc_awareness",
+       "sensitivity"]
 
 
 class _Page(HTMLParser):
@@ -155,12 +156,15 @@ def test_report_leads_with_the_glance_table_and_the_truth_picture(runs, tmp_path
     sections = re.findall(r"^## (.+)$", md, flags=re.M)
     assert sections[:4] == ["At a glance", "Edits against the truth", "Runs", "Other headline figures"]
     first = next(t for t in md.split("\n\n") if t.startswith("| run |"))
-    head, _, oracle, blind, no_edit, truth = first.splitlines()
+    head, _, oracle, blind, no_edit, identity_blind, truth = first.splitlines()
     assert head == ("| run | add: displ. ▲ | add: albedo ▲ | remove: displ. ▲ | remove: albedo ▲ | transfer: displ. ▲ "
                     "| transfer: albedo ▲ | D AUC ▲ |")
     assert oracle.startswith("| oracle | **1** | **1** |") and blind.startswith("| blind | 0 | 0 |")
     assert no_edit.startswith("| _doing nothing") and no_edit.count("_0_") == 6
     assert truth.startswith("| _the ground truth") and truth.count("_1_") == 6
+    assert identity_blind.startswith("| _the median change of training people")   # beside every explained column
+    assert all(float(v.strip("_ ")) <= 1.0 for v in identity_blind.split("|")[2:8])
+    assert identity_blind.split("|")[8].strip() == ""                                   # no D AUC reference
     assert md.index("img/truth-edits.png") < md.index("## Runs") < md.index("outside/albedo/transfer")
     page = (out / "index.html").read_text()
     assert page.index("<h1>improved vs baseline</h1>") < page.index("At a glance") < page.index("truth-edits.png") \

@@ -186,7 +186,12 @@ def _references(metric: str) -> tuple[dict, dict]:
 
 
 def reference_value(record: RunRecord, column: Column, which: str = "no_edit") -> float | None:
-    """The do-nothing (``no_edit``) or ground-truth (``truth``) score of ``column`` as ``record`` measured it."""
+    """The do-nothing (``no_edit``), ground-truth (``truth``) or identity-blind (``identity_blind``: the median
+    change of training people, for ``paired_fidelity``'s columns when the run was scored with it) score of
+    ``column`` as ``record`` measured it."""
+    if which == "identity_blind":
+        v = record.summary("identity_blind").get(column.key) if column.metric == "paired_fidelity" else None
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
     ref = column.no_edit if which == "no_edit" else column.truth
     if ref is None:
         return None

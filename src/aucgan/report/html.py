@@ -36,6 +36,7 @@ D_TERMS = (("r1_gamma", "R1"), ("gp_weight", "gradient penalty"), ("w_d_au", "AU
 
 #: Reference rows under the runs: (which, label).
 REFERENCE_ROWS = (("no_edit", "doing nothing (the unedited source)"),
+                  ("identity_blind", "the median change of training people (knows the edit, not the person)"),
                   ("truth", "the ground truth (the true maps; for AU control, the judge reading them)"))
 
 CSS = """
