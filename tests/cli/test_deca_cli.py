@@ -253,3 +253,14 @@ def test_layout_flame_without_the_mask_says_mask_none(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "a.json")]) == 2
     assert "--mask none" in capsys.readouterr().err
     assert main([*args, "--mask", "none", "--out", str(tmp_path / "b.json")]) == 0
+
+
+def test_every_long_job_takes_no_progress():
+    """--no-progress is the project's one spelling for a quiet job (--quiet its alias where one existed)."""
+    from aucgan.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["prepare-deca", "--mat", "m", "--aus", "a", "--out", "o", "--no-progress"],
+                 ["synth-deca", "--layout", "l", "--out", "o", "--no-progress"],
+                 ["prepare", "photos", "--aus", "a", "--out", "o", "--no-progress"]):
+        assert parser.parse_args(argv).quiet, argv

@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-confidence", type=float, default=0.0, help="minimum OpenFace confidence of an AU row")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace a prepared data set in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress and no notes (the summary lines stay)")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress and no notes (the summary lines stay)")
 
 
 def run(args: argparse.Namespace) -> int:

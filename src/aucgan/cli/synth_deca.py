@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a benchmark parameter (aucgan.data.synth.SynthConfig field, e.g. wrinkle_depth=0.006); "
                         "repeatable, recorded in world.json")
     p.add_argument("--force", action="store_true", help="replace a previous world in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress")
 
 
 def run(args: argparse.Namespace) -> int:
