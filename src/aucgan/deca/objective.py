@@ -16,7 +16,7 @@ from aucgan.deca.losses import z_diff, z_reg, z_sym
 from aucgan.errors import AucganError
 from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, r1_penalty
 from aucgan.losses.au_consistency import au_loss
-from aucgan.losses.reconstruction import detail_consistency_loss, reconstruction_loss
+from aucgan.losses.reconstruction import detail_consistency_loss, masked_distance, reconstruction_loss
 
 
 @dataclass
@@ -60,7 +60,8 @@ class DecaObjective:
             keep = b.has_partner
             if bool(keep.any()):
                 crossed = self._decode(b.partner[keep], b.au[keep], b.partner_au[keep])
-                loss, _ = detail_consistency_loss(self.units(crossed), self.units(b.uv[keep]), self.mask)
+                loss = masked_distance(self.units(crossed), self.units(b.uv[keep]), self.mask, "l1",
+                                       "cross-expression consistency")
                 add(lc.w_cross, (loss, {"G/cross": float(loss.detach())}))
         if lc.w_z_reg > 0:
             add(lc.w_z_reg, z_reg(rec, self.mask))

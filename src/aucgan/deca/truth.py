@@ -35,13 +35,12 @@ import torch
 from aucgan.au import AUError, au_indices
 from aucgan.deca.edits import SCORES, Decoder, decode, edit_scores, masked_l1
 from aucgan.deca.world import DecaWorld, WorldError, latent_of
+from aucgan.metrics.blind import BLIND_PEOPLE
 from aucgan.metrics.paired import ADD_BELOW, ADD_LEVELS, EDIT_SETS, REMOVE_FROM
 
 SALT_SOURCES, SALT_TARGETS, SALT_LEVELS = 201, 202, 203
 #: Latent positions of DECA's jaw pose and expression code (``[pose[3:6], exp, detail]``).
 JAW_EXP = slice(0, 53)
-#: Training people whose true changes the identity-blind reference pools (odd: one median per pixel).
-BLIND_PEOPLE = 15
 SALT_BLIND = 204
 #: Stages :func:`truth_scores` reports to its ``progress``: the edit pairs, then each edit set.
 STAGES = 1 + len(EDIT_SETS)
