@@ -213,3 +213,54 @@ def test_conditioning_learns_an_au_effect(conditioning, head):
         effect = float((dec(latent[:1], au[4:5]) - dec(latent[:1], au[:1])).abs().max())
     assert end < 0.8 * start
     assert effect > 1e-4
+
+
+def test_blendshapes_start_at_deca_and_are_the_same_for_everyone(deca_tar):
+    """decoder.blendshapes: zero at import (DECA's output exactly), then an AU's change is s B_1 + s^2 B_2 with
+    s = AU / 5, whatever the codes (the population's effect, not the person's)."""
+    path, ref = deca_tar
+    dec = DetailDecoder.from_deca(path, conditioning=[], head="direct", blendshapes=2).eval()
+    latent, au = _inputs()
+    with torch.no_grad():
+        assert torch.equal(dec(latent, au), ref(latent))
+        torch.nn.init.normal_(dec.blendshapes, std=0.3)
+        k = AU_NAMES.index("AU12")
+        moved = au.clone()
+        moved[:, k] = 4.0
+        change = dec(latent, moved) - dec(latent, au)
+        b = dec.blendshapes[k]
+        s0, s1 = au[:, k] / 5.0, torch.full_like(au[:, k], 0.8)
+        want = ((s1 - s0)[:, None, None] * b[0] + (s1 ** 2 - s0 ** 2)[:, None, None] * b[1]) * dec.out_scale
+    torch.testing.assert_close(change[:, 0], want, rtol=1e-4, atol=1e-7)
+    assert dec.config()["blendshapes"] == 2
+    with pytest.raises(NetworkConfigError, match="blendshapes"):
+        dec.deca_state_dict()
+    with pytest.raises(NetworkConfigError, match="blendshapes is the number"):
+        DetailDecoder(conditioning=[], blendshapes=-1)
+    with pytest.raises(NetworkConfigError, match="at least one unless"):
+        DetailDecoder(conditioning=[], head="direct")
+
+
+def test_blendshapes_learn_the_average_au_effect():
+    """Fitted to people whose AU12 fold differs a little (a per-person depth), the blendshapes of a decoder that
+    never sees the AUs elsewhere converge to the people's average change - for a new person too."""
+    torch.manual_seed(0)
+    ref = reference(seed=5, **TINY_ARCH)
+    dec = DetailDecoder.from_deca(ref.state_dict(), conditioning=[], head="direct", blendshapes=1).eval()
+    fold = uv_footprints(None, AU_NAMES, size=32)[AU_NAMES.index("AU12")]
+    latent = torch.randn(16, 181)
+    au = torch.zeros(16, 17)
+    au[8:, AU_NAMES.index("AU12")] = 5.0
+    depth = 0.002 * (1.0 + 0.2 * torch.linspace(-1, 1, 8).repeat(2))[:, None, None, None]
+    with torch.no_grad():
+        target = ref(latent) + depth * (au[:, AU_NAMES.index("AU12"), None, None, None] / 5.0) * fold
+    opt = torch.optim.Adam([dec.blendshapes], lr=5e-2)
+    for _ in range(150):
+        loss = ((dec(latent, au) - target) / 0.01).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    stranger = torch.randn(1, 181)
+    with torch.no_grad():
+        edit = dec(stranger, au[8:9]) - dec(stranger, au[:1])
+    torch.testing.assert_close(edit[0, 0], 0.002 * fold, rtol=0.0, atol=2e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from aucgan.deca.losses import shading_smoothness, z_diff, z_reg, z_sym
+from aucgan.deca.losses import blendshape_sparsity, shading_smoothness, z_diff, z_reg, z_sym
 
 
 def test_z_reg_and_sym():
@@ -29,3 +29,10 @@ def test_z_diff_is_zero_for_flat_and_grows_with_wrinkles():
     uv = (0.001 * torch.randn(1, 1, 16, 16)).requires_grad_(True)
     z_diff(uv, 0.3)[0].backward()
     assert float(uv.grad.abs().sum()) > 0
+
+
+def test_blendshape_sparsity_is_the_mean_magnitude():
+    b = torch.zeros(17, 2, 8, 8)
+    b[3, 0, :2] = -0.4
+    loss, s = blendshape_sparsity(b)
+    assert abs(float(loss) - 0.4 * 16 / b.numel()) < 1e-9 and s["G/blendshape_l1"] == float(loss)

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from aucgan.config.schema import ConfigError
 from aucgan.deca.batches import DecaBatch
 from aucgan.deca.build import face_mask
 from aucgan.deca.config import load_deca_config
@@ -133,3 +134,29 @@ def test_cross_expression_term_rewards_following_the_aus():
     ignores = DecaObjective(CodeDecoder(pattern, "code"), None, None, 1.0, cfg).generator_phase(batch)[1]
     assert follows["G/rec"] < 1e-6 and ignores["G/rec"] < 1e-6     # both reconstruct their own images
     assert follows["G/cross"] < 1e-6 and ignores["G/cross"] > 0.5
+
+
+def test_blendshape_sparsity_reaches_only_the_blendshapes():
+    """loss.w_blendshape_l1 pulls the decoder's AU blendshapes towards zero (and nothing else); a config that asks
+    for it without blendshapes is refused."""
+    from aucgan.deca.decoder import DetailDecoder
+
+    dec = DetailDecoder(conditioning=[], head="direct", channels=[8, 4, 4], init_size=4, blendshapes=2)
+    with torch.no_grad():
+        dec.blendshapes.fill_(0.5)
+    uv = torch.zeros(3, 1, S, S)
+    batch = DecaBatch(latent=torch.zeros(3, 181), au=torch.zeros(3, 17), uv=uv, swapped=torch.zeros(3, 181),
+                      has_partner=torch.zeros(3, dtype=torch.bool), target=torch.zeros(3, 17),
+                      mismatched=torch.zeros(3, 17), partner=torch.zeros(3, 181), partner_au=torch.zeros(3, 17))
+    grads = {}
+    for w in (0.0, 1.0):
+        cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0", "loss.w_z_reg=0", "loss.w_cross=0",
+                                        "decoder.blendshapes=2", f"loss.w_blendshape_l1={w}"])
+        dec.zero_grad()
+        total, scalars = DecaObjective(dec, None, None, 1.0, cfg).generator_phase(batch)
+        total.backward()
+        grads[w] = dec.blendshapes.grad.clone()
+    assert float(grads[0.0].abs().max()) == 0.0            # AUs at zero: the reconstruction does not reach them
+    assert bool((grads[1.0] > 0).all()) and scalars["G/blendshape_l1"] == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="decoder has none"):
+        load_deca_config("deca", ["loss.w_blendshape_l1=1"])

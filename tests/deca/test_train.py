@@ -168,6 +168,21 @@ def test_deca_weights_learn_at_their_own_rate(setup, tmp_path):
         load_deca_config("deca", ["decoder.base_lr_scale=0"])
 
 
+def test_blendshapes_train_at_the_au_rate_and_load_back(setup, tmp_path):
+    """decoder.blendshapes: new AU parameters (the conditioning's rate, not DECA's), saved and rebuilt with the run;
+    a decoder with only blendshapes (no conditioning layer) trains too."""
+    t, _ = setup
+    cfg = _cfg(t, "steps=2", "decoder.blendshapes=2", "decoder.conditioning=[]", "decoder.head=direct")
+    dec = build_decoder(cfg)
+    assert "blendshapes" not in base_parameters(dec) and dec.blendshapes.shape == (17, 2, 32, 32)
+    train_deca(cfg, t / "data", tmp_path / "run", progress=False)
+    loaded, loaded_cfg, step = load_deca_run(tmp_path / "run")
+    assert step == 2 and loaded_cfg == cfg and loaded.num_blendshapes == 2
+    assert float(loaded.blendshapes.abs().sum()) > 0
+    with pytest.raises(ConfigError, match="decoder.blendshapes"):
+        load_deca_config("deca", ["decoder.blendshapes=-1"])
+
+
 def test_train_and_resume_exactly(setup, tmp_path):
     t, _ = setup
     cfg = _cfg(t, "steps=4", *ALL_TERMS)

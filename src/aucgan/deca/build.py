@@ -74,7 +74,7 @@ def build_decoder(cfg: DecaTrainConfig) -> DetailDecoder:
     au_names = au_set(cfg.data.au_set)
     kwargs = dict(au_names=au_names, conditioning=list(d.conditioning), head=d.head, latent_dim=d.latent_dim,
                   residual_mode=d.residual_mode, cond_hidden=d.cond_hidden,
-                  cond_levels=None if d.cond_levels is None else list(d.cond_levels))
+                  cond_levels=None if d.cond_levels is None else list(d.cond_levels), blendshapes=d.blendshapes)
     state = None
     if d.checkpoint:
         state, where = read_detail_state(d.checkpoint)

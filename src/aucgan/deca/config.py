@@ -40,6 +40,7 @@ class DecoderConfig:
     au_input: AUInput = "unit"        # unit (AU / 5) | intensity (0..5): the scale the network sees
     cond_hidden: int = 32
     cond_levels: tuple[int, ...] | None = None  # upsampling blocks the norm/spatial layers act on (None: all)
+    blendshapes: int = 0              # learned AU blendshapes: maps per AU (powers of the AU), the same for everyone
     layout: str | None = None         # layout JSON of the UV space (`aucgan layout flame`); None: canonical
     mask: str | None = None           # a mask image (DECA's uv_face_eye_mask.png) multiplied into the footprints
     train_base: bool = True           # fine-tune DECA's own weights too (False: only the new conditioning)
@@ -69,6 +70,7 @@ class DecaLossConfig:
     w_z_reg: float = 0.005            # DECA/EMOCA z_reg: mean |uv_z| in metres
     w_z_diff: float = 0.005           # DECA/EMOCA z_diff: smoothness of the shading of uv_z's normals
     w_z_sym: float = 0.0              # DECA/EMOCA z_sym: off (AU14 and others are asymmetric)
+    w_blendshape_l1: float = 0.0      # sparsity of the learned AU blendshapes (decoder.blendshapes), mean |B|
     uv_extent_m: float = 0.3          # metres per UV unit, for the normals of z_diff (a head's UV map spans ~30 cm)
     w_au: float = 0.0                 # AU consistency through the frozen AU estimator (``aunet``) on uv_z
     w_au_disc: float = 0.0            # AU consistency through the discriminator's AU head (aux kinds)
@@ -124,6 +126,12 @@ def check_config(cfg: DecaTrainConfig) -> DecaTrainConfig:
     if cfg.decoder.base_lr_scale <= 0:
         raise ConfigError(f"decoder.base_lr_scale must be > 0 (decoder.train_base=false freezes DECA's weights), "
                           f"got {cfg.decoder.base_lr_scale}")
+    if cfg.decoder.blendshapes < 0:
+        raise ConfigError(f"decoder.blendshapes is the number of learned maps per AU (0 switches them off), got "
+                          f"{cfg.decoder.blendshapes}")
+    if cfg.loss.w_blendshape_l1 > 0 and not cfg.decoder.blendshapes:
+        raise ConfigError("loss.w_blendshape_l1 keeps the learned AU blendshapes sparse, but the decoder has none: set "
+                          "decoder.blendshapes (e.g. 2) or loss.w_blendshape_l1=0")
     if not 0.0 <= cfg.data.code_dropout <= 1.0:
         raise ConfigError(f"data.code_dropout is a probability (0..1), got {cfg.data.code_dropout}")
     if cfg.data.code_noise < 0:

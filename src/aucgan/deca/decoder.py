@@ -26,6 +26,12 @@ and enter the network scaled by ``au_input``: ``unit`` = AU / 5, ``intensity`` =
   features: ``uv_z = out_scale * (tanh(y) + sum_k s_k footprint_k R_k)`` with ``s_k`` the AU's unit value
   (``residual_mode="value"``) or its change from ``source_au`` (``"change"``: an AU that does not move
   changes nothing, and an edit acts only inside the footprints of the AUs that move).
+* ``blendshapes`` (n > 0) - learned AU blendshapes in UV, like FLAME's expression basis: per AU, n maps
+  ``B_k1..B_kn`` (parameters, zero at start) added as ``sum_k sum_d s_k**d B_kd`` with ``s_k`` the AU as the
+  network sees it. They read neither the codes nor the footprints: the same change for every person, so with few
+  training people the AU path learns the population's average effect instead of memorising the people
+  (docs/findings.md, "AU blendshapes"). They combine with any head and conditioning, or stand alone
+  (``conditioning=[]``: the base decoder never sees the AUs).
 
 Every new path enters through a parameter that starts at zero, so an imported decoder reproduces DECA's
 output exactly until fine-tuning moves them.
@@ -91,7 +97,7 @@ class DetailDecoder(nn.Module):
                  channels: Sequence[int] = DECA_CHANNELS, init_size: int = DECA_INIT_SIZE,
                  out_scale: float = DECA_OUT_SCALE, au_input: str = "unit", residual_mode: str = "value",
                  cond_hidden: int = 64, cond_levels: Sequence[int] | None = None,
-                 footprints: Tensor | None = None) -> None:
+                 footprints: Tensor | None = None, blendshapes: int = 0) -> None:
         super().__init__()
         self.au_names = au_set(au_names if isinstance(au_names, str) else list(au_names))
         k = len(self.au_names)
@@ -108,9 +114,12 @@ class DetailDecoder(nn.Module):
             raise NetworkConfigError(f"DetailDecoder: needs >= 2 channel widths >= 1, latent_dim >= 1, "
                                      f"init_size >= 1 and out_scale > 0 (got channels={channels}, "
                                      f"latent_dim={latent_dim}, init_size={init_size}, out_scale={out_scale})")
-        if len(set(names)) != len(names) or (not names and head != "au_residual"):
+        if blendshapes < 0:
+            raise NetworkConfigError(f"DetailDecoder: blendshapes is the number of learned maps per AU (>= 0), "
+                                     f"got {blendshapes}")
+        if len(set(names)) != len(names) or (not names and head != "au_residual" and not blendshapes):
             raise NetworkConfigError(f"DetailDecoder conditioning must name distinct layers, and at least one "
-                                     f"unless the head is au_residual; got {names}")
+                                     f"unless the head is au_residual or blendshapes > 0; got {names}")
         classes = [CONDITIONING.get(n) for n in names]
         levelwise = []
         for name, cls in zip(names, classes):
@@ -157,6 +166,10 @@ class DetailDecoder(nn.Module):
             self.residual = nn.Conv2d(channels[-1], k, 3, padding=1)
             nn.init.zeros_(self.residual.weight)
             nn.init.zeros_(self.residual.bias)
+        self.num_blendshapes = int(blendshapes)
+        self.blendshapes = None
+        if blendshapes:
+            self.blendshapes = nn.Parameter(torch.zeros(k, self.num_blendshapes, self.output_size, self.output_size))
         if self.uses_footprints:
             if footprints is None:
                 raise NetworkConfigError(f"DetailDecoder: conditioning {names} with the {head} head needs the AU "
@@ -198,7 +211,8 @@ class DetailDecoder(nn.Module):
         return {"au_names": list(self.au_names), "conditioning": list(self.conditioning), "head": self.head_kind,
                 "latent_dim": self.latent_dim, "channels": list(self.channels), "init_size": self.init_size,
                 "out_scale": self.out_scale, "au_input": self.au_input, "residual_mode": self.residual_mode,
-                "cond_hidden": self.cond_hidden, "cond_levels": list(self.cond_levels) or None}
+                "cond_hidden": self.cond_hidden, "cond_levels": list(self.cond_levels) or None,
+                "blendshapes": self.num_blendshapes}
 
     def au_signal(self, au: Tensor) -> Tensor:
         """AU intensities 0..5 as the network sees them (scaled by ``au_input``)."""
@@ -237,6 +251,9 @@ class DetailDecoder(nn.Module):
                                                              align_corners=False) \
                 if fp.shape[-2:] != r.shape[-2:] else scale[:, :, None, None] * fp
             y = y + (weight * r).sum(dim=1, keepdim=True)
+        if self.blendshapes is not None:
+            powers = torch.stack([c ** (d + 1) for d in range(self.num_blendshapes)], dim=2)
+            y = y + torch.einsum("bkd,kdhw->bhw", powers, self.blendshapes.to(y.dtype)).unsqueeze(1)
         return y * self.out_scale
 
     # ------------------------------------------------------------------------------------------- DECA I/O
@@ -244,10 +261,11 @@ class DetailDecoder(nn.Module):
         """DECA's part of the weights (``l1.0.*``, ``conv_blocks.*``) in DECA's layout, to put back into a
         ``D_detail`` (with ``concat_latent``, ``l1.0.weight`` has latent_dim + K columns: their AU-concat
         variant). Refused when other conditioning is present, whose weights DECA's class cannot hold."""
-        if set(self.conditioning) - {"concat_latent"} or self.head_kind != "direct":
-            raise NetworkConfigError(f"conditioning {list(self.conditioning)} with the {self.head_kind} head has "
-                                     "weights outside DECA's architecture; only concat_latent + direct exports to "
-                                     "a D_detail state dict")
+        if set(self.conditioning) - {"concat_latent"} or self.head_kind != "direct" or self.num_blendshapes:
+            raise NetworkConfigError(f"conditioning {list(self.conditioning)} with the {self.head_kind} head"
+                                     f"{' and blendshapes' if self.num_blendshapes else ''} has weights outside "
+                                     "DECA's architecture; only concat_latent + direct exports to a D_detail state "
+                                     "dict")
         keys = set(deca_keys(self.num_blocks))
         return {k: v.detach().clone() for k, v in self.state_dict().items() if k in keys}
 

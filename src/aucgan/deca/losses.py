@@ -7,6 +7,8 @@
   lighting; a data set of codes and uv_z maps has neither, so here the normals are uv_z's own, in UV tangent
   space (a flat base, slopes per metre with ``uv_extent_m`` metres per UV unit) under aucgan's fixed
   ``studio`` SH lighting (:mod:`aucgan.render.sh`).
+* ``blendshape_sparsity``: mean |B| of the decoder's learned AU blendshapes (not DECA's): the prior that an AU
+  changes few pixels, so that where the people's data do not agree on a change the map stays at zero.
 * ``z_sym``: |uv_z - mirror(uv_z)| with the mirror detached, averaged (DECA sums it over the invisible half;
   off by default in aucgan: AU14 and other AUs are asymmetric).
 
@@ -51,3 +53,12 @@ def z_sym(uv_z: Tensor) -> tuple[Tensor, dict[str, float]]:
     """Mean |uv_z - flip_x(uv_z).detach()|. Scalars: ``G/z_sym``."""
     loss = (uv_z - uv_z.flip(-1).detach()).abs().mean()
     return loss, {"G/z_sym": float(loss.detach())}
+
+
+def blendshape_sparsity(blendshapes: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """Mean |B| of AU blendshapes (K, n, H, W) in decoder units. Fitted with an L1 reconstruction by small batches,
+    a per-pixel map drifts wherever the batches disagree; the penalty keeps those pixels at zero, the median-like
+    change the truth rewards rather than a spread of small ones (docs/findings.md, "AU blendshapes"). Scalars:
+    ``G/blendshape_l1``."""
+    loss = blendshapes.abs().mean()
+    return loss, {"G/blendshape_l1": float(loss.detach())}

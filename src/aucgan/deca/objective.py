@@ -12,7 +12,7 @@ from aucgan.au import to_unit
 from aucgan.deca.batches import DecaBatch
 from aucgan.deca.config import DecaTrainConfig
 from aucgan.deca.decoder import DetailDecoder
-from aucgan.deca.losses import z_diff, z_reg, z_sym
+from aucgan.deca.losses import blendshape_sparsity, z_diff, z_reg, z_sym
 from aucgan.errors import AucganError
 from aucgan.losses.adversarial import d_adv_loss, fake_term, g_adv_loss, r1_penalty
 from aucgan.losses.au_consistency import au_loss
@@ -69,6 +69,8 @@ class DecaObjective:
             add(lc.w_z_diff, z_diff(rec, lc.uv_extent_m))
         if lc.w_z_sym > 0:
             add(lc.w_z_sym, z_sym(rec))
+        if lc.w_blendshape_l1 > 0 and self.dec.blendshapes is not None:
+            add(lc.w_blendshape_l1, blendshape_sparsity(self.dec.blendshapes))
         needs_target = (lc.w_au > 0 and self.aunet is not None) or (self.D is not None and
                                                                       (lc.w_adv > 0 or lc.w_au_disc > 0))
         if needs_target:
