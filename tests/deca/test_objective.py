@@ -48,7 +48,7 @@ def _batch(uv: torch.Tensor) -> DecaBatch:
     au = torch.rand(b, 17, generator=torch.Generator().manual_seed(1)) * 5
     return DecaBatch(latent=torch.zeros(b, 4), au=au, uv=uv, swapped=torch.zeros(b, 4),
                      has_partner=torch.zeros(b, dtype=torch.bool), target=au, mismatched=au,
-                     partner=torch.zeros(b, 4), partner_au=au)
+                     partner=torch.zeros(b, 4), partner_au=au, partner_uv=uv)
 
 
 def _terms(mask, uv_outside: float, rec_outside: float) -> dict[str, float]:
@@ -127,13 +127,42 @@ def test_cross_expression_term_rewards_following_the_aus():
     latent = torch.cat([person, au[:, :1]], 1)                  # the code describes the image's own expression
     partner = torch.cat([person, partner_au[:, :1]], 1)
     uv = 0.01 * (person + au[:, :1])[..., None, None] * pattern
+    partner_uv = 0.01 * (person + partner_au[:, :1])[..., None, None] * pattern
     batch = DecaBatch(latent=latent, au=au, uv=uv, swapped=latent, has_partner=torch.ones(3, dtype=torch.bool),
-                      target=au, mismatched=au, partner=partner, partner_au=partner_au)
+                      target=au, mismatched=au, partner=partner, partner_au=partner_au, partner_uv=partner_uv)
     cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0", "loss.w_z_reg=0", "loss.w_cross=1"])
     follows = DecaObjective(CodeDecoder(pattern, "aus"), None, None, 1.0, cfg).generator_phase(batch)[1]
     ignores = DecaObjective(CodeDecoder(pattern, "code"), None, None, 1.0, cfg).generator_phase(batch)[1]
     assert follows["G/rec"] < 1e-6 and ignores["G/rec"] < 1e-6     # both reconstruct their own images
     assert follows["G/cross"] < 1e-6 and ignores["G/cross"] > 0.5
+
+
+class MisplacedPerson(CodeDecoder):
+    """Follows the AUs but gets every person's own map wrong by a fixed offset."""
+
+    def forward(self, latent, au, source_au=None):
+        return super().forward(latent, au) + 0.004 * latent[:, :1, None, None]
+
+
+def test_paired_edit_term_sees_the_change_alone():
+    """loss.w_edit: the decoder's change at the partner's codes (its AUs -> this image's) against the true change
+    between the two images - zero for a decoder that follows the AUs even when it misplaces the person (the
+    cross-expression term is not), positive for one that reads the expression code."""
+    pattern = torch.rand(1, 1, S, S, generator=torch.Generator().manual_seed(3))
+    person = torch.tensor([[1.0], [2.0], [3.0]])
+    au = torch.tensor([[1.0], [4.0], [2.5]]).repeat(1, 17)
+    partner_au = torch.tensor([[3.0], [0.0], [5.0]]).repeat(1, 17)
+    uv = 0.01 * (person + au[:, :1])[..., None, None] * pattern
+    partner_uv = 0.01 * (person + partner_au[:, :1])[..., None, None] * pattern
+    batch = DecaBatch(latent=torch.cat([person, au[:, :1]], 1), au=au, uv=uv, swapped=torch.cat([person, au[:, :1]], 1),
+                      has_partner=torch.ones(3, dtype=torch.bool), target=au, mismatched=au,
+                      partner=torch.cat([person, partner_au[:, :1]], 1), partner_au=partner_au, partner_uv=partner_uv)
+    cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0", "loss.w_z_reg=0", "loss.w_cross=1",
+                                    "loss.w_edit=1"])
+    misplaced = DecaObjective(MisplacedPerson(pattern, "aus"), None, None, 1.0, cfg).generator_phase(batch)[1]
+    ignores = DecaObjective(CodeDecoder(pattern, "code"), None, None, 1.0, cfg).generator_phase(batch)[1]
+    assert misplaced["G/edit"] < 1e-6 and misplaced["G/cross"] > 0.1
+    assert ignores["G/edit"] > 0.5
 
 
 def test_blendshape_sparsity_reaches_only_the_blendshapes():
@@ -147,7 +176,8 @@ def test_blendshape_sparsity_reaches_only_the_blendshapes():
     uv = torch.zeros(3, 1, S, S)
     batch = DecaBatch(latent=torch.zeros(3, 181), au=torch.zeros(3, 17), uv=uv, swapped=torch.zeros(3, 181),
                       has_partner=torch.zeros(3, dtype=torch.bool), target=torch.zeros(3, 17),
-                      mismatched=torch.zeros(3, 17), partner=torch.zeros(3, 181), partner_au=torch.zeros(3, 17))
+                      mismatched=torch.zeros(3, 17), partner=torch.zeros(3, 181), partner_au=torch.zeros(3, 17),
+                      partner_uv=uv)
     grads = {}
     for w in (0.0, 1.0):
         cfg = load_deca_config("deca", ["loss.w_detail=0", "loss.w_z_diff=0", "loss.w_z_reg=0", "loss.w_cross=0",

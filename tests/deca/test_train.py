@@ -32,7 +32,7 @@ from tests.deca.fakes import (
 
 TINY = ["data.batch_size=4", "log_every=1", "sample_every=2", "ckpt_every=2", "tensorboard=false",
         "decoder.cond_levels=null", "discriminator.num_down=3", "discriminator.base_channels=8"]
-ALL_TERMS = ["loss.w_cross=1", "data.code_dropout=0.5", "data.code_noise=0.2",
+ALL_TERMS = ["loss.w_cross=1", "loss.w_edit=1", "data.code_dropout=0.5", "data.code_noise=0.2",
              "loss.w_adv=1", "loss.w_d_mismatch=1", "loss.w_au_disc=1", "loss.r1_gamma=1", "loss.r1_every=2",
              "loss.w_z_sym=0.01"]
 
@@ -196,8 +196,8 @@ def test_train_and_resume_exactly(setup, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), name
     lines = [json.loads(x) for x in (tmp_path / "full" / "stats.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2, 3, 4]
-    for key in ("G/rec", "G/detail", "G/cross", "G/z_reg", "G/z_diff", "G/z_sym", "G/adv", "G/dau_mse", "D/adv",
-                "D/mismatch", "D/au_mse"):
+    for key in ("G/rec", "G/detail", "G/cross", "G/edit", "G/z_reg", "G/z_diff", "G/z_sym", "G/adv", "G/dau_mse",
+                "D/adv", "D/mismatch", "D/au_mse"):
         assert all(isinstance(x.get(key), float) for x in lines), key
     assert sum("D/r1" in x for x in lines) == 2
     assert (tmp_path / "full" / "samples" / "step-000004.png").is_file()

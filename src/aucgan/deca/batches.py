@@ -19,7 +19,7 @@ from aucgan.deca.data import DecaData
 class DecaBatch:
     """One batch: latents (B, D), AUs (B, K) 0..5, uv_z (B, 1, S, S) metres, the latents with a partner's
     detail code (B, D) and whether a partner exists (B,), target AUs (B, K) 0..5 and mismatched AUs (B, K); the
-    partner's own latent (B, D) and AUs (B, K) (the sample itself where it has no partner)."""
+    partner's own latent (B, D), AUs (B, K) and uv_z (B, 1, S, S) (the sample itself where it has no partner)."""
 
     latent: Tensor
     au: Tensor
@@ -30,6 +30,7 @@ class DecaBatch:
     mismatched: Tensor
     partner: Tensor
     partner_au: Tensor
+    partner_uv: Tensor
 
     def to(self, device: torch.device) -> DecaBatch:
         return DecaBatch(**{k: v.to(device) for k, v in self.__dict__.items()})
@@ -105,7 +106,8 @@ class DecaTrainData:
         latent, swapped, partner = self.perturb_codes([latent, swapped, partner], gen, code_dropout, code_noise)
         return DecaBatch(latent=latent, au=au, uv=uv, swapped=swapped, has_partner=torch.tensor(has),
                          target=target.clamp(0.0, AU_MAX), mismatched=mismatched, partner=partner,
-                         partner_au=self.au[partners])
+                         partner_au=self.au[partners],
+                         partner_uv=torch.from_numpy(np.array(self.data.uv_z[partners], np.float32)))
 
     def random_batch(self, size: int, gen: torch.Generator, target_mode: str, noise: float,
                      code_dropout: float = 0.0, code_noise: float = 0.0) -> DecaBatch:

@@ -67,6 +67,7 @@ class DecaLossConfig:
     w_rec: float = 1.0                # |D(latent, au) - uv_z| (L1)
     w_detail: float = 1.0             # DECA's detail consistency: a detail code of the same identity
     w_cross: float = 0.0              # another image of the identity (all its codes) decoded with this one's AUs
+    w_edit: float = 0.0               # that image's change at fixed codes (its AUs -> this one's) = the true change
     w_z_reg: float = 0.005            # DECA/EMOCA z_reg: mean |uv_z| in metres
     w_z_diff: float = 0.005           # DECA/EMOCA z_diff: smoothness of the shading of uv_z's normals
     w_z_sym: float = 0.0              # DECA/EMOCA z_sym: off (AU14 and others are asymmetric)

@@ -56,13 +56,18 @@ class DecaObjective:
             if bool(keep.any()):
                 swapped = self._decode(b.swapped[keep], b.au[keep], b.au[keep])
                 add(lc.w_detail, detail_consistency_loss(self.units(swapped), self.units(b.uv[keep])))
-        if lc.w_cross > 0:
-            keep = b.has_partner
-            if bool(keep.any()):
-                crossed = self._decode(b.partner[keep], b.au[keep], b.partner_au[keep])
+        keep = b.has_partner
+        if (lc.w_cross > 0 or lc.w_edit > 0) and bool(keep.any()):
+            crossed = self._decode(b.partner[keep], b.au[keep], b.partner_au[keep])
+            if lc.w_cross > 0:
                 loss = masked_distance(self.units(crossed), self.units(b.uv[keep]), self.mask, "l1",
                                        "cross-expression consistency")
                 add(lc.w_cross, (loss, {"G/cross": float(loss.detach())}))
+            if lc.w_edit > 0:
+                own = self._decode(b.partner[keep], b.partner_au[keep], b.partner_au[keep])
+                loss = masked_distance(self.units(crossed - own), self.units(b.uv[keep] - b.partner_uv[keep]),
+                                       self.mask, "l1", "paired edit consistency")
+                add(lc.w_edit, (loss, {"G/edit": float(loss.detach())}))
         if lc.w_z_reg > 0:
             add(lc.w_z_reg, z_reg(rec, self.mask))
         if lc.w_z_diff > 0:

@@ -10,6 +10,10 @@ Per step, on a batch of (latent, AUs, uv_z) samples (decoder units: uv_z / out_s
 * optional cross-expression consistency (``loss.w_cross``): another image of the same identity, all its codes
   kept, decoded with *this* image's AUs (its own as the source AUs) must give this image's uv_z - the AU edit
   at fixed codes that users ask of the decoder, supervised by the identity's other images;
+* optional paired edit consistency (``loss.w_edit``): the same edit as a *change* - the decoder's output for the
+  other image's codes with this image's AUs minus its output with that image's own AUs must equal this image's
+  uv_z minus that image's. The person's static detail and the decoder's error at reconstructing it cancel, so
+  the AU path learns from the expression change alone;
 * optional expression-code dropout and noise on every latent of the batch (``data.code_dropout``,
   ``data.code_noise``), so the expression code cannot stand in for the AUs;
 * DECA/EMOCA's regularisers on the reconstruction: ``z_reg`` (inside the face mask), ``z_diff`` (``z_sym`` off by
@@ -155,7 +159,8 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     deca_data = open_deca_data(data, au_names=au_names)
     train_data = DecaTrainData(deca_data)
     lc = cfg.loss
-    paired = [name for name, w in (("loss.w_detail", lc.w_detail), ("loss.w_cross", lc.w_cross)) if w > 0]
+    paired = [name for name, w in (("loss.w_detail", lc.w_detail), ("loss.w_cross", lc.w_cross),
+                                   ("loss.w_edit", lc.w_edit)) if w > 0]
     if paired and not train_data.has_pairs:
         raise AucganError(f"{data}: no identity has two or more images, so {' and '.join(paired)} (pairs of images "
                           "of one person) cannot be formed; give identities to prepare-deca (--identities CSV or "
