@@ -205,3 +205,20 @@ def test_cli(tmp_path, flame, capsys):
     rc = main(["synth-deca", "--layout", str(layout), "--out", str(tmp_path / "y"), "--synth", "wrinkles=3"])
     err = capsys.readouterr().err
     assert rc == 2 and "unknown benchmark parameter(s) wrinkles; valid:" in err and "wrinkle_depth" in err
+
+
+def test_strain_world_truth_is_what_its_mat_files_hold(tmp_path, flame):
+    """A world rendered in the benchmark's strain world records it, and its truth re-renders that world (not the
+    default one) - the .mat files and the truth agree to float32 precision."""
+    out = tmp_path / "strain"
+    write_world(out, WorldConfig(identities=2, expressions=3, size=32, mat=True), flame, synth={"world": "strain"})
+    card = json.loads((out / "world.json").read_text())
+    assert card["benchmark"]["world"] == "strain" and "world_params" in card["benchmark"]
+    w = open_world(out)
+    assert w.bench.world == "strain"
+    fixed = np.load(out / "fixed_displacement_32.npy", allow_pickle=False)
+    for name in ("id0000_e0001", "id0001_e0002"):
+        mat = scipy.io.loadmat(out / "deca" / name / f"{name}.mat")
+        r = w.row(name)
+        truth = w.uv_z(w.identities[r], w.true_au[r][None])[0, 0].numpy()
+        np.testing.assert_allclose(mat["displacement_map"][0, 0] - fixed, truth, rtol=0, atol=1e-7)

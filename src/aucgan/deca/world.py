@@ -55,13 +55,14 @@ from aucgan.au import AU_MAX, AU_MIN, AU_NAMES, NUM_AUS
 from aucgan.data.synth import (
     IdentityBatch,
     SynthConfig,
+    SynthError,
     identity_expressions,
     identity_name,
     make_identities,
     render,
     sample_name,
 )
-from aucgan.data.synth.config import generator, in_layout, mix_seed
+from aucgan.data.synth.config import config_from_card, generator, in_layout, mix_seed
 from aucgan.data.synth.dataset import split_identities
 from aucgan.data.synth.expression import sample_expressions
 from aucgan.errors import AucganError
@@ -405,7 +406,8 @@ def write_world(out: str | Path, cfg: WorldConfig, layout: Layout | None = None,
                   "head_pose_std": HEAD_POSE_STD, "shape_noise_std": SHAPE_NOISE_STD,
                   "au_mean": [round(float(v), 6) for v in model.au_mean],
                   "au_std": [round(float(v), 6) for v in model.au_std]},
-        "benchmark": {"params": bench.to_dict(), "layout": None if layout is None else layout.name,
+        "benchmark": {"params": bench.to_dict(), **bench.world_card(),
+                      "layout": None if layout is None else layout.name,
                       "layout_file": None if layout is None else LAYOUT_FILE},
         "splits": {k: [identity_name(i) for i in v] for k, v in splits.items()},
         "files": {"codes": f"{EMOCA_DIR}/{cfg.model_name}/<image><face:02d>/{{shape,exp,tex,pose,detail}}.npy",
@@ -446,9 +448,9 @@ class DecaWorld:
                              f"version {found[1]!r}")
         try:
             self.config = WorldConfig(**card["world"])
-            known = {f.name for f in fields(SynthConfig)} - {"layout"}
-            params = {k: v for k, v in card["benchmark"]["params"].items() if k in known}
-            layout_file = card["benchmark"].get("layout_file")
+            bench_card = dict(card["benchmark"])
+            bench_card["params"] = dict(bench_card["params"])
+            layout_file = bench_card.get("layout_file")
         except (KeyError, TypeError, ValueError) as exc:
             raise WorldError(f"{card_path}: not a readable DECA world card ({type(exc).__name__}: {exc})") from None
         try:
@@ -456,7 +458,10 @@ class DecaWorld:
         except LayoutError as exc:
             raise WorldError(f"{card_path}: its layout: {exc}") from None
         self.card = card
-        self.bench = SynthConfig(**params, layout=self.layout)
+        try:
+            self.bench = config_from_card(bench_card, self.layout)
+        except SynthError as exc:
+            raise WorldError(f"{card_path}: its benchmark parameters: {exc}") from None
         self.au_names = tuple(card.get("au_names", AU_NAMES))
         if self.au_names != AU_NAMES:
             raise WorldError(f"{card_path}: au_names must be OpenFace's 17 ({', '.join(AU_NAMES)})")
