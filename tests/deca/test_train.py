@@ -58,6 +58,7 @@ def _cfg(t, *extra):
 def test_preset_and_schema():
     cfg = load_deca_config("deca")
     assert cfg.decoder.conditioning == ("adain", "spade_au") and cfg.decoder.head == "au_residual"
+    assert cfg.decoder.blendshapes == 2 and cfg.loss.w_edit > 0 and cfg.loss.w_blendshape_l1 > 0   # the measured recipe
     assert cfg.loss.w_z_sym == 0.0 and cfg.loss.w_z_reg == 0.005 and cfg.loss.w_detail > 0
     with pytest.raises(ConfigError, match="unknown key"):
         load_config("deca", schema=TrainConfig)          # the map trainer's schema does not read it
@@ -252,10 +253,10 @@ def test_clear_errors(setup, tmp_path):
     write_emoca_codes(tmp_path / "codes", names)
     write_openface_per_image(tmp_path / "of", names)
     prepare_deca(tmp_path / "solo", tmp_path / "of", codes=tmp_path / "codes", decoder=t / "deca_model.tar")
-    with pytest.raises(AucganError, match="so loss.w_detail and loss.w_cross .* set loss.w_detail=0 and "
-                                         "loss.w_cross=0"):
+    with pytest.raises(AucganError, match="so loss.w_detail and loss.w_edit .* set loss.w_detail=0 and "
+                                         "loss.w_edit=0"):
         train_deca(_cfg(t, "steps=1"), tmp_path / "solo", tmp_path / "b", progress=False)
-    assert train_deca(_cfg(t, "steps=1", "loss.w_detail=0", "loss.w_cross=0"), tmp_path / "solo", tmp_path / "c",
+    assert train_deca(_cfg(t, "steps=1", "loss.w_detail=0", "loss.w_edit=0"), tmp_path / "solo", tmp_path / "c",
                       progress=False).step == 1
     big = load_deca_config("deca", TINY + ["steps=1"])    # DECA's 256 px decoder, 32 px data
     with pytest.raises(AucganError, match="32 px, the decoder makes 256 px"):

@@ -74,8 +74,9 @@ class DecaObjective:
             add(lc.w_z_diff, z_diff(rec, lc.uv_extent_m))
         if lc.w_z_sym > 0:
             add(lc.w_z_sym, z_sym(rec))
-        if lc.w_blendshape_l1 > 0 and self.dec.blendshapes is not None:
-            add(lc.w_blendshape_l1, blendshape_sparsity(self.dec.blendshapes))
+        blendshapes = getattr(self.dec, "blendshapes", None)
+        if lc.w_blendshape_l1 > 0 and blendshapes is not None:
+            add(lc.w_blendshape_l1, blendshape_sparsity(blendshapes))
         needs_target = (lc.w_au > 0 and self.aunet is not None) or (self.D is not None and
                                                                       (lc.w_adv > 0 or lc.w_au_disc > 0))
         if needs_target:
