@@ -90,6 +90,7 @@ class DetailDecoder(nn.Module):
     footprints in the decoder's UV space (:func:`aucgan.deca.footprints.uv_footprints`), are needed by
     ``spade_au`` and ``au_residual``; they are stored as a buffer, so a saved decoder carries them.
     ``cond_levels``: which upsampling blocks (0 = coarsest) the norm/spatial layers condition (default all).
+    ``blendshapes``: learned AU maps per AU, the same for every person (0: none; module notes).
     """
 
     def __init__(self, au_names: str | Sequence[str] = AU_NAMES, conditioning: str | Sequence[str] = ("concat_latent",),
