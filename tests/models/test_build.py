@@ -52,6 +52,20 @@ def test_every_preset_has_a_recorded_signature():
     assert sorted({RENAMED.get(n, n) for n in MAP_PRESETS}) == sorted(BEFORE)
 
 
+def test_discriminator_without_extras():
+    """discriminator.extras=false: G keeps its extra attributes, D is built without them and ignores them."""
+    from aucgan.config.schema import ConfigError
+
+    cfg = load_config("improved", ["discriminator.extras=false"])
+    assert cfg.generator.extra_attrs
+    D, D_with = build_disc(cfg), build_disc(load_config("improved"))
+    assert D.extra_dim == 0 and D_with.extra_dim > 0 and D.embed is None
+    x, au = torch.rand(2, D.in_channels, 64, 64) * 2 - 1, torch.rand(2, D.num_aus)
+    assert torch.equal(D(x, au, torch.rand(2, D_with.extra_dim)).score, D(x, au, None).score)
+    with pytest.raises(ConfigError, match="global discriminator only"):
+        load_config("improved", ["discriminator.extras=false", "discriminator.patch_regions=[mouth]"])
+
+
 def test_unmasked_improved_builds_a_generator_that_needs_no_footprints():
     """improved without footprint priors: no spade_au, residual_mask none - the same head, no footprint input."""
     cfg = load_config("improved", ["generator.residual_mask=none", "generator.conditioning=[adain]"])

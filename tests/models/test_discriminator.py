@@ -73,6 +73,17 @@ def test_extra_attributes_condition_the_score(name):
         D(x, au)
 
 
+@pytest.mark.parametrize("name", ["aux_match", "projection_aux"])
+def test_ignore_extra_drops_the_attributes_it_is_given(name):
+    """Built to check the AUs only: called with the data's extra attributes it scores as without them."""
+    D = make(name, ignore_extra=True)
+    x, au = batch()
+    a, b = D(x, au, torch.rand(B, 2)), D(x, au)
+    assert torch.equal(a.score, b.score) and torch.equal(a.au_pred, b.au_pred)
+    with pytest.raises(NetworkConfigError, match="extra_dim must be 0"):
+        make(name, extra_dim=2, ignore_extra=True)
+
+
 def test_projection_known_answer():
     D = make("projection")
     with torch.no_grad():

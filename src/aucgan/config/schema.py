@@ -165,6 +165,7 @@ class DiscriminatorConfig:
     patch_size: int = 32              # crop size in pixels
     patch_num_down: int = 3
     cond_noise: float = 0.0           # std of Gaussian noise on the unit-scale AUs D is shown in training (EG3D)
+    extras: bool = True               # shown the extra attributes (emotion, valence); false: it checks the AUs only
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,9 @@ class TrainConfig(BaseTrainConfig):
             if unknown:
                 raise ConfigError(f"generator.decomposed.albedo_aus: {', '.join(unknown)} not in the "
                                   f"{self.data.au_set!r} AU set (data.au_set)")
+        if not self.discriminator.extras and self.discriminator.patch_regions:
+            raise ConfigError("discriminator.extras=false applies to the global discriminator only; the local patch "
+                              "discriminators (discriminator.patch_regions) would still be shown the extra attributes")
         if self.loss.r1_on == "unconditional" and self.discriminator.kind in ("concat", "cond_mlp", "cond_mlp_aux"):
             raise ConfigError(f"loss.r1_on=unconditional: discriminator.kind={self.discriminator.kind} has no score "
                               "part that leaves the AUs out (use projection, aux_match, aux_regressor or "

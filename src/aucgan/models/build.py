@@ -153,8 +153,9 @@ def build_disc(cfg: TrainConfig) -> torch.nn.Module:
     dim = extra_dim(cfg.generator.extra_attrs)
     D = build_discriminator(
         d.kind, in_channels=codec.channels, num_aus=len(au_names),
-        extra_dim=dim, base_channels=d.base_channels, max_channels=d.max_channels,
+        extra_dim=dim if d.extras else 0, base_channels=d.base_channels, max_channels=d.max_channels,
         num_down=d.num_down, spectral_norm=d.spectral_norm, image_size=cfg.data.size, trunk=d.trunk,
+        ignore_extra=not d.extras and dim > 0,
     )
     if not d.patch_regions:
         return D

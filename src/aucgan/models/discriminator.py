@@ -92,8 +92,12 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, in_channels: int, num_aus: int = 17, extra_dim: int = 0, base_channels: int = 32,
                  max_channels: int = 256, num_down: int = 4, spectral_norm: bool = False,
-                 image_size: int = 64, trunk: str = "patchgan") -> None:
+                 image_size: int = 64, trunk: str = "patchgan", ignore_extra: bool = False) -> None:
         super().__init__()
+        if ignore_extra and extra_dim:
+            raise NetworkConfigError(f"discriminator: ignore_extra drops the extra attributes, so extra_dim must be 0 "
+                                     f"(got {extra_dim})")
+        self.ignore_extra = ignore_extra
         if trunk not in TRUNKS:
             raise NetworkConfigError(f"unknown discriminator trunk {trunk!r}; valid: {', '.join(TRUNKS)}")
         self.bottom = check_pyramid(image_size, num_down, "discriminator")
@@ -130,6 +134,8 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, au: Tensor, extra: Tensor | None = None) -> DOutput:
         name = f"discriminator {type(self).__name__}"
+        if self.ignore_extra:             # built to check the AUs only: the data's extra attributes are not shown
+            extra = None
         check_shape(x, (None, self.in_channels, self.image_size, self.image_size), f"{name}: maps x")
         c = join_condition(au, extra, self.num_aus, self.extra_dim, x.shape[0], name).to(x.dtype)
         if self.condition == "concat":
@@ -209,10 +215,11 @@ class AuxMatchDiscriminator(PatchDiscriminator):
 
 def build_discriminator(name: str, in_channels: int, num_aus: int = 17, extra_dim: int = 0,
                         base_channels: int = 32, max_channels: int = 256, num_down: int = 4,
-                        spectral_norm: bool = False, image_size: int = 64, trunk: str = "patchgan"
-                        ) -> PatchDiscriminator:
-    """The discriminator registered as ``name`` (an unknown name raises an error listing the valid ones)."""
+                        spectral_norm: bool = False, image_size: int = 64, trunk: str = "patchgan",
+                        ignore_extra: bool = False) -> PatchDiscriminator:
+    """The discriminator registered as ``name`` (an unknown name raises an error listing the valid ones).
+    ``ignore_extra``: called with the data's extra attributes, it does not read them (``extra_dim`` must be 0)."""
     cls = DISCRIMINATORS.get(name)
     return cls(in_channels, num_aus=num_aus, extra_dim=extra_dim, base_channels=base_channels,
                max_channels=max_channels, num_down=num_down, spectral_norm=spectral_norm,
-               image_size=image_size, trunk=trunk)
+               image_size=image_size, trunk=trunk, ignore_extra=ignore_extra)
