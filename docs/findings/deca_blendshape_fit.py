@@ -84,8 +84,8 @@ def main(data_dir: str, world_dir: str, steps: int) -> None:
             maps = least_squares(y, f, person) if fit == "least squares" else least_deviations(y, f, person, steps)
             r = truth_scores(Blendshapes(maps, data.au_names, data.size), world, num_samples=48)["summary"]
             blind = [r[f"identity_blind/explained/{k}"] for k in ("add", "remove", "transfer")]
-            print(f"{fit} | {label} | " + " / ".join(f"{r[f'explained/{k}']:.2f}" for k in ("add", "remove", "transfer"))
-                  + f" | {r['cosine/add']:.2f} | {r['amplitude/add']:.2f}", flush=True)
+            explained = " / ".join(f"{r[f'explained/{k}']:.2f}" for k in ("add", "remove", "transfer"))
+            print(f"{fit} | {label} | {explained} | {r['cosine/add']:.2f} | {r['amplitude/add']:.2f}", flush=True)
     print("identity-blind reference | | " + " / ".join(f"{v:.2f}" for v in blind))
 
 
