@@ -32,7 +32,7 @@ from tests.deca.fakes import (
 
 TINY = ["data.batch_size=4", "log_every=1", "sample_every=2", "ckpt_every=2", "tensorboard=false",
         "decoder.cond_levels=null", "discriminator.num_down=3", "discriminator.base_channels=8"]
-ALL_TERMS = ["loss.w_cross=1", "loss.w_edit=1", "data.code_dropout=0.5", "data.code_noise=0.2",
+ALL_TERMS = ["loss.w_cross=1", "loss.w_edit=1", "data.code_dropout=0.5", "data.code_noise=0.2", "data.au_gate=0.5",
              "loss.w_adv=1", "loss.w_d_mismatch=1", "loss.w_au_disc=1", "loss.r1_gamma=1", "loss.r1_every=2",
              "loss.w_z_sym=0.01"]
 
@@ -148,6 +148,20 @@ def test_partner_codes_and_expression_code_dropout(setup):
     assert float(moved[:, codes].min()) > 0 and float(moved[:, parts["detail"]].max()) == 0
     with pytest.raises(ConfigError, match="code_dropout is a probability"):
         load_deca_config("deca", ["data.code_dropout=1.5"])
+
+
+def test_au_gate_zeroes_low_readings_only(setup):
+    """data.au_gate: readings below the gate become 0 (absent), the others stay as read; 0 changes nothing."""
+    t, _ = setup
+    data = open_deca_data(t / "data")
+    raw = torch.from_numpy(data.au.copy())
+    assert torch.equal(DecaTrainData(data).au, raw)
+    gated = DecaTrainData(data, au_gate=1.0).au
+    low = raw < 1.0
+    assert bool(low.any()) and bool((~low).any())
+    assert float(gated[low].abs().max()) == 0.0 and torch.equal(gated[~low], raw[~low])
+    with pytest.raises(ConfigError, match="au_gate is an AU intensity"):
+        load_deca_config("deca", ["data.au_gate=6"])
 
 
 def test_deca_weights_learn_at_their_own_rate(setup, tmp_path):

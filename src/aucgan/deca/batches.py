@@ -37,12 +37,18 @@ class DecaBatch:
 
 
 class DecaTrainData:
-    """Draws seeded batches from a :class:`DecaData` (latents and AUs in memory, uv_z read per batch)."""
+    """Draws seeded batches from a :class:`DecaData` (latents and AUs in memory, uv_z read per batch).
 
-    def __init__(self, data: DecaData) -> None:
+    ``au_gate``: AU readings below this intensity are set to 0 (absent). An AU estimator reads an absent AU as a
+    small positive intensity about half the time (its noise clipped at 0), and most AUs are absent in most
+    images, so the readings of absent AUs make most of its error; OpenFace's presence (``AUxx_c``) is 1 from
+    intensity 1 (docs/findings.md, "noisy AUs")."""
+
+    def __init__(self, data: DecaData, au_gate: float = 0.0) -> None:
         self.data = data
         self.latents = torch.from_numpy(np.array(data.latents, np.float32))
-        self.au = torch.from_numpy(data.au.copy())
+        au = torch.from_numpy(data.au.copy())
+        self.au = torch.where(au < au_gate, torch.zeros_like(au), au) if au_gate > 0 else au
         ids = data.identity_index()
         self.groups = [np.flatnonzero(ids == i) for i in range(int(ids.max()) + 1)]
         self.group_of = ids

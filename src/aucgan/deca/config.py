@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aucgan.au import AU_MAX
 from aucgan.config.loading import load_config
 from aucgan.config.schema import AdversarialKind, AULossKind, AUSetName, ConfigError, DiscriminatorConfig, OptimConfig
 from aucgan.deca.decoder import DECA_CHANNELS, DECA_INIT_SIZE, DECA_LATENT_DIM
@@ -58,6 +59,7 @@ class DecaDataConfig:
     target_noise: float = 0.1         # noise on those targets, unit (0..1) scale
     code_dropout: float = 0.0         # per sample, expression and jaw codes replaced by the data's mean code
     code_noise: float = 0.0           # Gaussian noise on expression and jaw codes, x each dimension's spread
+    au_gate: float = 0.0              # AU readings below this intensity count as absent (0): an estimator's noise
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ def check_config(cfg: DecaTrainConfig) -> DecaTrainConfig:
         raise ConfigError(f"data.code_dropout is a probability (0..1), got {cfg.data.code_dropout}")
     if cfg.data.code_noise < 0:
         raise ConfigError(f"data.code_noise must be >= 0, got {cfg.data.code_noise}")
+    if not 0.0 <= cfg.data.au_gate <= AU_MAX:
+        raise ConfigError(f"data.au_gate is an AU intensity (0..{AU_MAX:g}; 0 keeps every reading), got "
+                          f"{cfg.data.au_gate}")
     if cfg.loss.uv_extent_m <= 0:
         raise ConfigError(f"loss.uv_extent_m must be > 0, got {cfg.loss.uv_extent_m}")
     return cfg

@@ -157,7 +157,7 @@ def train_deca(config: DecaTrainConfig, data: str | Path, run_dir: str | Path, r
     run_dir = Path(run_dir)
     au_names = au_set(cfg.data.au_set)
     deca_data = open_deca_data(data, au_names=au_names)
-    train_data = DecaTrainData(deca_data)
+    train_data = DecaTrainData(deca_data, au_gate=cfg.data.au_gate)
     lc = cfg.loss
     paired = [name for name, w in (("loss.w_detail", lc.w_detail), ("loss.w_cross", lc.w_cross),
                                    ("loss.w_edit", lc.w_edit)) if w > 0]
