@@ -4,12 +4,14 @@ against codes, and per-sample progress."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
 from aucgan.data.errors import DataError
-from aucgan.deca.data import open_deca_data
+from aucgan.deca.data import CARD, open_deca_data
 from aucgan.deca.prepare import FACE_LEFT, MISMATCH_LIMIT, prepare_deca
 
 from tests.deca.fakes import (
@@ -66,6 +68,19 @@ def test_emoca_image_demo_layout(emoca, point_at):
     with torch.no_grad():
         np.testing.assert_allclose(data.uv_z, ref(torch.from_numpy(np.array(data.latents))).numpy(), atol=1e-7)
     assert report["sources"]["img_0002"]["codes"].endswith("img_000200")
+
+
+def test_presence_gate_is_applied_and_recorded(emoca):
+    t, _, _ = emoca
+    prepare_deca(t / "plain", t / "of", codes=t / "emoca_out", decoder=t / "deca_model.tar")
+    prepare_deca(t / "gated", t / "of", codes=t / "emoca_out", decoder=t / "deca_model.tar", presence_gate=True)
+    plain, gated = open_deca_data(t / "plain"), open_deca_data(t / "gated")
+    assert plain.names == gated.names
+    a, g = np.asarray(plain.au), np.asarray(gated.au)
+    assert (a <= 1).any() and (a > 1).any()
+    np.testing.assert_allclose(g, np.where(a > 1, a, 0.0), atol=1e-4)
+    assert json.loads((t / "gated" / CARD).read_text())["au_presence_gate"] is True
+    assert json.loads((t / "plain" / CARD).read_text())["au_presence_gate"] is False
 
 
 def test_person_folders_above_the_model_folder(tmp_path):

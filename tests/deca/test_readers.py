@@ -45,6 +45,26 @@ def test_openface_rows_keyed_by_decas_name(tmp_path):
     assert len(problems) == 1 and "'c.x' and 'c.y' both get DECA's name 'c'" in problems[0]
 
 
+def test_presence_gate_zeroes_absent_aus(tmp_path):
+    """--presence-gate: an AU OpenFace's AUxx_c calls absent reads 0, a present one keeps its intensity; a CSV
+    without the presence columns is refused with their names."""
+    write_openface_per_image(tmp_path / "of", ["a", "b"])
+    plain, _ = read_openface_aus(tmp_path / "of")
+    gated, _ = read_openface_aus(tmp_path / "of", presence_gate=True)
+    both = np.concatenate([au_values(0), au_values(1)])
+    assert (both <= 1).any() and (both > 1).any()          # the fixture has absent and present AUs
+    for i, name in enumerate(["a", "b"]):
+        vals = au_values(i)
+        np.testing.assert_allclose(gated[name].au, np.where(vals > 1, vals, 0.0), atol=1e-4)
+        np.testing.assert_allclose(plain[name].au, vals, atol=1e-4)
+    csv_path = tmp_path / "of" / "a.csv"
+    header, row = (line.split(", ") for line in csv_path.read_text().splitlines())
+    keep = [k for k, h in enumerate(header) if h != "AU12_c"]
+    csv_path.write_text(", ".join(header[k] for k in keep) + "\n" + ", ".join(row[k] for k in keep) + "\n")
+    with pytest.raises(DataError, match="a.csv: no presence column for AU12_c"):
+        read_openface_aus(tmp_path / "of", presence_gate=True)
+
+
 def test_identities_csv_accepts_file_names(tmp_path):
     (tmp_path / "ids.csv").write_text("name,identity\nimg.v2.jpg,p1\nother,p2\n")
     assert read_identities(tmp_path / "ids.csv") == {"img": "p1", "other": "p2"}

@@ -45,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--identities", help="CSV with columns name (the image's name, not EMOCA's folder), identity")
     p.add_argument("--au-set", default="openface17", help="AU set (openface17, disfa12, ... or AU01,AU12)")
     p.add_argument("--min-confidence", type=float, default=0.0, help="minimum OpenFace confidence of an AU row")
+    p.add_argument("--presence-gate", action="store_true",
+                   help="set an AU's intensity to 0 where OpenFace's presence column (AUxx_c) is 0: absent AUs are "
+                        "read as small positive intensities otherwise (train-deca's data.au_gate thresholds instead)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace a prepared data set in --out")
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                           decoder_au_input=args.decoder_au_input, identities=args.identities, images=args.images,
                           au_names=au_names, min_confidence=args.min_confidence, force=args.force,
                           allow_mismatch=args.allow_mismatch, progress="off" if args.quiet else "auto",
-                          log=None if args.quiet else print)
+                          log=None if args.quiet else print, presence_gate=args.presence_gate)
     for warning in report["warnings"]:
         print(f"aucgan prepare-deca: warning: {warning}", file=sys.stderr)
     reasons = ", ".join(f"{n} {r}" for r, n in report["skipped_by_reason"].items())

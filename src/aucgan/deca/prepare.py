@@ -148,7 +148,7 @@ def prepare_deca(out: str | Path, aus: str | Path, *, mat: str | Path | None = N
                  identities: str | Path | None = None, images: str | Path | None = None,
                  au_names: str | Sequence[str] = AU_NAMES, min_confidence: float = 0.0, force: bool = False,
                  allow_mismatch: bool = False, batch_size: int = 16, progress: Mode = "off",
-                 log: Callable[[str], None] | None = None) -> dict:
+                 log: Callable[[str], None] | None = None, presence_gate: bool = False) -> dict:
     """Build a DECA detail data set in ``out`` (see the module notes); return the report (also written).
 
     ``uv_z`` comes from DECA's .mat files (``mat`` + ``fixed_displacement``) or, without them, from the codes
@@ -157,6 +157,7 @@ def prepare_deca(out: str | Path, aus: str | Path, *, mat: str | Path | None = N
     files and ``decoder``, every sample's |D(latent) - uv_z| is measured (the report's ``decoder_check``), and a
     set whose median shows codes and maps of two different encoders is refused unless ``allow_mismatch``.
     ``progress`` is the :class:`aucgan.progress.Progress` mode (per sample); ``log`` gets the summary lines.
+    ``presence_gate``: AUs that OpenFace's presence column (``AUxx_c``) calls absent get intensity 0.
     """
     out = Path(out)
     names = au_set(au_names if isinstance(au_names, str) else list(au_names))
@@ -172,7 +173,8 @@ def prepare_deca(out: str | Path, aus: str | Path, *, mat: str | Path | None = N
         if mat is not None else {}
     code_outputs = find_outputs(codes, codes_marker, "EMOCA --save_codes output (<name>/exp.npy ...)") \
         if codes is not None else []
-    au_rows, problems = read_openface_aus(aus, names, images=images, min_confidence=min_confidence)
+    au_rows, problems = read_openface_aus(aus, names, images=images, min_confidence=min_confidence,
+                                          presence_gate=presence_gate)
     id_map = read_identities(identities) if identities is not None else None
     fixed = read_fixed_displacement(fixed_displacement) if mat is not None else None
 
@@ -285,7 +287,7 @@ def prepare_deca(out: str | Path, aus: str | Path, *, mat: str | Path | None = N
     card = {"format": FORMAT, "format_version": FORMAT_VERSION, "count": n, "au_names": list(names),
             "latent_dim": latent_dim,
             "latent_parts": [["jaw", parts[0]], ["exp", parts[1]], ["detail", parts[2]]], "uv_size": size,
-            "uv_z_units": "metres",
+            "uv_z_units": "metres", "au_presence_gate": bool(presence_gate),
             "uv_z_source": "mat" if fixed is not None else "decoder",
             "displacement": {"scale": PREVIEW_SCALE, "offset": PREVIEW_OFFSET},
             "identity_rule": "identities CSV" if id_map is not None

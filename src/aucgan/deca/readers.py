@@ -14,7 +14,7 @@ import numpy as np
 
 from aucgan.au import AU_NAMES, au_set
 from aucgan.data.errors import DataError, open_csv
-from aucgan.data.openface import join_images, read_openface_csv
+from aucgan.data.openface import OpenFaceTable, join_images, read_openface_csv
 
 CODE_KEYS = ("pose", "exp", "detail")
 
@@ -173,14 +173,17 @@ class AuRow:
 
 
 def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, images: str | Path | None = None,
-                      min_confidence: float = 0.0) -> tuple[dict[str, AuRow], list[str]]:
+                      min_confidence: float = 0.0, presence_gate: bool = False
+                      ) -> tuple[dict[str, AuRow], list[str]]:
     """``{image name: AU row}`` from OpenFace 2.x output, and the problems met; the image name is the one DECA
     and EMOCA give it (:func:`image_name`: ``img.v2.jpg`` -> ``img``).
 
     ``aus``: a folder of per-image CSVs (FaceLandmarkImg writes ``<image stem>.csv``), one FaceLandmarkImg CSV,
     or one FeatureExtraction CSV over an image folder (then ``images`` is that folder: rows join to images by
     frame number, :func:`aucgan.data.openface.join_images`). With several faces in an image, the most confident
-    row is kept.
+    row is kept. ``presence_gate``: an AU whose ``AUxx_c`` (OpenFace's presence classifier) is 0 gets intensity 0
+    - an estimator reads absent AUs as small positive intensities (docs/findings.md, "Noisy AUs"); every CSV must
+    then have the presence column of every AU read.
     """
     aus = Path(aus)
     names = au_set(au_names if isinstance(au_names, str) else list(au_names))
@@ -199,6 +202,7 @@ def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, image
     for path in files:
         table = read_openface_csv(path, names, min_confidence=min_confidence, strict=False)
         problems += table.problems
+        gate = _presence_columns(table, names, path) if presence_gate else None
         if table.layout == "FaceLandmarkImg":
             files_of = [table.stem] * len(table.records)
         else:
@@ -217,13 +221,25 @@ def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, image
                                     f"{key!r} (the part before the first dot); neither is used")
                 ambiguous.add(key)
                 continue
-            row = AuRow(record.au.astype(np.float32), f"{path}: line {record.line}", float(record.confidence))
+            au = record.au.astype(np.float32)
+            if gate is not None:
+                au = np.where(record.presence[gate] > 0.5, au, np.float32(0.0))
+            row = AuRow(au, f"{path}: line {record.line}", float(record.confidence))
             if key not in out or row.confidence > out[key].confidence:
                 if key in out and len(files) > 1 and out[key].source.split(":")[0] != str(path):
                     problems.append(f"{path}: image {key!r} also has AUs in {out[key].source}; the more confident "
                                     "row is kept")
                 out[key] = row
     return {k: v for k, v in out.items() if k not in ambiguous}, problems
+
+
+def _presence_columns(table: OpenFaceTable, names: Sequence[str], path: Path) -> np.ndarray:
+    """Indices into a table's presence values of each AU in ``names``; an error naming the missing ones."""
+    missing = [a for a in names if a not in table.presence_names]
+    if missing:
+        raise DataError(f"{path}: no presence column for {', '.join(f'{a}_c' for a in missing)}; the presence gate "
+                        "needs OpenFace's AUxx_c column for every AU read (or leave the gate off)")
+    return np.array([table.presence_names.index(a) for a in names])
 
 
 def read_identities(path: str | Path) -> dict[str, str]:
