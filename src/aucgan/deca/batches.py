@@ -42,7 +42,7 @@ class DecaTrainData:
     ``au_gate``: AU readings below this intensity are set to 0 (absent). An AU estimator reads an absent AU as a
     small positive intensity about half the time (its noise clipped at 0), and most AUs are absent in most
     images, so the readings of absent AUs make most of its error; OpenFace's presence (``AUxx_c``) is 1 from
-    intensity 1 (docs/findings.md, "noisy AUs")."""
+    intensity 1 (docs/findings.md, "Noisy AUs: gate them")."""
 
     def __init__(self, data: DecaData, au_gate: float = 0.0) -> None:
         self.data = data
