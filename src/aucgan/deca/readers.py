@@ -182,8 +182,8 @@ def read_openface_aus(aus: str | Path, au_names: Sequence[str] = AU_NAMES, image
     or one FeatureExtraction CSV over an image folder (then ``images`` is that folder: rows join to images by
     frame number, :func:`aucgan.data.openface.join_images`). With several faces in an image, the most confident
     row is kept. ``presence_gate``: an AU whose ``AUxx_c`` (OpenFace's presence classifier) is 0 gets intensity 0
-    - an estimator reads absent AUs as small positive intensities (docs/findings.md, "Noisy AUs: gate them"); every CSV must
-    then have the presence column of every AU read.
+    - an estimator reads absent AUs as small positive intensities (docs/findings.md, "Noisy AUs: gate them");
+    every CSV must then have the presence column of every AU read.
     """
     aus = Path(aus)
     names = au_set(au_names if isinstance(au_names, str) else list(au_names))
