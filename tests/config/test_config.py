@@ -392,3 +392,12 @@ def test_residual_mask_needs_the_au_residual_head():
         load_config("baseline", ["generator.residual_mask=none"])
     with pytest.raises(ConfigError, match="footprint, none|'footprint', 'none'"):
         load_config("improved", ["generator.residual_mask=learned"])
+
+
+def test_residual_flow_needs_the_au_residual_head_and_no_decomposed_variant():
+    assert not load_config("improved").generator.residual_flow
+    assert load_config("improved", ["generator.residual_flow=true"]).generator.residual_flow
+    with pytest.raises(ConfigError, match="set generator.head=au_residual"):
+        load_config("baseline", ["generator.residual_flow=true"])
+    with pytest.raises(ConfigError, match="residual_flow is not built for generator.variant=decomposed"):
+        load_config("decomposed", ["generator.head=au_residual", "generator.residual_flow=true"])

@@ -76,3 +76,11 @@ def test_unmasked_improved_builds_a_generator_that_needs_no_footprints():
     with torch.no_grad():
         out = G(x, 1 - au, None, extra, source_au=au, source_extra=extra)["out"]
     assert out.shape == x.shape and not torch.equal(out, x)
+
+
+def test_improved_with_residual_flow_builds_a_flow_head_that_starts_at_zero():
+    cfg = load_config("improved", ["generator.residual_flow=true"])
+    G = build_generator(cfg)
+    assert G.residual_flow and G.flow_head.out_channels == 2 * G.num_aus
+    assert float(G.flow_head.weight.abs().sum()) == 0.0
+    assert not load_config("improved").generator.residual_flow and build_generator(load_config("improved")).flow_head is None

@@ -286,6 +286,55 @@ def test_residual_mask_is_checked():
         make("adain", residual_mask="none")
 
 
+def test_resample_moves_content_by_the_flow_and_is_exact_at_zero():
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(generator_module.resample(x, torch.zeros(2, 2, 8, 8)), x, atol=1e-6)
+    one_right = torch.zeros(2, 2, 8, 8)
+    one_right[:, 0] = 1.0 / 8                              # read one pixel to the right
+    out = generator_module.resample(x, one_right)
+    assert torch.allclose(out[..., :-1], x[..., 1:], atol=1e-6)
+    assert torch.allclose(out[..., -1], x[..., -1], atol=1e-6)     # edges repeated
+
+
+def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing_without_a_delta():
+    """residual_flow: zero at the start and without an AU change (exact), the source moved along the flow of the
+    AUs that change, inside their footprints grown by 1/16 of the map, and gradients reach the flow head."""
+    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_flow=True)
+    x, au, fp, _ = batch(4)
+    fp = (fp > 0.5).float()
+    target = au.clone()
+    target[:, 2] = 1.0 - target[:, 2]
+    with torch.no_grad():
+        plain = make(["adain", "spade_au"], head="au_residual", au_mode="relative")
+        assert torch.equal(G(x, target, fp, source_au=au)["out"], plain(x, target, fp, source_au=au)["out"])
+        G.head.weight.zero_()
+        G.head.bias.zero_()                                 # no residuals: the flow alone
+        G.flow_head.bias.zero_()
+        G.flow_head.bias[2 * 2] = (1.0 / S) / generator_module.FLOW_SCALE   # AU 2 moves one pixel along x per unit
+        assert torch.equal(G(x, au, fp, source_au=au)["out"], x)
+        one = au.clone()
+        one[:, 2] = au[:, 2] + 1.0                         # a change of 1: exactly one pixel
+        out = G(x, one, fp, source_au=au)
+    grow = S // generator_module.FLOW_GROW
+    region = torch.nn.functional.max_pool2d(fp[:, 2:3], 2 * grow + 1, stride=1, padding=grow)
+    assert float(((out["out"] - x).abs().sum(1, keepdim=True) * (1 - region)).max()) == 0.0
+    inner = (-torch.nn.functional.max_pool2d(-region, 3, stride=1, padding=1))[:, :, :, :-1]   # flow 1 px here
+    shifted = x[..., 1:]
+    assert float((inner * (out["out"][..., :-1] - shifted).abs()).max()) < 1e-5
+    assert float(inner.sum()) > 0
+    assert torch.allclose(out["change"], out["out"] - x) and out["flow"].shape == (B, 2, S, S)
+    G2 = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_flow=True)
+    with torch.no_grad():
+        G2.head.weight.normal_(0, 0.1)
+    G2(x, target, fp, source_au=au)["out"].square().sum().backward()
+    assert float(G2.flow_head.weight.grad.abs().sum()) > 0
+
+
+def test_residual_flow_needs_the_au_residual_head():
+    with pytest.raises(NetworkConfigError, match="residual_flow"):
+        make("adain", residual_flow=True)
+
+
 def test_relative_mode_conditions_on_the_delta_and_needs_the_source():
     G = make("adain", au_mode="relative")
     x, au, _, _ = batch(4)

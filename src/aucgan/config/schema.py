@@ -130,6 +130,8 @@ class GeneratorConfig:
     #                                     relatively: their change adds colour residual maps (au_residual head)
     residual_mask: ResidualMask = "footprint"  # where the au_residual head acts: inside each AU's atlas footprint
     #                                            | none (the whole map: where an AU acts is learnt, not given)
+    residual_flow: bool = False       # the au_residual head also moves the source's detail along a flow per AU
+    #                                   (inside the residual mask grown by 1/16 of the map), then adds residuals
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None
@@ -141,6 +143,12 @@ class GeneratorConfig:
         if self.residual_mask != "footprint" and self.head != "au_residual":
             raise ConfigError(f"generator.residual_mask={self.residual_mask} shapes the au_residual head; set "
                               f"generator.head=au_residual (it is {self.head!r}) or drop residual_mask")
+        if self.residual_flow and self.head != "au_residual":
+            raise ConfigError("generator.residual_flow moves the source inside the au_residual head; set "
+                              f"generator.head=au_residual (it is {self.head!r}) or drop residual_flow")
+        if self.residual_flow and self.variant == "decomposed":
+            raise ConfigError("generator.residual_flow is not built for generator.variant=decomposed (its geometry "
+                              "head edits the displacement alone); drop residual_flow")
         for name, cls in VARIANT_CONFIGS.items():
             own = getattr(self, name)
             if name == self.variant and own is None:

@@ -26,6 +26,10 @@ that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly)
 the AUs that often come with it, and an AU edit that keeps the emotion adds no flush. ``residual_mask="none"``
 drops the footprints from the head (``out = source + sum_k delta_k * R_k``, attribute residuals over the whole map):
 an AU that does not move still changes nothing, but where an AU acts is learnt, not given by the atlas.
+``residual_flow`` adds a second zero-initialised map per AU to the ``au_residual`` head, a 2-D flow: the source
+is first resampled along ``sum_k delta_k * region_k * F_k`` (``region_k``: the residual mask grown by 1/16 of
+the map), so the edit moves the skin's existing detail (pores, lines, lids) with the tissue, then the residuals
+add what is new. Both terms vanish where no AU moves, so ``G(x, source AUs) = x`` stays exact.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -68,11 +72,26 @@ from aucgan.nn.layers import (
 
 ARCHITECTURES = ("skip", "bottleneck")
 HEADS = ("direct", "attention", "au_residual")
+#: ``residual_flow``: the flow acts within each AU's residual mask grown by 1/FLOW_GROW of the map width, and
+#: the head's output is scaled by FLOW_SCALE (map widths), so zero-initialised flows grow by sub-pixel steps.
+FLOW_GROW, FLOW_SCALE = 16, 0.05
 AU_MODES = ("absolute", "relative")
 RESIDUAL_MASKS = ("footprint", "none")
 CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
 
-__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "RESIDUAL_MASKS", "Encoded", "MapGenerator", "count_parameters"]
+__all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "RESIDUAL_MASKS", "Encoded", "MapGenerator", "count_parameters",
+           "resample"]
+
+
+def resample(x: Tensor, flow: Tensor) -> Tensor:
+    """``x`` (B, C, H, W) read at each pixel moved by ``flow`` (B, 2, H, W; x then y, in map widths):
+    ``out(p) = x(p + flow(p))``, bilinear, edges repeated."""
+    h, w = x.shape[-2:]
+    ys = (torch.arange(h, device=x.device, dtype=x.dtype) + 0.5) * (2.0 / h) - 1.0
+    xs = (torch.arange(w, device=x.device, dtype=x.dtype) + 0.5) * (2.0 / w) - 1.0
+    base = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)          # (H, W, 2) = (x, y)
+    grid = base[None] + 2.0 * flow.permute(0, 2, 3, 1).to(x.dtype)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,8 @@ class MapGenerator(nn.Module):
     Optional keywords: ``embed_dim`` (AU embedding of ``latent`` layers), ``cond_hidden`` (hidden width of
     ``norm``/``spatial`` layers; None keeps each layer's default), ``landmark_heatmaps`` (the last 136 values
     of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style),
-    ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``none``: over the whole map).
+    ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``none``: over the whole map),
+    ``residual_flow`` (the au_residual head also moves the source along a flow per AU).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_aus: int = 17, extra_dim: int = 0,
@@ -112,7 +132,7 @@ class MapGenerator(nn.Module):
                  image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
                  au_mode: str = "absolute", landmark_heatmaps: bool = False,
                  residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None,
-                 residual_mask: str = "footprint") -> None:
+                 residual_mask: str = "footprint", residual_flow: bool = False) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
@@ -137,10 +157,12 @@ class MapGenerator(nn.Module):
         if head in ("attention", "au_residual") and in_channels < out_channels:
             raise NetworkConfigError(f"{head} head blends the source into the output: in_channels "
                                      f"({in_channels}) must be >= out_channels ({out_channels})")
+        if residual_flow and head != "au_residual":
+            raise NetworkConfigError(f"residual_flow moves the source inside the au_residual head; the head is {head!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
-        self.au_mode, self.residual_mask = au_mode, residual_mask
+        self.au_mode, self.residual_mask, self.residual_flow = au_mode, residual_mask, bool(residual_flow)
         self.residual_extra = tuple(int(i) for i in residual_extra)
         if self.residual_extra and head != "au_residual":
             raise NetworkConfigError("residual_extra (attribute residual maps) needs the au_residual head")
@@ -216,6 +238,11 @@ class MapGenerator(nn.Module):
             self.attr_head = conv3x3(ch[0], len(chs) * len(self.residual_extra))
             nn.init.zeros_(self.attr_head.weight)
             nn.init.zeros_(self.attr_head.bias)
+        self.flow_head = None
+        if self.residual_flow:                # starts at zero: the first edits move nothing
+            self.flow_head = conv3x3(ch[0], 2 * num_aus)
+            nn.init.zeros_(self.flow_head.weight)
+            nn.init.zeros_(self.flow_head.bias)
 
     # ----------------------------------------------------------------------------------------- building
     def _levels(self, cond_levels: Sequence[int] | None, levelwise: bool) -> tuple[int, ...]:
@@ -335,7 +362,8 @@ class MapGenerator(nn.Module):
         src = enc.source if source is None else source
         if self.head_kind == "au_residual":
             attr = None if self.attr_head is None else (self.attr_head(h), self._extra_delta(extra, source_extra))
-            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype), attr)
+            flow = None if self.flow_head is None else self.flow_head(h)
+            return self._au_residual(y, src, footprints, au - source_au.to(au.dtype), attr, flow)
         check_shape(src, (batch, None, y.shape[-2], y.shape[-1]), "generator: attention source")
         if src.shape[1] < self.out_channels:
             raise ShapeError(f"generator: attention source has {src.shape[1]} channels, needs >= "
@@ -364,10 +392,18 @@ class MapGenerator(nn.Module):
             if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
 
     def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor | None, delta: Tensor,
-                     attr: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+                     attr: tuple[Tensor, Tensor] | None = None, flow: Tensor | None = None) -> dict[str, Tensor]:
         b, c, k = y.shape[0], self.out_channels, self.num_aus
         check_shape(src, (b, None, y.shape[-2], y.shape[-1]), "generator: residual source")
         fp = self._residual_mask(footprints, y)
+        base, moved = src[:, :c], {}
+        if flow is not None:                    # move the source's detail with the tissue first
+            grow = max(1, y.shape[-1] // FLOW_GROW)
+            region = F.max_pool2d(fp, 2 * grow + 1, stride=1, padding=grow)
+            f = FLOW_SCALE * torch.einsum("bkhw,bkdhw->bdhw", region * delta[:, :, None, None],
+                                          flow.reshape(b, k, 2, *y.shape[-2:]))
+            base = base + resample(base, f) - resample(base, torch.zeros_like(f))
+            moved = {"flow": f}
         weight = fp * delta[:, :, None, None]                                   # (B, K, H, W)
         change = torch.einsum("bkhw,bkchw->bchw", weight, y.reshape(b, k, c, *y.shape[-2:]))
         if attr is not None:                    # attribute residuals, on their channels, where expressions act
@@ -376,7 +412,7 @@ class MapGenerator(nn.Module):
             w_attr = fp.amax(dim=1, keepdim=True) * extra_delta.to(y.dtype)[:, :, None, None]   # (B, E, H, W)
             attr_change = torch.einsum("behw,bechw->bchw", w_attr, maps.reshape(b, e, len(chs), *y.shape[-2:]))
             change = change.index_add(1, torch.tensor(chs, device=change.device), attr_change)
-        return {"out": src[:, :c] + change, "change": change}
+        return {"out": base + change, "change": base + change - src[:, :c], **moved}
 
     def edit(self, enc: Encoded, au: Tensor, footprints: Tensor | None = None, extra: Tensor | None = None,
              source_au: Tensor | None = None, source_extra: Tensor | None = None) -> dict[str, Tensor]:
