@@ -158,7 +158,8 @@ class MapGenerator(nn.Module):
             raise NetworkConfigError(f"{head} head blends the source into the output: in_channels "
                                      f"({in_channels}) must be >= out_channels ({out_channels})")
         if residual_flow and head != "au_residual":
-            raise NetworkConfigError(f"residual_flow moves the source inside the au_residual head; the head is {head!r}")
+            raise NetworkConfigError(f"residual_flow moves the source inside the au_residual head; the head is "
+                                     f"{head!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
