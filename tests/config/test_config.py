@@ -390,7 +390,8 @@ def test_residual_mask_needs_the_au_residual_head():
     assert cfg.generator.residual_mask == "none"
     with pytest.raises(ConfigError, match="set generator.head=au_residual"):
         load_config("baseline", ["generator.residual_mask=none"])
-    with pytest.raises(ConfigError, match="footprint, none|'footprint', 'none'"):
+    assert load_config("improved", ["generator.residual_mask=grown"]).generator.residual_mask == "grown"
+    with pytest.raises(ConfigError, match="footprint, grown, none|'footprint', 'grown', 'none'"):
         load_config("improved", ["generator.residual_mask=learned"])
 
 

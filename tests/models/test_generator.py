@@ -279,8 +279,25 @@ def test_default_residual_mask_is_the_footprint():
         make(["adain"], head="au_residual")(x, target, source_au=au)
 
 
+def test_grown_residual_mask_acts_just_past_the_footprint_and_nowhere_else():
+    """residual_mask="grown": a single-AU edit changes pixels outside the AU's footprint but only within it grown
+    by 1/16 of the map; no change without an AU change."""
+    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_mask="grown")
+    assert G.uses_footprints
+    x, au, fp, _ = batch(5)
+    fp = (fp > 0.5).float()
+    assert torch.equal(G(x, au, fp, source_au=au)["out"], x)
+    target = au.clone()
+    target[:, 2] = 1.0 - target[:, 2]
+    with torch.no_grad():
+        change = (G(x, target, fp, source_au=au)["out"] - x).abs().sum(dim=1)
+    grown = generator_module.grow_mask(fp)[:, 2]
+    assert float((change * (1 - fp[:, 2])).sum()) > 0
+    assert float((change * (1 - grown)).max()) == 0.0
+
+
 def test_residual_mask_is_checked():
-    with pytest.raises(NetworkConfigError, match="footprint, none"):
+    with pytest.raises(NetworkConfigError, match="footprint, grown, none"):
         make("adain", head="au_residual", residual_mask="learned")
     with pytest.raises(NetworkConfigError, match="au_residual head"):
         make("adain", residual_mask="none")
@@ -315,7 +332,7 @@ def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing
         one = au.clone()
         one[:, 2] = au[:, 2] + 1.0                         # a change of 1: exactly one pixel
         out = G(x, one, fp, source_au=au)
-    grow = S // generator_module.FLOW_GROW
+    grow = S // generator_module.MASK_GROW
     region = torch.nn.functional.max_pool2d(fp[:, 2:3], 2 * grow + 1, stride=1, padding=grow)
     assert float(((out["out"] - x).abs().sum(1, keepdim=True) * (1 - region)).max()) == 0.0
     inner = (-torch.nn.functional.max_pool2d(-region, 3, stride=1, padding=1))[:, :, :, :-1]   # flow 1 px here

@@ -33,7 +33,7 @@ ConditioningName = Literal["concat_latent", "concat_input", "adain", "cbn", "fil
 Architecture = Literal["skip", "bottleneck"]                             # aucgan.models.generator.ARCHITECTURES
 Head = Literal["direct", "attention", "au_residual"]                     # aucgan.models.generator.HEADS
 AUMode = Literal["absolute", "relative"]                                 # aucgan.models.generator.AU_MODES
-ResidualMask = Literal["footprint", "none"]                              # aucgan.models.generator.RESIDUAL_MASKS
+ResidualMask = Literal["footprint", "grown", "none"]                     # aucgan.models.generator.RESIDUAL_MASKS
 ExtraAttr = Literal["age", "gender", "emotion", "valence", "landmarks"]  # aucgan.data.conditions.EXTRA_ATTRS
 Region = Literal["brows", "eyes", "nose", "mouth"]                       # aucgan.models.regional.LOCAL_REGIONS
 Variant = Literal["map", "regional", "sean", "decomposed"]               # GeneratorConfig's designs
@@ -129,9 +129,10 @@ class GeneratorConfig:
     expression_residuals: bool = False  # the expression attributes among extra_attrs (emotion, valence) edit
     #                                     relatively: their change adds colour residual maps (au_residual head)
     residual_mask: ResidualMask = "footprint"  # where the au_residual head acts: inside each AU's atlas footprint
+    #                                            | grown (the footprint grown by 1/16 of the map: change that spreads)
     #                                            | none (the whole map: where an AU acts is learnt, not given)
     residual_flow: bool = False       # the au_residual head also moves the source's detail along a flow per AU
-    #                                   (inside the residual mask grown by 1/16 of the map), then adds residuals
+    #                                   (inside the footprint grown by 1/16 of the map), then adds residuals
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None

@@ -26,10 +26,13 @@ that AU's footprint (locality by construction; ``G(x, source AUs) = x`` exactly)
 the AUs that often come with it, and an AU edit that keeps the emotion adds no flush. ``residual_mask="none"``
 drops the footprints from the head (``out = source + sum_k delta_k * R_k``, attribute residuals over the whole map):
 an AU that does not move still changes nothing, but where an AU acts is learnt, not given by the atlas.
+``residual_mask="grown"`` uses each AU's footprint grown by 1/16 of the map: where the change spreads past the
+atlas (in the strain world a footprint-masked edit cannot explain more than about 0.6 of the true change).
 ``residual_flow`` adds a second zero-initialised map per AU to the ``au_residual`` head, a 2-D flow: the source
-is first resampled along ``sum_k delta_k * region_k * F_k`` (``region_k``: the residual mask grown by 1/16 of
-the map), so the edit moves the skin's existing detail (pores, lines, lids) with the tissue, then the residuals
-add what is new. Both terms vanish where no AU moves, so ``G(x, source AUs) = x`` stays exact.
+is first resampled along ``sum_k delta_k * region_k * F_k`` (``region_k``: the footprint grown by 1/16 of
+the map; everywhere with ``residual_mask="none"``), so the edit moves the skin's existing detail (pores, lines,
+lids) with the tissue, then the residuals add what is new. Both terms vanish where no AU moves, so
+``G(x, source AUs) = x`` stays exact.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -72,15 +75,22 @@ from aucgan.nn.layers import (
 
 ARCHITECTURES = ("skip", "bottleneck")
 HEADS = ("direct", "attention", "au_residual")
-#: ``residual_flow``: the flow acts within each AU's residual mask grown by 1/FLOW_GROW of the map width, and
-#: the head's output is scaled by FLOW_SCALE (map widths), so zero-initialised flows grow by sub-pixel steps.
-FLOW_GROW, FLOW_SCALE = 16, 0.05
+#: ``residual_mask="grown"`` and ``residual_flow`` act within each AU's footprint grown by 1/MASK_GROW of the map
+#: width (max-pooled); the flow head's output is scaled by FLOW_SCALE (map widths), so zero-initialised flows grow
+#: by sub-pixel steps.
+MASK_GROW, FLOW_SCALE = 16, 0.05
 AU_MODES = ("absolute", "relative")
-RESIDUAL_MASKS = ("footprint", "none")
+RESIDUAL_MASKS = ("footprint", "grown", "none")
 CODE_POOL = 4  # the bottleneck map is pooled to at most 4x4 before the linear layer that makes the code
 
 __all__ = ["ARCHITECTURES", "AU_MODES", "HEADS", "RESIDUAL_MASKS", "Encoded", "MapGenerator", "count_parameters",
-           "resample"]
+           "grow_mask", "resample"]
+
+
+def grow_mask(mask: Tensor) -> Tensor:
+    """Masks (B, K, H, W) grown by 1/MASK_GROW of their width (at least a pixel): max-pooled."""
+    r = max(1, mask.shape[-1] // MASK_GROW)
+    return F.max_pool2d(mask, 2 * r + 1, stride=1, padding=r)
 
 
 def resample(x: Tensor, flow: Tensor) -> Tensor:
@@ -121,7 +131,8 @@ class MapGenerator(nn.Module):
     Optional keywords: ``embed_dim`` (AU embedding of ``latent`` layers), ``cond_hidden`` (hidden width of
     ``norm``/``spatial`` layers; None keeps each layer's default), ``landmark_heatmaps`` (the last 136 values
     of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style),
-    ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``none``: over the whole map),
+    ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``grown``: inside them grown
+    by 1/16 of the map; ``none``: over the whole map),
     ``residual_flow`` (the au_residual head also moves the source along a flow per AU).
     """
 
@@ -193,7 +204,7 @@ class MapGenerator(nn.Module):
                    for k in (("input",), ("latent",), ("norm", "spatial"))}
         levelwise = by_kind[("norm", "spatial")]
         self.cond_levels = self._levels(cond_levels, bool(levelwise))
-        self.uses_footprints = (head == "au_residual" and residual_mask == "footprint") or \
+        self.uses_footprints = (head == "au_residual" and residual_mask != "none") or \
             any(cls.injection == "spatial" for cls in classes)
 
         ch = [channels(i, base_channels, max_channels) for i in range(num_down + 1)]
@@ -386,11 +397,13 @@ class MapGenerator(nn.Module):
         return (extra - source_extra.to(extra.dtype))[:, idx]
 
     def _residual_mask(self, footprints: Tensor | None, y: Tensor) -> Tensor:
-        """Where each AU's residual acts, (B, K, H, W): its footprint, or everywhere (``residual_mask="none"``)."""
+        """Where each AU's residual acts, (B, K, H, W): its footprint (``grown``: grown by 1/MASK_GROW of the map),
+        or everywhere (``residual_mask="none"``)."""
         if self.residual_mask == "none":
             return y.new_ones(y.shape[0], self.num_aus, *y.shape[-2:])
-        return F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
+        fp = F.interpolate(footprints.to(y.dtype), size=y.shape[-2:], mode="bilinear", align_corners=False) \
             if footprints.shape[-2:] != y.shape[-2:] else footprints.to(y.dtype)
+        return grow_mask(fp) if self.residual_mask == "grown" else fp
 
     def _au_residual(self, y: Tensor, src: Tensor, footprints: Tensor | None, delta: Tensor,
                      attr: tuple[Tensor, Tensor] | None = None, flow: Tensor | None = None) -> dict[str, Tensor]:
@@ -399,8 +412,7 @@ class MapGenerator(nn.Module):
         fp = self._residual_mask(footprints, y)
         base, moved = src[:, :c], {}
         if flow is not None:                    # move the source's detail with the tissue first
-            grow = max(1, y.shape[-1] // FLOW_GROW)
-            region = F.max_pool2d(fp, 2 * grow + 1, stride=1, padding=grow)
+            region = grow_mask(fp) if self.residual_mask == "footprint" else fp
             f = FLOW_SCALE * torch.einsum("bkhw,bkdhw->bdhw", region * delta[:, :, None, None],
                                           flow.reshape(b, k, 2, *y.shape[-2:]))
             base = base + resample(base, f) - resample(base, torch.zeros_like(f))
