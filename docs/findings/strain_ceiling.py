@@ -18,6 +18,10 @@ of those changes to the source: the L1-best edit that knows everything but the h
 displacement, whole map and inside the changed AUs' footprints, for add, remove and transfer, beside the
 identity-blind reference. A removal's source shows the lines it removes, so hiding them understates what can
 be done there; adding shows the ceiling of an edit that cannot see the hidden part in the source.
+
+Then two more tables: the truth and the all-hidden oracle kept inside the changed AUs' footprints (grown by 0,
+4 and 8 pixels: what a footprint-masked head can write), and the all-hidden oracle rendered without one part
+of the change more (``aucgan.data.synth.strain.STRAIN_PARTS``: advection, deepening, lines, bulges).
 Results: docs/findings.md, "What caps adding in the strain world".
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from functools import partial
 
 import torch
 
@@ -33,12 +38,14 @@ HIDDEN = {"none": (), "lines": ("lines",), "traits": ("traits",), "muscles": ("m
 
 
 class OracleTruth:
-    """The benchmark's truth for the sources' own people with ``hide`` taken from ``donor`` (an identity index)."""
+    """The benchmark's truth for the sources' own people with ``hide`` taken from ``donor`` (an identity index),
+    rendering only ``parts`` of the change."""
 
-    def __init__(self, truth, hide: tuple[str, ...]) -> None:
-        from aucgan.data.synth.strain import make_strain_identities
+    def __init__(self, truth, hide: tuple[str, ...], parts: frozenset[str] | None = None) -> None:
+        from aucgan.data.synth.strain import STRAIN_PARTS, make_strain_identities
 
         self.truth, self.hide, self.donor = truth, hide, None
+        self.parts = STRAIN_PARTS if parts is None else parts
         self._make = lambda idx: make_strain_identities(idx, truth.seed, truth.config)
         self._cache: dict[tuple[int, ...], object] = {}
 
@@ -77,18 +84,24 @@ class OracleTruth:
         return own.take([unique.index(i) for i in indices])
 
     def render(self, source_ids, target_au: torch.Tensor, target_ids=None) -> torch.Tensor:
+        from aucgan.data.synth.render import WORLD_RENDERERS
+        from aucgan.data.synth.strain import render_strain
+
         original = self.truth._identities_for
         self.truth._identities_for = self._swapped
+        WORLD_RENDERERS["strain"] = partial(render_strain, parts=self.parts)
         try:
             return self.truth.render(source_ids, target_au, target_ids)
         finally:
             self.truth._identities_for = original
+            WORLD_RENDERERS["strain"] = render_strain
 
 
-def oracle_edits(oracle: OracleTruth, donors: list[int]):
-    """An ``EditFn``: the source plus the per-pixel median over ``donors`` of the oracle's change."""
-    from aucgan.au import from_unit
-    from aucgan.metrics.context import sample_ids
+def oracle_edits(oracle: OracleTruth, donors: list[int], grow: int | None = None):
+    """An ``EditFn``: the source plus the per-pixel median over ``donors`` of the oracle's change (kept inside
+    the changed AUs' footprints grown by ``grow`` pixels, unless None)."""
+    from aucgan.au import ACTIVE_UNIT, from_unit
+    from aucgan.metrics.context import footprints_of, sample_ids, union_mask
 
     def edit(ctx, src_idx, target, others):
         ids = sample_ids(ctx, src_idx)
@@ -100,12 +113,17 @@ def oracle_edits(oracle: OracleTruth, donors: list[int]):
             changes.append(oracle.render(ids, target_au, expression_to).float()
                            - oracle.render(ids, source_au, ids).float())
         oracle.donor = None
-        return ctx.data.x[src_idx].float() + torch.stack(changes).median(dim=0).values
+        change = torch.stack(changes).median(dim=0).values
+        if grow is not None:
+            mask = union_mask(footprints_of(ctx, src_idx), (target - ctx.data.au[src_idx]).abs() > ACTIVE_UNIT)
+            change = change * torch.nn.functional.max_pool2d(mask, 2 * grow + 1, stride=1, padding=grow)
+        return ctx.data.x[src_idx].float() + change
 
     return edit
 
 
 def main(run: str, samples: int, num_donors: int) -> None:
+    from aucgan.data.synth.strain import STRAIN_PARTS
     from aucgan.metrics.blind import blind_edits
     from aucgan.metrics.evaluate import EvalOptions, build_context
     from aucgan.metrics.paired import score_edit_sets
@@ -124,13 +142,30 @@ def main(run: str, samples: int, num_donors: int) -> None:
         rows[f"hidden: {label}"] = score_edit_sets(ctx, oracle_edits(OracleTruth(truth, hide), donors))
     print(f"{run}: {samples} samples, {len(donors)} donors; displacement explained / cosine / amplitude, "
           "whole map [footprints]")
+    _table(rows)
+    rows = {}
+    for label, hide in (("truth", ()), ("all three hidden", HIDDEN["all three"])):
+        for grow in (0, 4, 8):
+            oracle = oracle_edits(OracleTruth(truth, hide), donors if hide else donors[:1], grow)
+            rows[f"{label}, inside footprints + {grow} px"] = score_edit_sets(ctx, oracle)
+    print("kept inside the changed AUs' footprints (grown):")
+    _table(rows)
+    rows = {}
+    for drop in (("lines",), ("advection",), ("advection", "deepening"), ("bulges",)):
+        oracle = OracleTruth(truth, HIDDEN["all three"], STRAIN_PARTS - set(drop))
+        rows[f"all three hidden, without {'+'.join(drop)}"] = score_edit_sets(ctx, oracle_edits(oracle, donors))
+    print("the all-hidden oracle without parts of the change:")
+    _table(rows)
+
+
+def _table(rows: dict) -> None:
     for label, sets in rows.items():
         parts = []
         for name in ("add", "remove", "transfer"):
             s = sets[name]["maps"]["displacement"]
             parts.append(f"{name} {s['explained_whole']:.2f} / {s['cosine_whole']:.2f} / {s['amplitude_whole']:.2f}"
                          f" [{s['explained']:.2f}]")
-        print(f"{label:<36} " + "   ".join(parts))
+        print(f"{label:<44} " + "   ".join(parts))
 
 
 if __name__ == "__main__":

@@ -240,3 +240,28 @@ def test_sub_batches_render_the_same_maps(ids, monkeypatch):
     pieces = render(ids, ex["au"], ex["emotion"], ex["valence"], index=index)
     for key in whole:
         assert torch.equal(whole[key], pieces[key]), key
+
+
+def test_parts_of_the_change_can_be_switched_off_for_studies(ids):
+    """render_strain's parts: all by default (the benchmark's maps); each part switched off changes the AU's
+    true change; with none left the displacement is the neutral face's at any AU; unknown
+    parts are an error naming the valid ones."""
+    from aucgan.data.synth.strain import STRAIN_PARTS, render_strain
+
+    ex = identity_expressions(7, 1, 4)
+    au = ex["au"].clone()
+    au[:, AU_NAMES.index("AU04")] = 5.0
+    au[:, AU_NAMES.index("AU12")] = 4.0
+    index = torch.tensor([0, 1, 2, 0])
+    full = render(ids, au, ex["emotion"], ex["valence"], index=index)
+    same = render_strain(ids, au, ex["emotion"], ex["valence"], index, parts=STRAIN_PARTS)
+    assert torch.equal(full["displacement"], same["displacement"])
+    neutral = render(ids, torch.zeros_like(au), ex["emotion"], ex["valence"], index=index)["displacement"]
+    change = (full["displacement"] - neutral).abs().sum()
+    for part in sorted(STRAIN_PARTS):
+        without = render_strain(ids, au, ex["emotion"], ex["valence"], index, parts=STRAIN_PARTS - {part})
+        assert float((without["displacement"] - full["displacement"]).abs().sum()) > 0.01 * float(change), part
+    nothing = render_strain(ids, au, ex["emotion"], ex["valence"], index, parts=frozenset())
+    assert torch.allclose(nothing["displacement"], neutral, atol=1e-7)
+    with pytest.raises(SynthError, match="valid: advection, bulges, deepening, lines"):
+        render_strain(ids, au, ex["emotion"], ex["valence"], index, parts=frozenset({"pores"}))

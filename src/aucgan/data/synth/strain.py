@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from aucgan.au import AU_NAMES, NUM_AUS, to_unit
-from aucgan.data.synth.config import STREAM_STRAIN, STREAM_TRACKER, SynthConfig, generator
+from aucgan.data.synth.config import STREAM_STRAIN, STREAM_TRACKER, SynthConfig, SynthError, generator
 from aucgan.data.synth.identity import (
     EPS_HAEMOGLOBIN,
     MOUTH_INTERIOR,
@@ -71,6 +71,11 @@ _UP_SIDE, _LOW_SIDE, _LASH, _LASH_WIN, _LIP, _TEETH_WIN = 8, 9, 10, 11, 12, 13
 _BANK = 14
 #: Pixels (samples x height x width) rendered at once.
 CHUNK_PIXELS = 1 << 18
+#: The parts of an expression's change, all rendered by default; studies switch some off (``render_strain``'s
+#: ``parts``, docs/findings/strain_ceiling.py): ``advection`` (the skin's detail, lids and lips carried by the
+#: tissue), ``deepening`` (existing detail deepened under compression, flattened under stretch), ``lines`` (new
+#: wrinkles) and ``bulges`` (compressed tissue raised).
+STRAIN_PARTS = frozenset({"advection", "deepening", "lines", "bulges"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -440,21 +445,25 @@ def _sheet_fields(ids: StrainIdentities, u: Tensor, index: Tensor | None) -> tup
     return total[:, 0], total[:, 1]
 
 
-def _sheet(ids: StrainIdentities, field: Tensor, weights: Tensor) -> dict[str, Tensor]:
+def _sheet(ids: StrainIdentities, field: Tensor, weights: Tensor, parts: frozenset[str] = STRAIN_PARTS
+           ) -> dict[str, Tensor]:
     """One sheet: its material sampled through ``field``, strain, lines, bulges, displacement and albedo."""
     cfg, sp = ids.config, ids.config.strain
     size = field.shape[-1]
     xs = (torch.arange(size, dtype=torch.float32) + 0.5) / size
     base = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), dim=-1)            # (H, W, 2) = (x, y)
-    grid = (base[None] - field.permute(0, 2, 3, 1)) * 2.0 - 1.0
+    carry = field if "advection" in parts else torch.zeros_like(field)
+    grid = (base[None] - carry.permute(0, 2, 3, 1)) * 2.0 - 1.0
     mat = F.grid_sample(ids.material, grid, mode="bilinear", padding_mode="border", align_corners=False)
     compression, stretch, area, angle = strain(field)
     static = mat[:, 0]
     carried = static * (1.0 + sp.deepen * torch.tanh(compression / sp.saturation)
-                        - 0.5 * torch.tanh(stretch / sp.saturation))
-    lines = wrinkle_depth(compression, ids.traits, sp.saturation) * line_pattern(mat[:, _BANK:], angle)
+                        - 0.5 * torch.tanh(stretch / sp.saturation)) if "deepening" in parts else static
+    lines = wrinkle_depth(compression, ids.traits, sp.saturation) * line_pattern(mat[:, _BANK:], angle) \
+        if "lines" in parts else torch.zeros_like(static)
     bulge = 0.5 * cfg.bulge_height * (torch.tanh((-area).clamp_min(0.0) / sp.bulge_saturation)
-                                - 0.3 * torch.tanh(area.clamp_min(0.0) / sp.bulge_saturation))
+                                - 0.3 * torch.tanh(area.clamp_min(0.0) / sp.bulge_saturation)) \
+        if "bulges" in parts else torch.zeros_like(static)
     change = (carried - static + lines + bulge) * ids.detail[:, 0]
     dh = (weights[:, :, None, None] * mat[:, _FLUSH]).sum(1, keepdim=True)
     albedo = mat[:, _SKIN] * torch.exp(-dh * torch.tensor(EPS_HAEMOGLOBIN).view(1, 3, 1, 1))
@@ -465,22 +474,26 @@ def _sheet(ids: StrainIdentities, field: Tensor, weights: Tensor) -> dict[str, T
 
 @torch.no_grad()
 def render_strain(ids: StrainIdentities, au: Tensor, emotion: Tensor, valence: Tensor,
-                  index: Tensor | None = None) -> dict[str, Tensor]:
+                  index: Tensor | None = None, parts: frozenset[str] = STRAIN_PARTS) -> dict[str, Tensor]:
     """Maps of the strain world (see :func:`aucgan.data.synth.render.render`, which checks the arguments
-    and calls this for strain-world identities)."""
+    and calls this for strain-world identities). ``parts``: the parts of the change rendered
+    (:data:`STRAIN_PARTS`, all by default; the benchmark always renders all)."""
+    unknown = set(parts) - STRAIN_PARTS
+    if unknown:
+        raise SynthError(f"unknown strain-world parts {sorted(unknown)}; valid: {', '.join(sorted(STRAIN_PARTS))}")
     b, hw = au.shape[0], ids.size * ids.size
     step = max(1, CHUNK_PIXELS // hw)
     if b > step:    # sub-batches keep the per-sample intermediates small at large sizes (same results)
         index = torch.arange(b) if index is None else index
-        parts = [render_strain(ids, au[i:i + step], emotion[i:i + step], valence[i:i + step], index[i:i + step])
-                 for i in range(0, b, step)]
-        return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+        chunks = [render_strain(ids, au[i:i + step], emotion[i:i + step], valence[i:i + step], index[i:i + step],
+                                parts) for i in range(0, b, step)]
+        return {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
     cfg = ids.config
     u = to_unit(au)
     up_field, low_field = _sheet_fields(ids, u, index)
     ident = ids if index is None else ids.take(index, include_basis=False)
     weights = flush_weights(emotion, valence, cfg)
-    upper, lower = _sheet(ident, up_field, weights), _sheet(ident, low_field, weights)
+    upper, lower = _sheet(ident, up_field, weights, parts), _sheet(ident, low_field, weights, parts)
     eps = 1.0 / cfg.size
     cover_up = smoothstep(-0.5 * eps, 0.5 * eps, upper["mat"][:, _UP_SIDE:_UP_SIDE + 1])
     cover_low = torch.minimum(smoothstep(-0.5 * eps, 0.5 * eps, lower["mat"][:, _LOW_SIDE:_LOW_SIDE + 1]),
