@@ -109,6 +109,29 @@ def test_onnx_matches_pytorch(tmp_path):
     assert check_onnx(editor, tmp_path / "g.onnx") < 1e-4
 
 
+def test_onnx_matches_pytorch_with_the_flow(tmp_path):
+    """residual_flow resamples the source (grid_sample): the exported graph moves it the same way."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'aucgan[onnx]')")
+    G = MapGenerator(4, 4, extra_dim=2, conditioning=["adain", "spade_au"], base_channels=8, max_channels=16,
+                     num_down=2, image_size=16, head="au_residual", residual_flow=True).eval()
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():                     # the flow head starts at zero: give it a flow to export
+        G.flow_head.weight.copy_(torch.randn(G.flow_head.weight.shape, generator=g))
+    editor = Editor(G, MapCodec(("displacement", "albedo")), AU_NAMES, 16)
+    export_onnx(editor, tmp_path / "g.onnx")
+    x, au, src_au = torch.rand(3, 4, 16, 16, generator=g) * 2 - 1, torch.rand(3, 17, generator=g), \
+        torch.rand(3, 17, generator=g)
+    fp, extra = torch.rand(3, 17, 16, 16, generator=g), torch.rand(3, 2, generator=g)
+    with torch.no_grad():
+        out = G(x, au, fp, extra, source_au=src_au)
+    assert out["flow"].abs().amax() > 1e-3     # the source really moves
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(["out"], {"maps": x.numpy(), "au": au.numpy(), "footprints": fp.numpy(), "extra": extra.numpy(),
+                             "source_au": src_au.numpy()})
+    np.testing.assert_allclose(got[0], out["out"].numpy(), atol=1e-4, rtol=0)
+    assert check_onnx(editor, tmp_path / "g.onnx") < 1e-4
+
+
 def test_onnx_inputs_follow_the_generator_interface():
     relative = MapGenerator(4, 4, conditioning="adain", base_channels=8, max_channels=16, num_down=2, image_size=16,
                             au_mode="relative")
