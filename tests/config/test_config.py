@@ -402,3 +402,10 @@ def test_residual_flow_needs_the_au_residual_head_and_no_decomposed_variant():
         load_config("baseline", ["generator.residual_flow=true"])
     with pytest.raises(ConfigError, match="residual_flow is not built for generator.variant=decomposed"):
         load_config("decomposed", ["generator.head=au_residual", "generator.residual_flow=true"])
+    inside = load_config("improved", ["generator.residual_flow=true", "generator.flow_grow=false"]).generator
+    assert inside.residual_flow and not inside.flow_grow
+    with pytest.raises(ConfigError, match="flow_grow=false keeps the flow inside the footprints"):
+        load_config("improved", ["generator.flow_grow=false"])
+    with pytest.raises(ConfigError, match="flow_grow=false keeps the flow inside the footprints"):
+        load_config("improved", ["generator.residual_flow=true", "generator.residual_mask=grown",
+                                 "generator.flow_grow=false"])

@@ -85,3 +85,5 @@ def test_improved_with_residual_flow_builds_a_flow_head_that_starts_at_zero():
     assert float(G.flow_head.weight.abs().sum()) == 0.0
     plain = load_config("improved")
     assert not plain.generator.residual_flow and build_generator(plain).flow_head is None
+    inside = build_generator(load_config("improved", ["generator.residual_flow=true", "generator.flow_grow=false"]))
+    assert inside.residual_flow and not inside.flow_grow

@@ -313,10 +313,12 @@ def test_resample_moves_content_by_the_flow_and_is_exact_at_zero():
     assert torch.allclose(out[..., -1], x[..., -1], atol=1e-6)     # edges repeated
 
 
-def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing_without_a_delta():
+@pytest.mark.parametrize("flow_grow", [True, False])
+def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing_without_a_delta(flow_grow):
     """residual_flow: zero at the start and without an AU change (exact), the source moved along the flow of the
-    AUs that change, inside their footprints grown by 1/16 of the map, and gradients reach the flow head."""
-    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_flow=True)
+    AUs that change, inside their footprints grown by 1/16 of the map (``flow_grow=False``: inside the footprints
+    themselves), and gradients reach the flow head."""
+    G = make(["adain", "spade_au"], head="au_residual", au_mode="relative", residual_flow=True, flow_grow=flow_grow)
     x, au, fp, _ = batch(4)
     fp = (fp > 0.5).float()
     target = au.clone()
@@ -332,7 +334,7 @@ def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing
         one = au.clone()
         one[:, 2] = au[:, 2] + 1.0                         # a change of 1: exactly one pixel
         out = G(x, one, fp, source_au=au)
-    grow = S // generator_module.MASK_GROW
+    grow = S // generator_module.MASK_GROW if flow_grow else 0
     region = torch.nn.functional.max_pool2d(fp[:, 2:3], 2 * grow + 1, stride=1, padding=grow)
     assert float(((out["out"] - x).abs().sum(1, keepdim=True) * (1 - region)).max()) == 0.0
     inner = (-torch.nn.functional.max_pool2d(-region, 3, stride=1, padding=1))[:, :, :, :-1]   # flow 1 px here
@@ -350,6 +352,10 @@ def test_residual_flow_moves_the_source_only_where_the_moved_au_acts_and_nothing
 def test_residual_flow_needs_the_au_residual_head():
     with pytest.raises(NetworkConfigError, match="residual_flow"):
         make("adain", residual_flow=True)
+    with pytest.raises(NetworkConfigError, match="flow_grow=False keeps the flow inside the footprints"):
+        make("adain", head="au_residual", flow_grow=False)
+    with pytest.raises(NetworkConfigError, match="flow_grow=False keeps the flow inside the footprints"):
+        make("adain", head="au_residual", residual_flow=True, residual_mask="grown", flow_grow=False)
 
 
 def test_relative_mode_conditions_on_the_delta_and_needs_the_source():

@@ -133,6 +133,8 @@ class GeneratorConfig:
     #                                            | none (the whole map: where an AU acts is learnt, not given)
     residual_flow: bool = False       # the au_residual head also moves the source's detail along a flow per AU
     #                                   (inside the footprint grown by 1/16 of the map), then adds residuals
+    flow_grow: bool = True            # the flow acts inside the footprints grown by 1/16 of the map; false: inside
+    #                                   the footprints themselves (with residual_mask footprint)
     regional: RegionalConfig | None = None
     sean: SeanConfig | None = None
     decomposed: DecomposedConfig | None = None
@@ -147,6 +149,10 @@ class GeneratorConfig:
         if self.residual_flow and self.head != "au_residual":
             raise ConfigError("generator.residual_flow moves the source inside the au_residual head; set "
                               f"generator.head=au_residual (it is {self.head!r}) or drop residual_flow")
+        if not self.flow_grow and not (self.residual_flow and self.residual_mask == "footprint"):
+            raise ConfigError("generator.flow_grow=false keeps the flow inside the footprints: it needs "
+                              f"generator.residual_flow=true and generator.residual_mask=footprint (they are "
+                              f"{self.residual_flow} and {self.residual_mask!r}); drop flow_grow")
         if self.residual_flow and self.variant == "decomposed":
             raise ConfigError("generator.residual_flow is not built for generator.variant=decomposed (its geometry "
                               "head edits the displacement alone); drop residual_flow")

@@ -132,7 +132,7 @@ def build_generator(cfg: TrainConfig) -> torch.nn.Module:
         cond_hidden=g.cond_hidden, au_mode=g.au_mode, landmark_heatmaps="landmarks" in g.extra_attrs,
         residual_extra=residual_indices(g.extra_attrs) if g.expression_residuals else (),
         residual_extra_channels=colour_channels(codec) if g.expression_residuals else None,
-        residual_mask=g.residual_mask, residual_flow=g.residual_flow,
+        residual_mask=g.residual_mask, residual_flow=g.residual_flow, flow_grow=g.flow_grow,
     )
     if g.regional is not None:
         r = g.regional

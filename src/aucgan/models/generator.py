@@ -30,9 +30,9 @@ an AU that does not move still changes nothing, but where an AU acts is learnt, 
 atlas (in the strain world a footprint-masked edit cannot explain more than about 0.6 of the true change).
 ``residual_flow`` adds a second zero-initialised map per AU to the ``au_residual`` head, a 2-D flow: the source
 is first resampled along ``sum_k delta_k * region_k * F_k`` (``region_k``: the footprint grown by 1/16 of
-the map; everywhere with ``residual_mask="none"``), so the edit moves the skin's existing detail (pores, lines,
-lids) with the tissue, then the residuals add what is new. Both terms vanish where no AU moves, so
-``G(x, source AUs) = x`` stays exact.
+the map; the footprint itself with ``flow_grow=False``; everywhere with ``residual_mask="none"``), so the edit
+moves the skin's existing detail (pores, lines, lids) with the tissue, then the residuals add what is new. Both
+terms vanish where no AU moves, so ``G(x, source AUs) = x`` stays exact.
 
 AU modes: ``absolute`` (GANimation) conditions on the target AUs; ``relative`` (Ling et al. ECCV 2020)
 conditions on ``delta = target - source`` (negative deltas allowed), so callers pass ``source_au`` too.
@@ -133,7 +133,9 @@ class MapGenerator(nn.Module):
     of ``extra`` are landmark coordinates, rendered as 5 heatmap channels beside the input maps, GC-GAN style),
     ``residual_mask`` (``footprint``: the au_residual head acts inside the footprints; ``grown``: inside them grown
     by 1/16 of the map; ``none``: over the whole map),
-    ``residual_flow`` (the au_residual head also moves the source along a flow per AU).
+    ``residual_flow`` (the au_residual head also moves the source along a flow per AU), ``flow_grow`` (the flow
+    acts inside the footprints grown by 1/16 of the map; False: inside the footprints, with
+    ``residual_mask="footprint"`` only).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_aus: int = 17, extra_dim: int = 0,
@@ -143,7 +145,7 @@ class MapGenerator(nn.Module):
                  image_size: int = 64, *, embed_dim: int = 64, cond_hidden: int | None = None,
                  au_mode: str = "absolute", landmark_heatmaps: bool = False,
                  residual_extra: Sequence[int] = (), residual_extra_channels: Sequence[int] | None = None,
-                 residual_mask: str = "footprint", residual_flow: bool = False) -> None:
+                 residual_mask: str = "footprint", residual_flow: bool = False, flow_grow: bool = True) -> None:
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise NetworkConfigError(f"unknown generator architecture {architecture!r}; valid: "
@@ -174,7 +176,12 @@ class MapGenerator(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_aus, self.extra_dim, self.cond_dim = num_aus, extra_dim, num_aus + extra_dim
         self.architecture, self.head_kind, self.num_down = architecture, head, num_down
+        if not flow_grow and not (residual_flow and residual_mask == "footprint"):
+            raise NetworkConfigError("flow_grow=False keeps the flow inside the footprints: it needs residual_flow "
+                                     f"and residual_mask 'footprint' (got residual_flow={residual_flow}, "
+                                     f"residual_mask={residual_mask!r})")
         self.au_mode, self.residual_mask, self.residual_flow = au_mode, residual_mask, bool(residual_flow)
+        self.flow_grow = bool(flow_grow)
         self.residual_extra = tuple(int(i) for i in residual_extra)
         if self.residual_extra and head != "au_residual":
             raise NetworkConfigError("residual_extra (attribute residual maps) needs the au_residual head")
@@ -412,7 +419,7 @@ class MapGenerator(nn.Module):
         fp = self._residual_mask(footprints, y)
         base, moved = src[:, :c], {}
         if flow is not None:                    # move the source's detail with the tissue first
-            region = grow_mask(fp) if self.residual_mask == "footprint" else fp
+            region = grow_mask(fp) if self.residual_mask == "footprint" and self.flow_grow else fp
             f = FLOW_SCALE * torch.einsum("bkhw,bkdhw->bdhw", region * delta[:, :, None, None],
                                           flow.reshape(b, k, 2, *y.shape[-2:]))
             base = base + resample(base, f) - resample(base, torch.zeros_like(f))
