@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from aucgan.metrics.paired import change_scores, truth_region
+from aucgan.metrics.paired import change_scores, round_score, truth_region
 
 
 def _pair():
@@ -42,3 +42,10 @@ def test_locality_against_the_truths_own_region():
     stray[:, :, 0, 12:16] += 1.0                      # paints where the truth does not change
     s = change_scores(stray, source, truth, mask)
     assert 0.5 < s["locality_truth"] < 0.95 and s["truth_region"] == pytest.approx(float(region.mean()))
+
+
+def test_scores_keep_six_significant_digits_so_tiny_outside_errors_keep_their_ratio():
+    assert round_score(2.591234e-05) == 2.59123e-05 and round_score(6.3e-06) / round_score(2.591234e-05) == \
+        pytest.approx(6.3e-06 / 2.591234e-05, rel=1e-5)
+    assert round_score(0.49923351) == 0.499234 and round_score(-1.5) == -1.5
+    assert round_score(float("nan")) is None and round_score(None) is None

@@ -222,7 +222,9 @@ def score_edit_sets(ctx: EvalContext, edit: EditFn = generator_edits) -> dict[st
 
 
 def round_score(v: float) -> float | None:
-    return None if v is None or not np.isfinite(v) else round(float(v), 6)
+    """Six significant digits (not decimals: the error outside the footprints is ~1e-5, its ratio to not editing's
+    must survive the rounding); None for a missing or non-finite figure."""
+    return None if v is None or not np.isfinite(v) else float(f"{float(v):.6g}")
 
 
 _EXPLAINED = tuple(f"explained/{m}/{s}" for s in EDIT_SETS for m in ("displacement", "albedo"))
