@@ -73,9 +73,9 @@ def test_eval_scores_every_metric_and_appends_lines(runs, tiny_bench, tiny_aunet
 
 
 def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tiny_bench, tiny_aunet, tmp_path, capsys):
-    """The no-edit reference: with its per-AU and per-attribute residual heads zeroed, the improved generator
-    returns its input, so every distance to the real maps equals its real-vs-real floor and every error the unedited
-    source's."""
+    """The no-edit reference: with its per-AU and per-attribute residual heads and its flow head zeroed, the
+    improved generator returns its input, so every distance to the real maps equals its real-vs-real floor and every
+    error the unedited source's."""
     import torch
 
     from aucgan.rundir.checkpoints import CKPT_DIR, save_checkpoint
@@ -85,7 +85,7 @@ def test_a_generator_that_edits_nothing_scores_as_the_unedited_sources(runs, tin
     G, cfg, step = load_generator(runs[1])
     assert cfg.generator.head == "au_residual"
     with torch.no_grad():
-        for head in (G.head, G.attr_head):
+        for head in (G.head, G.attr_head, G.flow_head):
             head.weight.zero_()
             head.bias.zero_()
     still = tmp_path / "still"

@@ -273,9 +273,11 @@ RENAMED = {"improved-v1": "improved"}
 IMPROVED = {
     "generator.extra_attrs": ["emotion", "valence"], "generator.expression_residuals": True,
     "discriminator.kind": "aux_match", "discriminator.trunk": "deep", "loss.w_adv": 0.1, "loss.w_au": 0.0,
-    "loss.au_source": "aunet", "loss.w_d_mismatch": 1.0, "loss.mismatch_quantile": 0.5, "optim.lr_g": 2e-3}
+    "loss.au_source": "aunet", "loss.w_d_mismatch": 1.0, "loss.mismatch_quantile": 0.5, "optim.lr_g": 2e-3,
+    "generator.residual_flow": True}
 CHANGED = {"improved": IMPROVED, "cascade": IMPROVED, "sean": IMPROVED,
-           "decomposed": {k: v for k, v in IMPROVED.items() if k != "generator.extra_attrs"}}
+           "decomposed": {k: v for k, v in IMPROVED.items() if k not in ("generator.extra_attrs",
+                                                                         "generator.residual_flow")}}
 
 
 def _set(d: dict, key: str, value) -> None:
@@ -396,8 +398,8 @@ def test_residual_mask_needs_the_au_residual_head():
 
 
 def test_residual_flow_needs_the_au_residual_head_and_no_decomposed_variant():
-    assert not load_config("improved").generator.residual_flow
-    assert load_config("improved", ["generator.residual_flow=true"]).generator.residual_flow
+    assert load_config("improved").generator.residual_flow and not load_config("decomposed").generator.residual_flow
+    assert not load_config("improved", ["generator.residual_flow=false"]).generator.residual_flow
     with pytest.raises(ConfigError, match="set generator.head=au_residual"):
         load_config("baseline", ["generator.residual_flow=true"])
     with pytest.raises(ConfigError, match="residual_flow is not built for generator.variant=decomposed"):
@@ -405,7 +407,7 @@ def test_residual_flow_needs_the_au_residual_head_and_no_decomposed_variant():
     inside = load_config("improved", ["generator.residual_flow=true", "generator.flow_grow=false"]).generator
     assert inside.residual_flow and not inside.flow_grow
     with pytest.raises(ConfigError, match="flow_grow=false keeps the flow inside the footprints"):
-        load_config("improved", ["generator.flow_grow=false"])
+        load_config("improved", ["generator.residual_flow=false", "generator.flow_grow=false"])
     with pytest.raises(ConfigError, match="flow_grow=false keeps the flow inside the footprints"):
         load_config("improved", ["generator.residual_flow=true", "generator.residual_mask=grown",
                                  "generator.flow_grow=false"])
