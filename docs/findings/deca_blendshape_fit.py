@@ -4,10 +4,12 @@ Usage: python docs/findings/deca_blendshape_fit.py DATA WORLD [STEPS]
 DATA: a set from `aucgan prepare-deca` (the world's training people); WORLD: its `aucgan synth-deca` folder.
 
 Per AU two maps (s and s**2, s = AU / 5) plus one map per person, fitted to every training image at once (no
-decoder, no codes): by least squares (closed form) and by least absolute deviations (full-batch Adam, STEPS
-steps, the learning rate decaying to zero), with the AUs OpenFace-like estimates as the data carry them and with
-the world's true AUs. Each fit is scored as a decoder by `aucgan diagnose --truth` (its edits do not depend on the
-person), beside the identity-blind reference. Results: docs/findings.md, "AU blendshapes".
+decoder, no codes): by least squares (closed form) and by least absolute deviations (full-batch Adam, STEPS steps,
+the learning rate decaying to zero), with the OpenFace-like estimates the data carry, with those gated as the
+``deca`` preset gates them (readings below 1 set to 0, ``data.au_gate``), and with the world's true AUs. Each fit
+is scored as a decoder by `aucgan diagnose --truth` (its edits do not depend on the person), beside the identity-
+blind reference.
+Results: docs/findings.md, "AU blendshapes".
 """
 
 from __future__ import annotations
@@ -75,11 +77,12 @@ def main(data_dir: str, world_dir: str, steps: int) -> None:
     person = data.identity_index()
     rows = {r["name"]: r for r in csv.DictReader(open(f"{world_dir}/samples.csv", newline=""))}
     observed = np.asarray(data.au, np.float64) / 5.0
+    gated = np.where(observed >= 0.2, observed, 0.0)          # the deca preset's data.au_gate: readings below 1 are 0
     true = np.array([[float(rows[n][a]) for a in data.au_names] for n in data.names]) / 5.0
     print("fit | AUs | explained add / remove / transfer | cosine add | amplitude add")
     blind = None
     for fit in ("least squares", "least deviations"):
-        for label, s in (("observed (OpenFace-like)", observed), ("true", true)):
+        for label, s in (("observed (OpenFace-like)", observed), ("observed, gated at 1", gated), ("true", true)):
             f = features(s)
             maps = least_squares(y, f, person) if fit == "least squares" else least_deviations(y, f, person, steps)
             r = truth_scores(Blendshapes(maps, data.au_names, data.size), world, num_samples=48)["summary"]
