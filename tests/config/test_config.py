@@ -64,6 +64,8 @@ def test_overrides_are_typed():
     ("tensorboard=maybe", "expected true/false"),
     ("loss.w_au", "key=value"),
     ("steps.x=1", "steps: expected an integer"),
+    ("data.repeat_threshold=1.5", "repeat_threshold: 1.5 is not valid"),
+    ("data.repeat_threshold=-0.1", "repeat_threshold: -0.1 is not valid"),
 ])
 def test_bad_overrides_are_clear(override, fragment):
     with pytest.raises(ConfigError, match=fragment):

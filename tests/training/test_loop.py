@@ -139,6 +139,29 @@ def test_same_seed_same_run_on_cpu(tiny_bench, tiny_aunet, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_repeat_factor_sampling_reaches_the_batches(tiny_bench, tiny_aunet, tmp_path, monkeypatch):
+    """data.repeat_threshold draws the training batches by the data's repeat factors, seeded."""
+    from aucgan.training.data import TrainData
+
+    seen = []
+    real = TrainData.random_batch
+
+    def spy(self, batch_size, gen, weights=None, **kw):
+        seen.append(weights)
+        return real(self, batch_size, gen, weights=weights, **kw)
+
+    monkeypatch.setattr(TrainData, "random_batch", spy)
+    cfg = _cfg("improved", tiny_aunet, "steps=2", "data.repeat_threshold=0.5")
+    training_loop(cfg, tiny_bench, tmp_path / "a", progress=False)
+    assert seen and all(w is not None for w in seen)
+    assert float(seen[0].max()) > 1.0 and float(seen[0].min()) == 1.0   # the tiny bench's rarer AUs repeat
+    training_loop(cfg, tiny_bench, tmp_path / "b", progress=False)
+    training_loop(_cfg("improved", tiny_aunet, "steps=2"), tiny_bench, tmp_path / "u", progress=False)
+    a, b, u = (_weights(tmp_path / n, 2) for n in ("a", "b", "u"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], u[k]) for k in a)
+
+
 def test_missing_aunet_is_a_clear_error(tiny_bench, tmp_path):
     cfg = load_config("baseline", [*TINY, "steps=1"])
     with pytest.raises(AucganError, match="train-au"):

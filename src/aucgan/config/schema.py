@@ -69,6 +69,12 @@ class DataConfig:
     batch_size: int = 16
     preload: bool = True
     pair_identity: bool = True        # draw a second sample of the same identity (detail consistency)
+    repeat_threshold: float = 0.0     # > 0: draw samples with rare AUs more often (repeat-factor sampling)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.repeat_threshold <= 1.0:
+            raise ConfigError(f"data.repeat_threshold: {self.repeat_threshold!r} is not valid; expected a share of "
+                              "the samples in 0..1 (0: uniform sampling)")
 
 
 @dataclass(frozen=True)

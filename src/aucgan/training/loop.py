@@ -97,6 +97,8 @@ def training_loop(config: TrainConfig, data: str | Path, run_dir: str | Path, re
               noise=config.data.target_noise, pair_identity=config.data.pair_identity,
               mismatch_distance=(train_data.distance_quantile(config.loss.mismatch_quantile)
                                  if config.loss.w_d_mismatch > 0 and config.loss.mismatch_quantile > 0 else 0.0))
+    if config.data.repeat_threshold > 0:
+        kw["weights"] = train_data.repeat_factors(config.data.repeat_threshold)
     bs = config.data.batch_size
     d_batches = max(1, config.loss.n_critic) if objective.uses_discriminator else 0
     gen = state.gen
