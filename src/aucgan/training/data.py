@@ -174,15 +174,15 @@ class TrainData:
         An AU present (unit intensity >= ``present``: 1 of 5, OpenFace's presence level) in a share ``f`` of the
         samples has factor ``max(1, sqrt(threshold / f))``; a sample takes the largest factor of its present AUs
         (1 with none). So an AU in 3 % of the images, as AU25 in the benchmark, is drawn about three times as
-        often at ``threshold`` 0.25 while AUs in a quarter of the images keep their rate: the paired term sees
-        the rare AUs' edits often enough to learn them.
+        often at ``threshold`` 0.25 while AUs in a quarter of the images keep their rate, and the paired term
+        sees the rare AUs' edits more often (on the benchmark AU14 gained from it, AU25 and AU45 did not:
+        docs/findings.md, "A second seed at the full budget, rare AUs").
         """
         if not 0.0 < threshold <= 1.0:
             raise AucganError(f"repeat-factor threshold must be in (0, 1], got {threshold}")
         on = self.au >= present
         freq = on.float().mean(dim=0)
-        factor = torch.where(freq > 0, (threshold / freq.clamp_min(1e-12)).sqrt(), torch.ones_like(freq))
-        factor = factor.clamp_min(1.0)
+        factor = (threshold / freq.clamp_min(1e-12)).sqrt().clamp_min(1.0)    # an AU never present repeats nothing
         return torch.where(on, factor, torch.ones_like(factor)).amax(dim=1)
 
     def random_batch(self, batch_size: int, gen: torch.Generator, weights: torch.Tensor | None = None,
