@@ -38,8 +38,17 @@ def test_repeat_factors_follow_lvis_rule(data):
     assert torch.allclose(r[:5], torch.ones(5))               # AU01 in half the samples: above the threshold
     assert float(r[5]) == pytest.approx(rare)                  # the one AU12 sample
     assert torch.allclose(r[6:], torch.ones(4))                # nothing present (0.5 is below presence)
-    # a sample with both takes the larger factor; a low threshold repeats nothing
+    # a threshold below every AU's share repeats nothing
     assert torch.allclose(data.repeat_factors(0.05), torch.ones(10))
+
+
+def test_a_sample_with_several_rare_aus_takes_the_largest_factor(tmp_path):
+    # AU01 present in 4 of 10 samples, AU12 in 2; sample 0 has both
+    data = _set(tmp_path / "b", au01=[3, 2, 2, 2, 0, 0, 0, 0, 0, 0], au12=[4, 0, 0, 0, 3, 0, 0, 0, 0, 0])
+    r = data.repeat_factors(0.8)
+    assert float(r[0]) == pytest.approx(math.sqrt(0.8 / 0.2))      # AU12's factor, not AU01's sqrt(2)
+    assert float(r[1]) == pytest.approx(math.sqrt(0.8 / 0.4))
+    assert float(r[4]) == pytest.approx(math.sqrt(0.8 / 0.2))
 
 
 def test_repeat_threshold_must_be_a_share(data):
